@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ivr import yamlfile
 from ivr.errors import FlowError, Problem
 from ivr.fields import Fields
@@ -54,13 +52,7 @@ class Directory:
 def load_directory(path: Path) -> Directory:
     """Read and validate an agents file; raise FlowError naming every problem."""
     file = str(path)
-    try:
-        data = yamlfile.parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlowError([Problem(file, None, None, f"cannot read the agents file: {exc}")]) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise FlowError([Problem(file, mark.line + 1 if mark else None, None, f"not valid YAML: {exc}")]) from exc
+    data = yamlfile.read(path)
     problems: list[Problem] = []
     top = Fields(file, data, None, problems, what="the agents file")
     top.only({"agents"})

@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ivr import yamlfile
 from ivr.directory import SUPERVISORS, Directory
 from ivr.errors import FlowError, Problem
@@ -100,13 +98,7 @@ class Flow:
 def load_flow(path: Path, directory: Directory) -> Flow:
     """Read and validate one flow file against the agents directory; raise FlowError naming every problem."""
     file = str(path)
-    try:
-        data = yamlfile.parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlowError([Problem(file, None, None, f"cannot read the flow file: {exc}")]) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise FlowError([Problem(file, mark.line + 1 if mark else None, None, f"not valid YAML: {exc}")]) from exc
+    data = yamlfile.read(path)
     problems: list[Problem] = []
     flow = _read_flow(file, path.stem, data, directory, problems)
     if flow is not None and not problems:

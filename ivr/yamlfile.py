@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import yaml
 
+from ivr.errors import FlowError, Problem
+
 
 class Mapping(dict):
     """A YAML mapping that remembers the line it starts on and the line of each key (1-based)."""
@@ -67,4 +69,16 @@ _StringLoader.add_constructor("tag:yaml.org,2002:seq", _sequence)
 
 def parse(text: str):
     """Parse YAML text into Mapping/Sequence/str/None values. Raises yaml.YAMLError with a position."""
-    return yaml.load(text, Loader=_StringLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_StringLoader)
+
+
+def read(path) -> object:
+    """Read and parse a YAML file; a file that cannot be read or parsed raises FlowError with its line."""
+    file = str(path)
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowError([Problem(file, None, None, f"cannot read the file: {exc}")]) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise FlowError([Problem(file, mark.line + 1 if mark else None, None, f"not valid YAML: {exc}")]) from exc

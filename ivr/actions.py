@@ -1,0 +1,87 @@
+"""What the engine asks the phone to do, as plain data; ivr.render turns these into TwiML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ivr.directory import Agent
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A menu: the prompt plays inside the Gather so callers can barge in with a key or words."""
+
+    node: str
+    prompt: str
+    hints: tuple[str, ...]
+    timeout: int
+
+
+@dataclass(frozen=True)
+class DialFirstFree:
+    """Ring the first of these people still free when the call is placed (claimed atomically at the edge).
+
+    `if_none` is what the caller hears when every one of them was taken in the meantime.
+    """
+
+    candidates: tuple[Agent, ...]
+    ring_seconds: int
+    if_none: tuple = ()
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Ring one person; the whisper plays to them before the caller is bridged."""
+
+    agent: Agent
+    ring_seconds: int
+
+
+@dataclass(frozen=True)
+class DialNumber:
+    """Ring a plain number (the line's fallback) with no whisper."""
+
+    number: str
+    ring_seconds: int
+
+
+@dataclass(frozen=True)
+class RingEveryone:
+    """Degraded mode: ring every given person at once, first to answer takes the call. No state needed."""
+
+    agents: tuple[Agent, ...]
+    numbers: tuple[str, ...] = ()
+    ring_seconds: int = 25
+
+
+@dataclass(frozen=True)
+class WhisperAsk:
+    """On the agent's leg: tell them who is calling and wait for 1 to accept."""
+
+    call: str
+    agent: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class Redirect:
+    endpoint: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Action = Say | Pause | Ask | DialFirstFree | Dial | DialNumber | RingEveryone | WhisperAsk | Redirect | Hangup

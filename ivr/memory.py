@@ -1,0 +1,121 @@
+"""Call state and caller history in Redis: one round trip to load, one to save (the client is passed in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from ivr import keys, scripts
+from ivr import presence as presence_rules
+from ivr.actions import DialFirstFree
+from ivr.callstate import CallerMemory, CallState, Contact
+
+CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
+RESOLVED = "resolved_at"
+CONTACT = "c:"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: CallState | None = None
+    memory: CallerMemory = field(default_factory=CallerMemory)
+    presence: dict = field(default_factory=dict)
+
+
+class Memory:
+    """Reads and writes what the engine needs, batching every webhook's I/O into two round trips."""
+
+    def __init__(self, r: redis.Redis):
+        self.r = r
+        self._shas: dict[str, str] | None = None
+
+    def load(self, call: str | None, caller: str | None, with_history: bool) -> Snapshot:
+        """One round trip: the call's state, the caller's contacts (on arrival) and everyone's presence."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.call(call)) if call else pipe.echo("")
+        pipe.hgetall(keys.caller(caller)) if caller and with_history else pipe.echo("")
+        pipe.hgetall(keys.presence())
+        call_hash, caller_hash, presence_hash = pipe.execute()
+        state = None
+        if call_hash and call_hash.get("state"):
+            state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
+        return Snapshot(state, _caller_memory(caller_hash or {}),
+                        {agent: presence_rules.parse(raw) for agent, raw in presence_hash.items()})
+
+    def save(self, outcome, snapshot: Snapshot, now: float, window_seconds: int) -> str | None:
+        """One round trip: new state, the caller's contact, presence changes and any claim of a person.
+
+        Returns the agent claimed for a DialFirstFree in the outcome, or None.
+        """
+        state = outcome.state
+        dial = next((a for a in outcome.actions if isinstance(a, DialFirstFree)), None)
+        if state is None and not (outcome.busy or outcome.release or dial):
+            return None
+        for attempt in (1, 2):
+            shas = self._scripts()
+            pipe = self.r.pipeline(transaction=True)
+            if state is not None:
+                call_key = keys.call(state.call)
+                pipe.hset(call_key, "state", state.to_json())
+                pipe.expire(call_key, CALL_TTL)
+                if state.caller:
+                    caller_key = keys.caller(state.caller)
+                    pipe.hset(caller_key, CONTACT + state.call, state.contact().to_json())
+                    stale = snapshot.memory.expired(now, window_seconds)
+                    if stale:
+                        pipe.hdel(caller_key, *[CONTACT + c for c in stale])
+                    pipe.expire(caller_key, window_seconds)
+            call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
+            for agent in outcome.busy:
+                previous = snapshot.presence.get(agent, presence_rules.Presence())
+                pipe.hset(keys.presence(), agent, presence_rules.dump(presence_rules.busy(previous, call_sid, now)))
+            if outcome.release:
+                pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid,
+                             *outcome.release)
+            if dial is not None:
+                hold = now + dial.ring_seconds + 30  # ringing is freed by the dial result, or by this expiry
+                pipe.evalsha(shas["claim"], 2, keys.presence(), keys.call(call_sid), now, hold, call_sid,
+                             *[a.id for a in dial.candidates])
+            try:
+                results = pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._shas = None  # Redis restarted and forgot the scripts: load them and try once more
+                continue
+            return (results[-1] or None) if dial is not None else None
+        return None
+
+    def resolve(self, caller: str, now: float) -> int:
+        """Mark a caller's problem resolved: their next call goes through the menu again.
+
+        Returns how many contacts in the store this closes.
+        """
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.caller(caller), RESOLVED, now)
+        pipe.hgetall(keys.caller(caller))
+        _, caller_hash = pipe.execute()
+        return sum(1 for f in caller_hash if f.startswith(CONTACT))
+
+    def history(self, caller: str) -> CallerMemory:
+        return _caller_memory(self.r.hgetall(keys.caller(caller)))
+
+    def _scripts(self) -> dict[str, str]:
+        if self._shas is None:
+            self._shas = scripts.register(self.r)
+        return self._shas
+
+
+def _caller_memory(caller_hash: dict) -> CallerMemory:
+    contacts = []
+    for name, raw in caller_hash.items():
+        if name.startswith(CONTACT):
+            contact = Contact.from_json(raw)
+            if contact is not None:
+                contacts.append(contact)
+    try:
+        resolved = float(caller_hash.get(RESOLVED, 0))
+    except ValueError:
+        resolved = 0.0
+    return CallerMemory(tuple(contacts), resolved)

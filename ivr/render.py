@@ -1,0 +1,109 @@
+"""The only place TwiML is built: engine actions -> a <Response> document, with twilio's VoiceResponse.
+
+URLs handed to Twilio are paths on this app; Twilio resolves them against the URL it just called, so
+they work behind any public host name.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Dial as DialVerb
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ivr.actions import (
+    Action,
+    Ask,
+    Dial,
+    DialFirstFree,
+    DialNumber,
+    Hangup,
+    Pause,
+    Redirect,
+    RingEveryone,
+    Say,
+    WhisperAsk,
+)
+from ivr.directory import Agent
+
+# Endpoint name -> path. webhooks.voice registers its routes from this table.
+PATHS = {
+    "arrive": "/voice",
+    "status": "/voice/status",
+    "gather": "/voice/gather",
+    "retry": "/voice/retry",
+    "dialled": "/voice/dialled",
+    "whisper": "/voice/whisper",
+    "whisper_reply": "/voice/whisper/reply",
+    "fallback": "/voice/fallback",
+    "fallback_dialled": "/voice/fallback/dialled",
+}
+WHISPER_SECONDS = 8  # how long an agent has to press 1 after the whisper
+
+
+def url(endpoint: str, **params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return PATHS[endpoint] + (f"?{query}" if query else "")
+
+
+def render(actions: tuple[Action, ...] | list[Action], call: str = "", voice: str = "Polly.Joanna",
+           language: str = "en-US") -> str:
+    """Build the TwiML document for a list of actions."""
+    response = VoiceResponse()
+
+    def say(parent, text: str) -> None:
+        parent.say(text, voice=voice, language=language)
+
+    for action in actions:
+        if isinstance(action, Say):
+            say(response, action.text)
+        elif isinstance(action, Pause):
+            response.pause(length=action.seconds)
+        elif isinstance(action, Ask):
+            target = url("gather", node=action.node)
+            gather = Gather(input="dtmf speech", num_digits=1, action=target, method="POST",
+                            action_on_empty_result=True, timeout=action.timeout, speech_timeout="auto",
+                            hints=", ".join(action.hints), language=language)
+            say(gather, action.prompt)
+            response.append(gather)
+            response.redirect(target, method="POST")  # if Gather ever falls through: counted as no input
+        elif isinstance(action, Dial):
+            dial = DialVerb(action=url("dialled", agent=action.agent.id), method="POST",
+                            timeout=action.ring_seconds, answer_on_bridge=True)
+            _person(dial, action.agent, whisper=url("whisper", call=call, agent=action.agent.id))
+            response.append(dial)
+        elif isinstance(action, DialNumber):
+            dial = DialVerb(action=url("dialled", agent="fallback"), method="POST", timeout=action.ring_seconds)
+            dial.number(action.number)
+            response.append(dial)
+        elif isinstance(action, RingEveryone):
+            dial = DialVerb(action=url("fallback_dialled"), method="POST", timeout=action.ring_seconds)
+            for agent in action.agents:
+                _person(dial, agent, whisper=None)
+            for number in action.numbers:
+                dial.number(number)
+            response.append(dial)
+        elif isinstance(action, WhisperAsk):
+            gather = Gather(input="dtmf", num_digits=1, timeout=WHISPER_SECONDS, method="POST",
+                            action=url("whisper_reply", call=action.call, agent=action.agent))
+            say(gather, action.summary)
+            response.append(gather)
+            say(response, "Passing the call on.")
+            response.hangup()
+        elif isinstance(action, Redirect):
+            response.redirect(url(action.endpoint, **action.params), method="POST")
+        elif isinstance(action, Hangup):
+            response.hangup()
+        elif isinstance(action, DialFirstFree):
+            raise TypeError("settle() a DialFirstFree before rendering it")
+        else:
+            raise TypeError(f"cannot render {action!r}")
+    return str(response)
+
+
+def _person(dial: DialVerb, agent: Agent, whisper: str | None) -> None:
+    extra = {"url": whisper, "method": "POST"} if whisper else {}
+    if agent.number:
+        dial.number(agent.number, **extra)
+    else:
+        dial.client(agent.client, **extra)

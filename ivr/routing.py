@@ -1,0 +1,28 @@
+"""Who to ring next for a route: the target's free people, longest idle first, then supervisors."""
+
+from __future__ import annotations
+
+from ivr.directory import Agent, Directory
+from ivr.flow import Target
+
+
+def next_people(target: Target, directory: Directory, free: dict[str, float], tried: tuple[str, ...],
+                per_route: int) -> tuple[Agent, ...]:
+    """People to try, in order, for a caller who has already been offered to `tried`.
+
+    A group gets up to `per_route` of its own people (longest idle first); a named agent gets one try;
+    after them come the supervisors, longest idle first. Nobody is rung twice in one round.
+    """
+    def by_idle(people: list[Agent]) -> list[Agent]:
+        return sorted((a for a in people if a.id in free and a.id not in tried), key=lambda a: free[a.id])
+
+    if target.kind == "agent":
+        own = [a for a in [directory.get(target.name)] if a is not None]
+        budget = 1
+    else:
+        own = directory.group(target.name)
+        budget = len(own) if target.is_supervisors else per_route
+    budget -= sum(1 for a in own if a.id in tried)
+    first = by_idle(own)[:max(budget, 0)]
+    chosen = {a.id for a in first}
+    return tuple(first + [a for a in by_idle(directory.supervisors()) if a.id not in chosen])
