@@ -1,0 +1,76 @@
+"""Fixtures: a real Redis started for the session, the app wired to it, and a Twilio stand-in."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from ivr.redis_server import EmbeddedRedis
+from tests.twilio_sim import Twilio
+from webhooks import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTH_TOKEN = "test-auth-token-5f1c"
+PUBLIC_URL = "https://ivr.example.com"
+
+
+class Clock:
+    """The time the app sees; tests move it forward instead of sleeping."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, hours: float = 0, seconds: float = 0) -> None:
+        self.now += hours * 3600 + seconds
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False) as server:
+        yield server
+
+
+@pytest.fixture
+def r(redis_server):
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def make_app(redis_server, r, clock):
+    def make(**overrides):
+        config = {"REDIS_URL": redis_server.url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_URL": PUBLIC_URL,
+                  "FLOWS_DIR": str(ROOT / "flows"), "CLOCK": clock, "AGENT_API_TOKEN": "agent-secret",
+                  "FALLBACK_NUMBER": "", "TESTING": True}
+        config.update(overrides)
+        return create_app(config)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def twilio(client):
+    return Twilio(client, AUTH_TOKEN, PUBLIC_URL)

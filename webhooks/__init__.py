@@ -1,0 +1,101 @@
+"""The Flask app that answers Twilio's voice webhooks: create_app() wires config, Redis and blueprints."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from twilio.request_validator import RequestValidator
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr.catalog import Catalog, load_catalog
+from ivr.errors import ConfigError, FlowError
+from ivr.memory import Memory
+
+log = logging.getLogger("ivr.app")
+
+SKIP_SIGNATURE_ENV = "IVR_INSECURE_SKIP_TWILIO_SIGNATURE"
+
+
+@dataclass
+class Services:
+    """What the views need, built once per app; no state about calls lives here."""
+
+    catalog: Catalog
+    redis: redis.Redis
+    memory: Memory
+    validator: RequestValidator
+    check_signatures: bool
+    caller_secret: bytes
+    fallback_number: str | None
+    agent_api_token: str | None
+    clock: Callable[[], float]
+
+
+def config_from_env() -> dict:
+    env = os.environ
+    return {
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        "PUBLIC_URL": env.get("PUBLIC_URL", ""),
+        "FLOWS_DIR": env.get("FLOWS_DIR", "flows"),
+        "FALLBACK_NUMBER": env.get("FALLBACK_NUMBER", ""),
+        "CALLER_HASH_KEY": env.get("CALLER_HASH_KEY", ""),
+        "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
+        "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
+        "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
+    }
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app; refuse to start on a bad flow file or missing configuration."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.from_mapping(config_from_env())
+    app.config.update(config or {})
+    cfg = app.config
+    if not cfg["REDIS_URL"]:
+        raise ConfigError("REDIS_URL is not set (the `ivr serve` command starts a local Redis for you)")
+    if not cfg["TWILIO_AUTH_TOKEN"] and not cfg["SKIP_SIGNATURE"]:
+        raise ConfigError("TWILIO_AUTH_TOKEN is not set: it is needed to check that requests come from Twilio")
+    if cfg["SKIP_SIGNATURE"]:
+        log.warning("!" * 78)
+        log.warning("!!! %s=1: Twilio signatures are NOT checked. Anyone can drive calls. "
+                    "Development only. !!!", SKIP_SIGNATURE_ENV)
+        log.warning("!" * 78)
+    try:
+        catalog = load_catalog(cfg["FLOWS_DIR"])
+    except FlowError as exc:
+        for problem in exc.problems:
+            log.error("flow problem: %s", problem)
+        raise
+    client = redis.Redis.from_url(
+        cfg["REDIS_URL"], decode_responses=True, socket_timeout=cfg["REDIS_TIMEOUT"],
+        socket_connect_timeout=cfg["REDIS_TIMEOUT"], retry=Retry(NoBackoff(), 1), health_check_interval=30)
+    token = cfg["TWILIO_AUTH_TOKEN"]
+    secret = cfg["CALLER_HASH_KEY"] or hashlib.sha256(f"ivr-caller-key:{token}".encode()).hexdigest()
+    app.extensions["ivr"] = Services(
+        catalog=catalog, redis=client, memory=Memory(client), validator=RequestValidator(token),
+        check_signatures=not cfg["SKIP_SIGNATURE"], caller_secret=secret.encode(),
+        fallback_number=cfg["FALLBACK_NUMBER"] or None, agent_api_token=cfg["AGENT_API_TOKEN"] or None,
+        clock=cfg.get("CLOCK") or time.time)
+    if not cfg.get("PUBLIC_URL"):
+        # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)
+
+    from webhooks.agent_api import agent_api
+    from webhooks.voice import voice
+
+    app.register_blueprint(voice)
+    app.register_blueprint(agent_api)
+    log.info("answering %d line(s): %s; %d people in the directory", len(catalog.flows),
+             ", ".join(catalog.flows), len(catalog.directory.agents))
+    return app

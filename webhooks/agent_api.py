@@ -1,0 +1,37 @@
+"""Blueprint for agents' tools: mark a caller's problem resolved (bearer-token authenticated)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from ivr.callers import caller_id, masked
+
+log = logging.getLogger("ivr.agent_api")
+agent_api = Blueprint("agent_api", __name__, url_prefix="/agent")
+
+
+def _authorised() -> None:
+    token = current_app.extensions["ivr"].agent_api_token
+    if not token:
+        abort(404)  # the API is off until AGENT_API_TOKEN is set
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        abort(401)
+
+
+@agent_api.post("/resolve")
+def resolve():
+    """Mark a caller's problem resolved, so their next call starts at the menu again."""
+    _authorised()
+    services = current_app.extensions["ivr"]
+    data = request.get_json(silent=True) or request.form
+    number = (data.get("number") or "").strip()
+    caller = caller_id(number, services.caller_secret)
+    if caller is None:
+        return jsonify(error="give the caller's number in E.164 form, such as +15551234567"), 400
+    closed = services.memory.resolve(caller, services.clock())
+    log.info("caller %s marked resolved (%d contacts closed)", masked(number), closed)
+    return jsonify(resolved=True, caller=masked(number), contacts_closed=closed)

@@ -1,0 +1,186 @@
+"""Blueprint for Twilio's voice webhooks: thin views that parse the form and run one engine step.
+
+Every view answers 200 with valid TwiML. If Redis is down or slow, or anything raises, the caller is
+connected to a person anyway (ring every supervisor and the fallback number) and the reason is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import redis
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.actions import Hangup, Pause, Redirect, Say
+from ivr.callers import caller_id, masked, normalise
+from ivr.engine import (
+    Arrive,
+    DialEnded,
+    Ended,
+    Event,
+    Input,
+    Retry,
+    WhisperReply,
+    WhisperStart,
+    World,
+    degraded,
+    settle,
+    step,
+)
+from ivr.render import PATHS, render
+from webhooks.security import twilio_signed
+
+log = logging.getLogger("ivr.call")
+voice = Blueprint("voice", __name__)
+
+_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+ENDED_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def twiml(xml: str) -> Response:
+    return Response(xml, status=200, mimetype="text/xml")
+
+
+@voice.post(PATHS["arrive"])
+@twilio_signed
+def arrive():
+    """Answer a new call: a returning caller goes to their person, anyone else to the menu."""
+    return _run(Arrive(), with_history=True)
+
+
+@voice.post(PATHS["gather"])
+@twilio_signed
+def gather():
+    """Take a caller's key press or words (or silence) at a menu."""
+    form = request.form
+    return _run(Input(request.args.get("node", ""), form.get("Digits", ""), form.get("SpeechResult", "")))
+
+
+@voice.post(PATHS["retry"])
+@twilio_signed
+def retry():
+    """Try again to reach a person for a caller who was holding."""
+    return _run(Retry())
+
+
+@voice.post(PATHS["dialled"])
+@twilio_signed
+def dialled():
+    """Hear how ringing a person ended: talked, declined, busy or no answer."""
+    form = request.form
+    bridged = form.get("DialBridged", "").lower() == "true"
+    return _run(DialEnded(request.args.get("agent", ""), form.get("DialCallStatus", ""), bridged))
+
+
+@voice.post(PATHS["whisper"])
+@twilio_signed
+def whisper():
+    """Tell the agent who is calling and why, before the caller is bridged."""
+    return _run(WhisperStart(request.args.get("agent", "")), call=request.args.get("call", ""),
+                caller_leg=False, on_failure=_bare_whisper)
+
+
+@voice.post(PATHS["whisper_reply"])
+@twilio_signed
+def whisper_reply():
+    """Take the agent's answer to the whisper: 1 bridges the caller, anything else passes."""
+    return _run(WhisperReply(request.args.get("agent", ""), request.form.get("Digits", "")),
+                call=request.args.get("call", ""), caller_leg=False, on_failure=lambda: twiml(str(VoiceResponse())))
+
+
+@voice.post(PATHS["status"])
+@twilio_signed
+def status():
+    """Close the caller's contact when the call ends and free anyone it held."""
+    if request.form.get("CallStatus", "") not in ENDED_STATUSES:
+        return twiml(str(VoiceResponse()))
+    return _run(Ended(request.form["CallStatus"]), on_failure=lambda: twiml(str(VoiceResponse())))
+
+
+@voice.post(PATHS["fallback"])
+@twilio_signed
+def fallback():
+    """Ring every supervisor and the fallback number at once; needs nothing but the flow files."""
+    return _caller_fallback("fallback requested")
+
+
+@voice.post(PATHS["fallback_dialled"])
+@twilio_signed
+def fallback_dialled():
+    """After a degraded-mode ring: done if someone talked, else hold and ring again."""
+    flow = current_app.extensions["ivr"].catalog.for_number(request.form.get("To"))
+    if request.form.get("DialCallStatus") == "completed":
+        actions = (Say("Thank you for calling. Goodbye."), Hangup())
+    else:
+        actions = (Say("Please stay on the line. I'm still trying to reach someone for you."), Pause(5),
+                   Redirect("fallback"))
+    return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
+
+
+def _run(event: Event, call: str | None = None, with_history: bool = False, caller_leg: bool = True,
+         on_failure=None) -> Response:
+    """Load, step, save, render: two Redis round trips, and a person on any failure."""
+    services = current_app.extensions["ivr"]
+    form = request.form
+    call = call if call is not None else form.get("CallSid", "")
+    number = form.get("From") if caller_leg else None
+    try:
+        if not _SID.match(call or ""):
+            raise ValueError("missing or malformed CallSid")
+        caller = caller_id(number, services.caller_secret) if caller_leg else None
+        snapshot = services.memory.load(call, caller, with_history)
+        catalog = services.catalog
+        flow = (catalog.flow(snapshot.state.flow) if snapshot.state else None) or catalog.for_number(form.get("To"))
+        now = services.clock()
+        world = World(flow=flow, directory=catalog.directory, now=now, call=call, caller=caller,
+                      number=normalise(number), state=snapshot.state, memory=snapshot.memory,
+                      presence=snapshot.presence, fallback_number=services.fallback_number)
+        outcome = step(world, event)
+        claimed = services.memory.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
+        actions = settle(outcome, claimed)
+        log.info("call ...%s %s %s %s -> %s", call[-6:], masked(number) if caller_leg else "agent-leg",
+                 request.path, _describe(event), " ".join(type(a).__name__ for a in actions) or "bridge")
+        settings = flow.settings
+        return twiml(render(actions, call, settings.voice, settings.language))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        reason = f"Redis unavailable ({type(exc).__name__})"
+        log.error("call ...%s %s: %s", (call or "")[-6:], request.path, reason)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        log.exception("call ...%s %s failed", (call or "")[-6:], request.path)
+    return on_failure() if on_failure else _caller_fallback(reason)
+
+
+def _describe(event: Event) -> str:
+    if isinstance(event, Input):
+        return f"node={event.node} digits={event.digits!r} speech={'yes' if event.speech else 'no'}"
+    if isinstance(event, DialEnded):
+        return f"agent={event.agent} dial={event.status} bridged={event.bridged}"
+    return type(event).__name__
+
+
+def _caller_fallback(reason: str) -> Response:
+    """Connect the caller to a person without Redis: the promise that outlives our own failures."""
+    services = current_app.extensions["ivr"]
+    flow = services.catalog.for_number(request.form.get("To"))
+    log.warning("call ...%s sent to the fallback ring: %s", request.form.get("CallSid", "")[-6:], reason)
+    try:
+        actions = degraded(flow, services.catalog.directory, services.fallback_number)
+        return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
+    except Exception:  # the last net: no flow data at all, only the fallback number
+        log.exception("even the fallback ring failed to build")
+        response = VoiceResponse()
+        response.say("I'm connecting you to a person now.")
+        if services.fallback_number:
+            response.dial(services.fallback_number)
+        response.redirect(PATHS["fallback"], method="POST")
+        return twiml(str(response))
+
+
+def _bare_whisper() -> Response:
+    """A whisper that cannot read the call's details still gives the agent the call."""
+    response = VoiceResponse()
+    response.say("Incoming call. Its details are not available right now. Connecting.")
+    return twiml(str(response))
