@@ -25,6 +25,11 @@ def normalise(number: str | None) -> str | None:
     return digits if _E164.match(digits) else None
 
 
+def secret(hash_key: str | None, auth_token: str) -> bytes:
+    """The HMAC key for callers: CALLER_HASH_KEY, else one derived from the auth token (never the token)."""
+    return (hash_key or hashlib.sha256(f"ivr-caller-key:{auth_token}".encode()).hexdigest()).encode()
+
+
 def caller_id(number: str | None, secret: bytes) -> str | None:
     """Return the HMAC key for a number (None for anonymous callers: each of those is a stranger)."""
     e164 = normalise(number)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -16,6 +15,7 @@ from redis.retry import Retry
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr import callers
 from ivr.catalog import Catalog, load_catalog
 from ivr.errors import ConfigError, FlowError
 from ivr.memory import Memory
@@ -81,10 +81,9 @@ def create_app(config: dict | None = None) -> Flask:
         cfg["REDIS_URL"], decode_responses=True, socket_timeout=cfg["REDIS_TIMEOUT"],
         socket_connect_timeout=cfg["REDIS_TIMEOUT"], retry=Retry(NoBackoff(), 1), health_check_interval=30)
     token = cfg["TWILIO_AUTH_TOKEN"]
-    secret = cfg["CALLER_HASH_KEY"] or hashlib.sha256(f"ivr-caller-key:{token}".encode()).hexdigest()
     app.extensions["ivr"] = Services(
         catalog=catalog, redis=client, memory=Memory(client), validator=RequestValidator(token),
-        check_signatures=not cfg["SKIP_SIGNATURE"], caller_secret=secret.encode(),
+        check_signatures=not cfg["SKIP_SIGNATURE"], caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None, agent_api_token=cfg["AGENT_API_TOKEN"] or None,
         clock=cfg.get("CLOCK") or time.time)
     if not cfg.get("PUBLIC_URL"):

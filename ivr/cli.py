@@ -1,0 +1,217 @@
+"""The `ivr` command: check flows, serve the line locally, set agents' presence, resolve callers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from ivr import callers, presence
+from ivr.catalog import AGENTS_FILE, load_catalog
+from ivr.directory import load_directory
+from ivr.errors import FlowError
+from ivr.flow import load_flow
+from ivr.memory import Memory
+from ivr.redis_server import EmbeddedRedis
+
+LOCAL = Path(".ivr")  # the embedded Redis's data and the development token live here
+REDIS_URL_FILE = LOCAL / "redis.url"
+DEV_TOKEN_FILE = LOCAL / "dev-auth-token"
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@click.group()
+def main() -> None:
+    """A phone line where a person is always one key away."""
+
+
+def _flows_dir() -> str:
+    return os.environ.get("FLOWS_DIR", "flows")
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def check(path: Path | None) -> None:
+    """Validate the flows in PATH (a folder, or one flow file) and exit non-zero on any problem."""
+    path = path or Path(_flows_dir())
+    try:
+        if path.is_dir():
+            catalog = load_catalog(path)
+            flows = list(catalog.flows.values())
+            directory = catalog.directory
+        else:
+            directory = load_directory(path.parent / AGENTS_FILE)
+            flows = [load_flow(path, directory)]
+    except FlowError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", markup=True, soft_wrap=True)
+        err.print(f"[red]{len(exc.problems)} problem(s): nothing was loaded.[/red]")
+        sys.exit(1)
+    for flow in flows:
+        numbers = ", ".join(flow.numbers) or "(no numbers)"
+        default = " (the default line)" if flow.default or len(flows) == 1 else ""
+        console.print(f"[green]ok[/green] {flow.file}: '{flow.name}' answers {numbers}{default}; "
+                      f"{len(flow.nodes)} nodes, starts at '{flow.start}'")
+    console.print(f"[green]ok[/green] {len(directory.agents)} people, "
+                  f"{len(directory.supervisors())} of them supervisors")
+
+
+@main.command()
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000 or $PORT")
+def serve(port: int) -> None:
+    """Run the line locally with the Procfile's web command; start a local Redis if REDIS_URL is unset."""
+    env = dict(os.environ, PORT=str(port), FLOWS_DIR=_flows_dir())
+    # gunicorn lives beside this Python, whether or not the virtual env is activated
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    try:
+        load_catalog(env["FLOWS_DIR"])
+    except FlowError as exc:
+        for problem in exc.problems:
+            err.print(f"error {problem}")
+        err.print("refusing to start: fix the flow files first (`ivr check` shows the same list)")
+        sys.exit(1)
+    embedded = None
+    if not env.get("REDIS_URL"):
+        embedded = EmbeddedRedis(LOCAL / "redis").start()
+        env["REDIS_URL"] = embedded.url
+        REDIS_URL_FILE.write_text(embedded.url)
+        console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
+    if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
+        env["TWILIO_AUTH_TOKEN"] = _dev_token()
+        err.print("[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
+                  f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]")
+    web = _procfile_command("web")
+    console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
+    server = subprocess.Popen(["bash", "-c", f"exec {web}"], env=env)
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait(timeout=10)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            REDIS_URL_FILE.unlink(missing_ok=True)
+    sys.exit(server.returncode if server.returncode and server.returncode > 0 else 0)
+
+
+def _procfile_command(kind: str) -> str:
+    for line in Path("Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == kind:
+            return command.strip()
+    raise click.ClickException(f"no '{kind}:' line in the Procfile")
+
+
+def _dev_token() -> str:
+    LOCAL.mkdir(exist_ok=True)
+    if not DEV_TOKEN_FILE.exists():
+        DEV_TOKEN_FILE.write_text(secrets.token_hex(16))
+        DEV_TOKEN_FILE.chmod(0o600)
+    return DEV_TOKEN_FILE.read_text().strip()
+
+
+def _redis() -> redis.Redis:
+    url = os.environ.get("REDIS_URL") or (REDIS_URL_FILE.read_text().strip() if REDIS_URL_FILE.exists() else "")
+    if not url:
+        raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` in this folder first")
+    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc
+    return client
+
+
+def _caller_secret() -> bytes:
+    token = os.environ.get("TWILIO_AUTH_TOKEN") or (DEV_TOKEN_FILE.read_text().strip()
+                                                    if DEV_TOKEN_FILE.exists() else "")
+    return callers.secret(os.environ.get("CALLER_HASH_KEY"), token)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def agents(ctx: click.Context) -> None:
+    """List the people who take calls and whether they can take one now."""
+    if ctx.invoked_subcommand is not None:
+        return
+    directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
+    records = presence.read_all(_redis())
+    now = time.time()
+    table = Table("id", "name", "role", "groups", "status", "idle for")
+    for agent in directory.agents.values():
+        p = records.get(agent.id, presence.Presence())
+        status = presence.effective(p, now)
+        idle = f"{int((now - p.idle_since) // 60)} min" if status == presence.AVAILABLE and p.idle_since else "-"
+        table.add_row(agent.id, agent.name, agent.role, ", ".join(agent.groups) or "-", status, idle)
+    console.print(table)
+
+
+def _set(agent_id: str, status: str) -> None:
+    directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
+    if directory.get(agent_id) is None:
+        raise click.ClickException(f"no agent '{agent_id}' in agents.yaml (ids: {', '.join(directory.agents)})")
+    presence.set_status(_redis(), agent_id, status, time.time())
+    console.print(f"{agent_id} is now {status}")
+
+
+@agents.command()
+@click.argument("agent_id")
+def available(agent_id: str) -> None:
+    """Mark AGENT_ID available for calls (idle from now)."""
+    _set(agent_id, presence.AVAILABLE)
+
+
+@agents.command()
+@click.argument("agent_id")
+def away(agent_id: str) -> None:
+    """Mark AGENT_ID away: no calls are offered to them."""
+    _set(agent_id, presence.AWAY)
+
+
+@main.group()
+def calls() -> None:
+    """See and close callers' recent contacts."""
+
+
+def _caller(number: str) -> str:
+    caller = callers.caller_id(number, _caller_secret())
+    if caller is None:
+        raise click.ClickException("give the caller's number in E.164 form, such as +15551234567")
+    return caller
+
+
+@calls.command()
+@click.argument("number")
+def resolve(number: str) -> None:
+    """Mark the caller at NUMBER resolved: their next call goes through the menu again."""
+    closed = Memory(_redis()).resolve(_caller(number), time.time())
+    console.print(f"caller {callers.masked(number)} marked resolved ({closed} recent contact(s) closed)")
+
+
+@calls.command()
+@click.argument("number")
+def history(number: str) -> None:
+    """Show the recent contacts of the caller at NUMBER."""
+    memory = Memory(_redis()).history(_caller(number))
+    table = Table("when (UTC)", "line", "path", "agent", "outcome", "counts")
+    for c in sorted(memory.contacts, key=lambda c: c.at):
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.at))
+        counts = "no (resolved)" if c.at <= memory.resolved_at else "yes"
+        table.add_row(when, c.flow, " > ".join(c.path) or "-", c.agent or "-", c.outcome, counts)
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
