@@ -61,6 +61,7 @@ class CallState:
     path: tuple[str, ...] = ()  # what the caller chose, in words an agent understands
     visit: int = 1  # which call this is in the caller's repeat window
     last_agent: str | None = None  # who took their previous call in the window
+    earlier: tuple[str, ...] = ()  # the caller's recent contacts, told to the agent in the whisper
     target: Target | None = None  # who the caller is being connected to
     tried: tuple[str, ...] = ()  # people already rung for this target
     ringing: str | None = None  # set by the claim script, not by the engine
@@ -87,6 +88,7 @@ class CallState:
             data["target"] = Target(**target) if target else None
             data["path"] = tuple(data.get("path", ()))
             data["tried"] = tuple(data.get("tried", ()))
+            data["earlier"] = tuple(data.get("earlier", ()))
             return cls(**data, ringing=ringing)
         except (ValueError, TypeError, KeyError):
             return None

@@ -34,6 +34,8 @@ ZERO_OUT_HINT = "You can press 0 or say agent at any time to reach a person."
 MISSES_TO_PERSON = 2
 HOLD_SECONDS = 15
 FALLBACK = "fallback"  # the marker in `tried` for the line's fallback number
+RETURNING = "returning caller"
+EARLIER_TOLD = 3  # how many earlier contacts the whisper describes
 
 
 # Events: what happened on the phone, parsed from a webhook by the edge.
@@ -163,18 +165,32 @@ def _arrive(world: World) -> Outcome:
     recent = world.memory.recent(world.now, policy.window_seconds, world.call) if world.caller else []
     visit = len(recent) + 1
     last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
-    state = state.but(visit=visit, last_agent=last)
+    state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent))
     if visit >= policy.supervisor_from_call:
         greeting = Say(f"Welcome back. I can see this is your call number {visit} about this, so I'm "
                        "connecting you straight to a supervisor who can see your recent calls.")
-        state = state.but(path=("returning caller: straight to a supervisor",))
+        state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
         return _route(world, state, Target.supervisors(), (greeting,))
     if visit >= policy.prior_agent_from_call and last:
         name = world.directory.get(last).name
         greeting = Say(f"Welcome back. Connecting you to {name}, who helped you last time.")
-        state = state.but(path=(f"returning caller: back to {name}",))
+        state = state.but(path=(f"{RETURNING}: back to {name}",))
         return _route(world, state, Target("agent", last), (greeting,))
     return _enter(world, state, flow.start, ())
+
+
+def _earlier(world: World, recent) -> tuple[str, ...]:
+    """Recent contacts, newest first, in the words the whisper uses."""
+    told = []
+    for c in reversed(recent[-EARLIER_TOLD:]):
+        minutes = max(1, int((world.now - c.at) // 60))
+        ago = "a minute" if minutes == 1 else f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
+        chose = [p for p in c.path if not p.startswith(RETURNING)]
+        about = f"about {', '.join(chose)}" if chose else "with no menu choice"
+        agent = world.directory.get(c.agent)
+        result = f"spoke with {agent.name}" if agent else c.outcome
+        told.append(f"{ago} ago {about}, {result}")
+    return tuple(told)
 
 
 # --- menus ------------------------------------------------------------------------------------------
@@ -318,6 +334,8 @@ def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
         last = world.directory.get(state.last_agent)
         if last is not None:
             parts.append(f"Last time they spoke with {'you' if last.id == agent_id else last.name}.")
+        if state.earlier:
+            parts.append(f"Earlier calls: {'; '.join(state.earlier)}.")
     else:
         parts.append(f"First call from them in {window} hours.")
     parts.append("Press 1 to accept the call, or any other key to pass.")
