@@ -101,8 +101,8 @@ def load_flow(path: Path, directory: Directory) -> Flow:
     data = yamlfile.read(path)
     problems: list[Problem] = []
     flow = _read_flow(file, path.stem, data, directory, problems)
-    if flow is not None and not problems:
-        _check_graph(flow, problems)
+    if flow is not None:
+        _check_graph(flow, set(data.get("nodes") or ()), problems)
     if problems or flow is None:
         raise FlowError(problems)
     return flow
@@ -243,15 +243,19 @@ def _read_options(f: Fields) -> tuple[Option, ...]:
     return tuple(options)
 
 
-def _check_graph(flow: Flow, problems: list[Problem]) -> None:
-    """Unknown targets, unreachable nodes and loops no caller could leave."""
+def _check_graph(flow: Flow, declared: set[str], problems: list[Problem]) -> None:
+    """Unknown targets, unreachable nodes and loops no caller could leave.
+
+    Reachability and loops are judged only on a flow whose nodes all loaded, so one typo is not
+    reported three times.
+    """
 
     def where(node: Node, message: str) -> None:
         problems.append(Problem(flow.file, node.line, node.id, message))
 
     for node in flow.nodes.values():
         for target in _exits(node):
-            if target not in flow.nodes:
+            if target not in declared:
                 where(node, f"leads to '{target}', which is not a node in this file")
     if problems:
         return
