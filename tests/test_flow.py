@@ -57,7 +57,8 @@ def test_a_good_flow_loads(tmp_path):
 
 
 def test_numbers_keep_their_plus_and_yes_no_stay_words(tmp_path):
-    text = GOOD.replace('["+15005550007"]', "[+15005550007]").replace("words: [billing]", "words: [billing, no, yes, off]")
+    text = GOOD.replace('["+15005550007"]', "[+15005550007]")
+    text = text.replace("words: [billing]", "words: [billing, no, yes, off]")
     flow = load_flow(write(tmp_path, text), DIRECTORY)
     assert flow.numbers == ("+15005550007",)
     assert flow.node("main").options[0].words == ("billing", "no", "yes", "off")
