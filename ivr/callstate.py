@@ -29,7 +29,7 @@ class Contact:
             return cls(call=str(data["call"]), at=float(data["at"]), flow=str(data.get("flow", "")),
                        path=tuple(data.get("path", ())), agent=data.get("agent"),
                        outcome=str(data.get("outcome", "")))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged record is skipped, never fatal to a call
 
 
@@ -90,7 +90,7 @@ class CallState:
             data["tried"] = tuple(data.get("tried", ()))
             data["earlier"] = tuple(data.get("earlier", ()))
             return cls(**data, ringing=ringing)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
 
     def but(self, **changes) -> CallState:

@@ -1,0 +1,110 @@
+"""Caller memory and presence in a real Redis: atomic claims, guarded releases, pruning of old contacts."""
+
+from __future__ import annotations
+
+import threading
+
+from ivr import keys, presence
+from ivr.actions import DialFirstFree
+from ivr.callstate import CallState
+from ivr.directory import Agent
+from ivr.engine import Outcome
+from ivr.memory import Memory, Snapshot
+
+NOW = 1_800_000_000.0
+WINDOW = 72 * 3600
+PEOPLE = tuple(Agent(a, a.title(), "agent", ("g",), number=f"+1500555010{i}") for i, a in enumerate("abc"))
+
+
+def state(call: str, caller: str | None = "caller-1", at: float = NOW) -> CallState:
+    return CallState(call=call, flow="line", caller=caller, number="+14155550100", started=at, path=("billing",))
+
+
+def claim(memory: Memory, call: str, people=PEOPLE) -> str | None:
+    outcome = Outcome((DialFirstFree(people, 20),), state(call))
+    return memory.save(outcome, Snapshot(), NOW, WINDOW)
+
+
+def test_state_and_contact_round_trip(r):
+    memory = Memory(r)
+    memory.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
+    snap = memory.load("CA1", "caller-1", with_history=True)
+    assert snap.state.path == ("billing",)
+    assert [c.call for c in snap.memory.contacts] == ["CA1"]
+    assert r.ttl(keys.caller("caller-1")) == WINDOW
+
+
+def test_claims_hand_each_person_to_one_call_only(r):
+    memory = Memory(r)
+    results = []
+    barrier = threading.Barrier(6)
+
+    def racer(n):
+        barrier.wait()
+        results.append(claim(Memory(r), f"CA{n}"))
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [x for x in results if x]
+    assert sorted(won) == ["a", "b", "c"], "three people, three calls get one each, three get none"
+    assert memory.load("CA0", None, False).presence["a"].status == presence.RINGING
+
+
+def test_release_only_frees_a_person_held_by_that_call(r):
+    memory = Memory(r)
+    assert claim(memory, "CA1") == "a"
+    memory.save(Outcome((), None, release=("a",)), Snapshot(state=state("CA2")), NOW, WINDOW)
+    assert memory.load("CA1", None, False).presence["a"].status == presence.RINGING, "CA2 cannot free CA1's agent"
+    memory.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)
+    assert memory.load("CA1", None, False).presence["a"].status == presence.AVAILABLE
+
+
+def test_an_unanswered_reservation_expires_by_itself(r):
+    memory = Memory(r)
+    assert claim(memory, "CA1") == "a"
+    later = memory.load("CA1", None, False).presence["a"]
+    assert presence.effective(later, NOW + 20 + 31) == presence.AVAILABLE
+
+
+def test_contacts_older_than_the_window_are_pruned(r):
+    memory = Memory(r)
+    memory.save(Outcome((), state("CAold", at=NOW - WINDOW - 10)), Snapshot(), NOW - WINDOW - 10, WINDOW)
+    snap = memory.load("CAnew", "caller-1", with_history=True)
+    memory.save(Outcome((), state("CAnew")), snap, NOW, WINDOW)
+    assert [c.call for c in memory.history("caller-1").contacts] == ["CAnew"]
+
+
+def test_overlapping_calls_from_one_number_both_keep_their_contact(r):
+    memory = Memory(r)
+    first, second = state("CA1"), state("CA2")
+    snap = memory.load("CA1", "caller-1", True)
+    memory.save(Outcome((), first), snap, NOW, WINDOW)
+    memory.save(Outcome((), second), snap, NOW, WINDOW)
+    memory.save(Outcome((), first.but(bridged="a")), snap, NOW, WINDOW)
+    contacts = {c.call: c for c in memory.history("caller-1").contacts}
+    assert set(contacts) == {"CA1", "CA2"} and contacts["CA1"].agent == "a"
+
+
+def test_resolve_marks_the_caller(r):
+    memory = Memory(r)
+    memory.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
+    assert memory.resolve("caller-1", NOW + 1) == 1
+    assert memory.history("caller-1").recent(NOW + 2, WINDOW) == []
+
+
+def test_scripts_are_reloaded_after_redis_forgets_them(r):
+    memory = Memory(r)
+    assert claim(memory, "CA1") == "a"
+    r.script_flush()
+    assert claim(memory, "CA2") == "b"
+
+
+def test_damaged_records_are_skipped_not_fatal(r):
+    r.hset(keys.caller("caller-1"), mapping={"c:CAx": "{not json", "resolved_at": "soon"})
+    r.hset(keys.presence(), "a", "garbage")
+    r.hset(keys.call("CA1"), "state", "[]")
+    snap = Memory(r).load("CA1", "caller-1", True)
+    assert snap.state is None and snap.memory.contacts == () and snap.presence["a"].status == presence.AVAILABLE
