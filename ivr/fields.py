@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ivr.errors import Problem
-from ivr.yamlfile import Mapping, Sequence
+from ivr.yamlfile import Mapping
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -80,11 +80,10 @@ class Fields:
         value = self.data.get(key)
         if value is None:
             return ()
-        if isinstance(value, str):
-            return (value.strip(),)
-        if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-            return tuple(v.strip() for v in value)
-        self.problem(f"'{key}' should be a list of text", key)
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list) and all(isinstance(v, str) and v.strip() for v in items):
+            return tuple(v.strip() for v in items)
+        self.problem(f"'{key}' should be a list of text, with no empty entries", key)
         return ()
 
     def phone(self, key: str) -> str | None:

@@ -142,7 +142,15 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
     d = Settings()
     repeat = f.mapping("repeat_callers")
     repeat.only({"window_hours", "prior_agent_from_call", "supervisor_from_call"})
-    operator = _read_target(f.mapping("operator"), directory) if "operator" in f.data else d.operator
+    operator = _read_operator(f, directory) or d.operator
+    repeat_policy = RepeatPolicy(
+        window_hours=repeat.integer("window_hours", 72, 1, 24 * 90),
+        prior_agent_from_call=repeat.integer("prior_agent_from_call", 2, 2, 99),
+        supervisor_from_call=repeat.integer("supervisor_from_call", 3, 2, 99),
+    )
+    if repeat_policy.prior_agent_from_call > repeat_policy.supervisor_from_call:
+        repeat.problem("'prior_agent_from_call' is later than 'supervisor_from_call', so it would never apply",
+                       "prior_agent_from_call")
     return Settings(
         voice=f.text("voice", d.voice),
         language=f.text("language", d.language),
@@ -150,12 +158,17 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         agents_per_route=f.integer("agents_per_route", d.agents_per_route, 1, 10),
         operator=operator or d.operator,
         fallback_number=f.phone("fallback_number"),
-        repeat=RepeatPolicy(
-            window_hours=repeat.integer("window_hours", 72, 1, 24 * 90),
-            prior_agent_from_call=repeat.integer("prior_agent_from_call", 2, 2, 99),
-            supervisor_from_call=repeat.integer("supervisor_from_call", 3, 2, 99),
-        ),
+        repeat=repeat_policy,
     )
+
+
+def _read_operator(f: Fields, directory: Directory) -> Target | None:
+    """An optional `operator:` block: who 0 and the person words reach."""
+    if "operator" not in f.data:
+        return None
+    block = f.mapping("operator")
+    block.only({"group", "agent"})
+    return _read_target(block, directory)
 
 
 def _read_target(f: Fields, directory: Directory) -> Target | None:
@@ -182,7 +195,7 @@ def _read_node(f: Fields, node_id: str, line: int, directory: Directory) -> Node
         return None
     if kind == "menu":
         f.only({"type", "say", "options", "operator", "timeout"})
-        operator = _read_target(f.mapping("operator"), directory) if "operator" in f.data else None
+        operator = _read_operator(f, directory)
         return Node(node_id, kind, line, say=f.text("say", required=True) or "", options=_read_options(f),
                     operator=operator, timeout=f.integer("timeout", 6, 2, 30))
     if kind == "message":
@@ -225,7 +238,7 @@ def _read_options(f: Fields) -> tuple[Option, ...]:
             o.problem("key 0 is kept for reaching a person from every menu; choose another key", "key")
         elif key is not None and key not in KEYS:
             o.problem(f"'key' should be one of 1-9, * or #, not {key!r}", "key")
-        elif key in keys:
+        elif key is not None and key in keys:
             o.problem(f"key {key} is used twice in this menu", "key")
         for word in words:
             if any(re.search(rf"\b{re.escape(w)}\b", word) for w in OPERATOR_WORDS):

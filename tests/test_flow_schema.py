@@ -568,7 +568,8 @@ WHOLE_NUMBERS = {
                          DEFS["settings"]["properties"]["agents_per_route"], 1, 10, 2),
     "window_hours": (lambda v: {"settings": {"repeat_callers": {"window_hours": v}}},
                      DEFS["settings"]["properties"]["repeat_callers"]["properties"]["window_hours"], 1, 2160, 72),
-    "prior_agent_from_call": (lambda v: {"settings": {"repeat_callers": {"prior_agent_from_call": v}}},
+    "prior_agent_from_call": (lambda v: {"settings": {"repeat_callers": {"prior_agent_from_call": v,
+                                                                         "supervisor_from_call": 99}}},
                               DEFS["settings"]["properties"]["repeat_callers"]["properties"]["prior_agent_from_call"],
                               2, 99, 2),
     "supervisor_from_call": (lambda v: {"settings": {"repeat_callers": {"supervisor_from_call": v}}},
@@ -676,7 +677,6 @@ def test_schema_defaults_are_the_loaders(tmp_path, directory):
     assert AGENTS_SCHEMA["definitions"]["agent"]["properties"]["role"]["default"] == "agent"
 
 
-@pytest.mark.xfail(reason="loader bug: options with words and no key are taken for a key None used twice")
 def test_two_options_with_words_only(tmp_path, directory):
     text = flow_with({"type": "menu", "say": "Say billing or help.",
                       "options": [{"words": ["billing"], "next": "end"}, {"words": ["help"], "next": "end"}]})
