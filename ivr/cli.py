@@ -23,7 +23,7 @@ from ivr.flow import load_flow
 from ivr.memory import Memory
 from ivr.redis_server import EmbeddedRedis
 
-LOCAL = Path(".ivr")  # the embedded Redis's data and the development token live here
+LOCAL = Path(os.environ.get("IVR_HOME", ".ivr"))  # the embedded Redis's data and the development token
 REDIS_URL_FILE = LOCAL / "redis.url"
 DEV_TOKEN_FILE = LOCAL / "dev-auth-token"
 console = Console(highlight=False)

@@ -305,7 +305,7 @@ def _dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
             return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
                            state.but(outcome="spoke with the fallback line"))
         return _route(world, state, state.target or _operator(world.flow, None), ())
-    if was_bridged and event.status == "completed":
+    if was_bridged and event.status in ("completed", "answered"):
         state = state.but(bridged=event.agent, ringing=None)
         return Outcome((Say("Thank you for calling. Goodbye."), Hangup()), state, release=(event.agent,))
     if event.status == "canceled":  # the caller hung up while it rang

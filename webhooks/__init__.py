@@ -95,6 +95,16 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(voice)
     app.register_blueprint(agent_api)
+
+    @app.get("/health")
+    def health():
+        """Report whether Redis answers; callers are served either way (degraded without it)."""
+        try:
+            client.ping()
+            return {"status": "ok", "redis": "ok", "lines": list(catalog.flows)}
+        except redis.exceptions.RedisError:
+            return {"status": "degraded", "redis": "unreachable", "lines": list(catalog.flows)}
+
     log.info("answering %d line(s): %s; %d people in the directory", len(catalog.flows),
              ", ".join(catalog.flows), len(catalog.directory.agents))
     return app
