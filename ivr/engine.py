@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ivr import presence as presence_rules
 from ivr.actions import (
     Action,
     Ask,
@@ -281,9 +280,8 @@ def _route(world: World, state: CallState, target: Target, said: tuple[Action, .
     if state.target != target:
         state = state.but(target=target, tried=())
     settings = world.flow.settings
-    people = [a.id for a in world.directory.agents.values()]
-    free = presence_rules.free_agents(world.presence, people, world.now)
-    candidates = next_people(target, world.directory, free, state.tried, settings.agents_per_route)
+    candidates = next_people(target, world.directory, world.presence, world.now, state.tried,
+                             settings.agents_per_route)
     hold = (Say("Everyone who could help is on another call. Please stay on the line; "
                 "you have not been disconnected, and I'll keep trying."),
             Pause(HOLD_SECONDS), Redirect("retry"))

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from ivr.directory import Agent, Directory
 from ivr.flow import Target
+from ivr.presence import free_agents
 
 
-def next_people(target: Target, directory: Directory, free: dict[str, float], tried: tuple[str, ...],
+def next_people(target: Target, directory: Directory, presence: dict, now: float, tried: tuple[str, ...],
                 per_route: int) -> tuple[Agent, ...]:
     """People to try, in order, for a caller who has already been offered to `tried`.
 
     A group gets up to `per_route` of its own people (longest idle first); a named agent gets one try;
-    after them come the supervisors, longest idle first. Nobody is rung twice in one round.
+    after them come the supervisors, longest idle first. Nobody is rung twice in one round, and only
+    people free now (per `presence`, agent id -> Presence) are offered.
     """
+    free = free_agents(presence, directory.agents, now)
+
     def by_idle(people: list[Agent]) -> list[Agent]:
         return sorted((a for a in people if a.id in free and a.id not in tried), key=lambda a: free[a.id])
 

@@ -168,3 +168,8 @@ def test_the_example_line_is_valid():
     flow = catalog.flows["riverlink-support"]
     labels = {o.label for n in flow.nodes.values() for o in n.options}
     assert {"billing", "internet problem", "moving", "cancel service"} <= labels
+
+
+def test_repeat_policy_that_could_never_apply_is_refused(tmp_path):
+    text = GOOD + "settings:\n  repeat_callers:\n    prior_agent_from_call: 4\n    supervisor_from_call: 3\n"
+    assert "never apply" in only(tmp_path, text).message

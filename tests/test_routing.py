@@ -1,0 +1,47 @@
+"""Who is rung next: longest idle first, a bounded number from the group, then supervisors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ivr.directory import load_directory
+from ivr.flow import Target
+from ivr.presence import AWAY, BUSY, RINGING, Presence
+from ivr.routing import next_people
+
+DIRECTORY = load_directory(Path(__file__).resolve().parents[1] / "flows" / "agents.yaml")
+NOW = 1_800_000_000.0
+
+
+def ids(people) -> list[str]:
+    return [a.id for a in people]
+
+
+def test_longest_idle_first_then_supervisors_longest_idle_first():
+    presence = {"jordan": Presence(idle_since=NOW - 10), "priya": Presence(idle_since=NOW - 500),
+                "rosa": Presence(idle_since=NOW - 5), "dev": Presence(idle_since=NOW - 50)}
+    assert ids(next_people(Target("group", "technical"), DIRECTORY, presence, NOW, (), 2)) == \
+        ["priya", "jordan", "dev", "rosa"]
+
+
+def test_group_budget_counts_people_already_tried():
+    people = next_people(Target("group", "technical"), DIRECTORY, {}, NOW, ("priya",), 2)
+    assert ids(people) == ["jordan", "rosa", "dev"]
+    people = next_people(Target("group", "technical"), DIRECTORY, {}, NOW, ("priya", "jordan"), 2)
+    assert ids(people) == ["rosa", "dev"]
+
+
+def test_a_named_agent_gets_one_try_then_supervisors():
+    assert ids(next_people(Target("agent", "mei"), DIRECTORY, {}, NOW, (), 2)) == ["mei", "rosa", "dev"]
+    assert ids(next_people(Target("agent", "mei"), DIRECTORY, {}, NOW, ("mei",), 2)) == ["rosa", "dev"]
+
+
+def test_people_who_cannot_take_a_call_are_left_out():
+    presence = {"priya": Presence(AWAY), "jordan": Presence(RINGING, until=NOW + 10, call="CA1"),
+                "rosa": Presence(BUSY, until=NOW + 100, call="CA2")}
+    assert ids(next_people(Target("group", "technical"), DIRECTORY, presence, NOW, (), 2)) == ["dev"]
+
+
+def test_supervisors_group_rings_every_supervisor_once():
+    assert ids(next_people(Target.supervisors(), DIRECTORY, {}, NOW, ("rosa",), 2)) == ["dev"]
+    assert next_people(Target.supervisors(), DIRECTORY, {}, NOW, ("rosa", "dev"), 2) == ()
