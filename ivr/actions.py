@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ivr.directory import Agent
 
@@ -76,7 +76,7 @@ class WhisperAsk:
 @dataclass(frozen=True)
 class Redirect:
     endpoint: str
-    params: dict = field(default_factory=dict)
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

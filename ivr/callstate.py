@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ivr.flow import Target
 
@@ -20,7 +20,7 @@ class Contact:
     outcome: str = "in progress"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(vars(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> Contact | None:
@@ -67,7 +67,6 @@ class CallState:
     ringing: str | None = None  # set by the claim script, not by the engine
     bridged: str | None = None
     outcome: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"
@@ -76,8 +75,11 @@ class CallState:
         return Contact(self.call, self.started, self.flow, self.path, self.bridged, outcome)
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("ringing")
+        # a shallow copy, not dataclasses.asdict: this runs on every webhook and asdict deep-copies
+        data = dict(vars(self))
+        del data["ringing"]
+        if self.target is not None:
+            data["target"] = {"kind": self.target.kind, "name": self.target.name}
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod

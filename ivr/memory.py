@@ -32,11 +32,17 @@ class Memory:
 
     def load(self, call: str | None, caller: str | None, with_history: bool) -> Snapshot:
         """One round trip: the call's state, the caller's contacts (on arrival) and everyone's presence."""
+        history = bool(caller and with_history)
         pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(keys.call(call)) if call else pipe.echo("")
-        pipe.hgetall(keys.caller(caller)) if caller and with_history else pipe.echo("")
         pipe.hgetall(keys.presence())
-        call_hash, caller_hash, presence_hash = pipe.execute()
+        if call:
+            pipe.hgetall(keys.call(call))
+        if history:
+            pipe.hgetall(keys.caller(caller))
+        replies = pipe.execute()
+        presence_hash = replies[0]
+        call_hash = replies[1] if call else {}
+        caller_hash = replies[-1] if history else {}
         state = None
         if call_hash and call_hash.get("state"):
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
@@ -54,7 +60,9 @@ class Memory:
             return None
         for attempt in (1, 2):
             shas = self._scripts()
-            pipe = self.r.pipeline(transaction=True)
+            # No MULTI: each write stands on its own (the claim and release are atomic Lua), and a
+            # transaction would double the replies to parse on the hot path.
+            pipe = self.r.pipeline(transaction=False)
             if state is not None:
                 call_key = keys.call(state.call)
                 pipe.hset(call_key, "state", state.to_json())

@@ -6,6 +6,7 @@ they work behind any public host name.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial as DialVerb
@@ -49,6 +50,19 @@ def url(endpoint: str, **params) -> str:
 def render(actions: tuple[Action, ...] | list[Action], call: str = "", voice: str = "Polly.Joanna",
            language: str = "en-US") -> str:
     """Build the TwiML document for a list of actions."""
+    actions = tuple(actions)
+    if any(isinstance(a, (Dial, WhisperAsk)) for a in actions):
+        return _build(actions, call, voice, language)
+    # Most documents (a menu, a hold message) are the same for every caller: build each once.
+    return _build_shared(actions, voice, language)
+
+
+@lru_cache(maxsize=1024)
+def _build_shared(actions: tuple[Action, ...], voice: str, language: str) -> str:
+    return _build(actions, "", voice, language)
+
+
+def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) -> str:
     response = VoiceResponse()
 
     def say(parent, text: str) -> None:
@@ -91,7 +105,7 @@ def render(actions: tuple[Action, ...] | list[Action], call: str = "", voice: st
             say(response, "Passing the call on.")
             response.hangup()
         elif isinstance(action, Redirect):
-            response.redirect(url(action.endpoint, **action.params), method="POST")
+            response.redirect(url(action.endpoint, **dict(action.params)), method="POST")
         elif isinstance(action, Hangup):
             response.hangup()
         elif isinstance(action, DialFirstFree):

@@ -52,16 +52,17 @@ def config_from_env() -> dict:
         "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
         "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
         "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
     }
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app; refuse to start on a bad flow file or missing configuration."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.config.from_mapping(config_from_env())
     app.config.update(config or {})
     cfg = app.config
+    logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not cfg["REDIS_URL"]:
         raise ConfigError("REDIS_URL is not set (the `ivr serve` command starts a local Redis for you)")
     if not cfg["TWILIO_AUTH_TOKEN"] and not cfg["SKIP_SIGNATURE"]:
