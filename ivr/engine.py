@@ -142,7 +142,7 @@ def settle(outcome: Outcome, claimed: str | None) -> tuple[Action, ...]:
     return tuple(settled)
 
 
-def degraded(flow: Flow, directory: Directory, fallback_number: str | None, reason: str = "") -> tuple:
+def degraded(flow: Flow, directory: Directory, fallback_number: str | None) -> tuple:
     """What a caller gets when our own machinery fails: every supervisor rung at once, and the fallback."""
     numbers = tuple(n for n in (flow.settings.fallback_number, fallback_number) if n)
     return (Say("I'm connecting you to a person now."),
@@ -166,7 +166,7 @@ def _arrive(world: World) -> Outcome:
     last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
     state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent))
     if visit >= policy.supervisor_from_call:
-        greeting = Say(f"Welcome back. I can see this is your call number {visit} about this, so I'm "
+        greeting = Say(f"Welcome back. I can see this is your call number {visit} to us recently, so I'm "
                        "connecting you straight to a supervisor who can see your recent calls.")
         state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
         return _route(world, state, Target.supervisors(), (greeting,))
