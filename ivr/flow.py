@@ -246,8 +246,9 @@ def _read_options(f: Fields) -> tuple[Option, ...]:
             if word in words_seen:
                 o.problem(f"the words {word!r} are used twice in this menu", "words")
             words_seen.add(word)
-        if key is None and not words:
-            o.problem("an option needs a 'key', 'words' or both", line=line)
+        if key is None:
+            o.problem("an option needs a 'key': callers who cannot or will not speak must be able to press it",
+                      line=line)
         if not target:
             o.problem("an option needs 'next': the node it leads to", line=line)
         keys.add(key)

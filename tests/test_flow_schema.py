@@ -235,19 +235,19 @@ BROKEN_FLOWS = {
           main:
             say: Hello.  # <-
         """, "main", "'type' is required"),
-    "option with neither key nor words": ("""
+    "option with words but no key": ("""
         start: main
         nodes:
           main:
             type: menu
-            say: Hello.
+            say: Say billing.
             options:
-              - label: nothing to press  # <-
+              - words: [billing]  # <-
                 next: end
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "an option needs a 'key', 'words' or both"),
+        """, "main", "an option needs a 'key'"),
     "option without next": ("""
         start: main
         nodes:
@@ -677,11 +677,11 @@ def test_schema_defaults_are_the_loaders(tmp_path, directory):
     assert AGENTS_SCHEMA["definitions"]["agent"]["properties"]["role"]["default"] == "agent"
 
 
-def test_two_options_with_words_only(tmp_path, directory):
+def test_speech_always_has_a_keypad_fallback(tmp_path, directory):
     text = flow_with({"type": "menu", "say": "Say billing or help.",
                       "options": [{"words": ["billing"], "next": "end"}, {"words": ["help"], "next": "end"}]})
-    assert schema_errors(FLOW_VALIDATOR, text) == []
-    assert flow_problems(tmp_path, text, directory) == []
+    assert schema_errors(FLOW_VALIDATOR, text) != []
+    assert [p.message[:26] for p in flow_problems(tmp_path, text, directory)] == ["an option needs a 'key': c"] * 2
 
 
 def test_yes_and_no_typed_plainly_are_words(tmp_path, directory):
