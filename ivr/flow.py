@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
+from ivr import hours as hours_rules
 from ivr import yamlfile
 from ivr.directory import SUPERVISORS, Directory
 from ivr.errors import FlowError, Problem
 from ivr.fields import Fields
+from ivr.hours import Hours
 from ivr.yamlfile import Mapping, Sequence
 
 NODE_TYPES = ("menu", "message", "route", "goto", "goodbye")
@@ -57,6 +60,7 @@ class Node:
     operator: Target | None = None  # menu nodes: who 0 reaches here, if not the line's operator
     timeout: int = 6  # menu nodes: seconds of silence before it counts as no input
     outcome: str | None = None  # message and goodbye nodes: recorded on the caller's contact
+    play: str | None = None  # a recorded prompt (audio file under the flows folder) played instead of `say`
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,19 @@ class RepeatPolicy:
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    max_hold_seconds: int = 60  # on hold this long, a caller is offered a callback or a message
+    offer_every_seconds: int = 60  # and offered again this often
+    prior_agent_wait_seconds: int = 120  # a returning caller waits this long for their own agent, then anyone
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    max_attempts: int = 3  # calls to the customer before the request goes to the supervisors' list
+    retry_minutes: int = 5  # wait before the first retry; doubles after each
+
+
+@dataclass(frozen=True)
 class Settings:
     voice: str = "Polly.Joanna"
     language: str = "en-US"
@@ -79,6 +96,11 @@ class Settings:
     operator: Target = field(default_factory=Target.supervisors)
     fallback_number: str | None = None
     repeat: RepeatPolicy = field(default_factory=RepeatPolicy)
+    hours: Hours = field(default_factory=Hours)
+    queue: QueuePolicy = field(default_factory=QueuePolicy)
+    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
+    voicemail_seconds: int = 120
+    hold_music: str | None = None  # an audio file under the flows folder, played while callers wait
 
 
 @dataclass(frozen=True)
@@ -138,8 +160,12 @@ def _read_flow(file, stem, data, directory, problems) -> Flow | None:
 
 def _read_settings(f: Fields, directory: Directory) -> Settings:
     f.only({"voice", "language", "ring_seconds", "agents_per_route", "operator", "fallback_number",
-            "repeat_callers"})
+            "repeat_callers", "hours", "queue", "callbacks", "voicemail_max_seconds", "hold_music"})
     d = Settings()
+    queue = f.mapping("queue")
+    queue.only({"max_hold_seconds", "offer_every_seconds", "prior_agent_wait_seconds"})
+    callbacks = f.mapping("callbacks")
+    callbacks.only({"max_attempts", "retry_minutes"})
     repeat = f.mapping("repeat_callers")
     repeat.only({"window_hours", "prior_agent_from_call", "supervisor_from_call"})
     operator = _read_operator(f, directory) or d.operator
@@ -159,7 +185,55 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         operator=operator or d.operator,
         fallback_number=f.phone("fallback_number"),
         repeat=repeat_policy,
+        hours=_read_hours(f),
+        queue=QueuePolicy(
+            max_hold_seconds=queue.integer("max_hold_seconds", 60, 15, 600),
+            offer_every_seconds=queue.integer("offer_every_seconds", 60, 30, 600),
+            prior_agent_wait_seconds=queue.integer("prior_agent_wait_seconds", 120, 0, 1800),
+        ),
+        callbacks=CallbackPolicy(
+            max_attempts=callbacks.integer("max_attempts", 3, 1, 10),
+            retry_minutes=callbacks.integer("retry_minutes", 5, 1, 240),
+        ),
+        voicemail_seconds=f.integer("voicemail_max_seconds", 120, 10, 600),
+        hold_music=f.text("hold_music"),
     )
+
+
+def _read_hours(f: Fields) -> Hours:
+    """`hours:` with a time zone, the open days and times, holidays and an on-call number."""
+    if "hours" not in f.data:
+        return Hours()
+    h = f.mapping("hours")
+    h.only({"timezone", "open", "holidays", "on_call_number"})
+    zone = h.text("timezone", "UTC") or "UTC"
+    if not hours_rules.valid_zone(zone):
+        h.problem(f"'timezone' should be a time zone name such as America/New_York, not {zone!r}", "timezone")
+        zone = "UTC"
+    table: dict[int, tuple] = {}
+    raw = h.data.get("open")
+    if not isinstance(raw, Mapping) or not raw:
+        h.problem("'open' should list days and times, such as  mon-fri: 08:00-20:00", "open")
+    else:
+        for days, spans in raw.items():
+            weekdays = hours_rules.parse_days(str(days))
+            times = hours_rules.parse_spans(spans) if isinstance(spans, str) else None
+            if weekdays is None:
+                h.problem(f"{days!r} is not a day or range of days (mon, tue, ... or mon-fri)", line=raw.line_of(days))
+            elif times is None:
+                h.problem(f"{spans!r} should be times such as 08:00-20:00 (or 08:00-12:00, 13:00-17:00)",
+                          line=raw.line_of(days))
+            else:
+                for day in weekdays:
+                    table[day] = tuple(sorted((*table.get(day, ()), *times)))
+    holidays = h.texts("holidays")
+    for day in holidays:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            h.problem(f"holiday {day!r} should be a date such as 2026-12-25", "holidays")
+    return Hours(timezone=zone, open=table, holidays=frozenset(holidays), on_call_number=h.phone("on_call_number"),
+                 always_open=False)
 
 
 def _read_operator(f: Fields, directory: Directory) -> Target | None:
@@ -194,22 +268,23 @@ def _read_node(f: Fields, node_id: str, line: int, directory: Directory) -> Node
             f.problem(f"'type' should be one of {', '.join(NODE_TYPES)}, not {kind!r}", "type")
         return None
     if kind == "menu":
-        f.only({"type", "say", "options", "operator", "timeout"})
+        f.only({"type", "say", "play", "options", "operator", "timeout"})
         operator = _read_operator(f, directory)
         return Node(node_id, kind, line, say=f.text("say", required=True) or "", options=_read_options(f),
-                    operator=operator, timeout=f.integer("timeout", 6, 2, 30))
+                    operator=operator, timeout=f.integer("timeout", 6, 2, 30), play=f.text("play"))
     if kind == "message":
-        f.only({"type", "say", "next", "outcome"})
+        f.only({"type", "say", "play", "next", "outcome"})
         return Node(node_id, kind, line, say=f.text("say", required=True) or "", next=_next(f, kind),
-                    outcome=f.text("outcome"))
+                    outcome=f.text("outcome"), play=f.text("play"))
     if kind == "route":
         f.only({"type", "say", "group", "agent"})
         return Node(node_id, kind, line, say=f.text("say", "") or "", target=_read_target(f, directory))
     if kind == "goto":
         f.only({"type", "next"})
         return Node(node_id, kind, line, next=_next(f, kind))
-    f.only({"type", "say", "outcome"})
-    return Node(node_id, kind, line, say=f.text("say", required=True) or "", outcome=f.text("outcome"))
+    f.only({"type", "say", "play", "outcome"})
+    return Node(node_id, kind, line, say=f.text("say", required=True) or "", outcome=f.text("outcome"),
+                play=f.text("play"))
 
 
 def _next(f: Fields, kind: str) -> str | None:
