@@ -6,9 +6,11 @@ and every broken snippet is fed to the real loader too, which must name the righ
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import textwrap
+import zoneinfo
 from pathlib import Path
 
 import jsonschema
@@ -34,8 +36,18 @@ def directory():
     return load_directory(FLOWS / AGENTS_FILE)
 
 
+class _EditorLoader(yaml.SafeLoader):
+    """yaml.safe_load without dates: editors read YAML 1.2, where 2026-12-25 is text, not a date."""
+
+
+_EditorLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def schema_errors(validator: jsonschema.Draft7Validator, text: str) -> list[str]:
-    return [e.message for e in validator.iter_errors(yaml.safe_load(text))]
+    return [e.message for e in validator.iter_errors(yaml.load(text, Loader=_EditorLoader))]
 
 
 def flow_problems(tmp_path: Path, text: str, directory) -> list[Problem]:
@@ -132,7 +144,7 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "unknown field 'colour' (expected one of: next, outcome, say, type)"),
+        """, "main", "unknown field 'colour' (expected one of: next, outcome, play, say, type)"),
     "option key 0": ("""
         start: main
         nodes:
@@ -363,6 +375,139 @@ BROKEN_FLOWS = {
             type: goodbye
             say: Goodbye.
         """, None, "unknown field 'window_days'"),
+    "unknown queue setting": ("""
+        start: main
+        settings:
+          queue:
+            max_hold: 60  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "unknown field 'max_hold'"),
+    "unknown callback setting": ("""
+        start: main
+        settings:
+          callbacks:
+            attempts: 3  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "unknown field 'attempts'"),
+    "voicemail too long": ("""
+        start: main
+        settings:
+          voicemail_max_seconds: 900  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'voicemail_max_seconds' should be from 10 to 600, not 900"),
+    "hours table with a day spelt out": ("""
+        start: main
+        settings:
+          hours:
+            timezone: America/New_York
+            open:
+              mon-fri: 08:00-20:00
+              sunday: 10:00-14:00  # <-
+            holidays: [2026-12-25, 2027-01-01]
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'sunday' is not a day or range of days (mon, tue, ... or mon-fri)"),
+    "hours table with times that are not a span": ("""
+        start: main
+        settings:
+          hours:
+            open:
+              mon-fri: 08:00-12:00, 13:00-17:00
+              sat: 9am-1pm  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'9am-1pm' should be times such as 08:00-20:00"),
+    "hours table with a closing time past midnight": ("""
+        start: main
+        settings:
+          hours:
+            open:
+              fri: 08:00-24:30  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'08:00-24:30' should be times such as 08:00-20:00"),
+    "hours without an open table": ("""
+        start: main
+        settings:
+          hours:
+            timezone: Europe/London  # <-
+            holidays: [2026-12-25]
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'open' should list days and times"),
+    "hours with an unknown field": ("""
+        start: main
+        settings:
+          hours:
+            open:
+              mon-fri: 08:00-20:00
+            closed: [sun]  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "unknown field 'closed'"),
+    "hours in a time zone that is not a zone name": ("""
+        start: main
+        settings:
+          hours:
+            timezone: US Eastern  # <-
+            open:
+              mon-fri: 08:00-20:00
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'timezone' should be a time zone name such as America/New_York, not 'US Eastern'"),
+    "holiday that is not a year-month-day date": ("""
+        start: main
+        settings:
+          hours:
+            open:
+              mon-fri: 08:00-20:00
+            holidays: [2026-12-25, 25/12/2026]  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "holiday '25/12/2026' should be a date such as 2026-12-25"),
+    "on-call number without a plus": ("""
+        start: main
+        settings:
+          hours:
+            open:
+              mon-fri: 08:00-20:00
+            on_call_number: "15005550999"  # <-
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+        """, None, "'on_call_number' should be a number in E.164 form"),
+    "recorded prompt that is not a file name": ("""
+        start: main
+        nodes:
+          main:
+            type: goodbye
+            say: Goodbye.
+            play: [audio/bye.mp3]  # <-
+        """, "main", "'play' should be text"),
 }
 
 
@@ -523,6 +668,9 @@ def test_required_node_fields_match_the_loader(tmp_path, directory, kind):
     ("the flow file", flow_with(zz_bogus="x")),
     ("settings", flow_with(settings={"zz_bogus": "x"})),
     ("repeat_callers", flow_with(settings={"repeat_callers": {"zz_bogus": "x"}})),
+    ("queue", flow_with(settings={"queue": {"zz_bogus": "x"}})),
+    ("callbacks", flow_with(settings={"callbacks": {"zz_bogus": "x"}})),
+    ("hours", flow_with(settings={"hours": {"open": {"mon-fri": "08:00-20:00"}, "zz_bogus": "x"}})),
     ("an option", flow_with({"type": "menu", "say": "Hi.", "options": [{"key": "1", "next": "end", "zz_bogus": "x"}]})),
 ])
 def test_other_fields_match_the_loader(tmp_path, directory, where, text):
@@ -530,6 +678,9 @@ def test_other_fields_match_the_loader(tmp_path, directory, where, text):
         "the flow file": FLOW_SCHEMA,
         "settings": DEFS["settings"],
         "repeat_callers": DEFS["settings"]["properties"]["repeat_callers"],
+        "queue": DEFS["settings"]["properties"]["queue"],
+        "callbacks": DEFS["settings"]["properties"]["callbacks"],
+        "hours": DEFS["settings"]["properties"]["hours"],
         "an option": DEFS["option"],
     }[where]
     assert schema["additionalProperties"] is False
@@ -575,6 +726,19 @@ WHOLE_NUMBERS = {
     "supervisor_from_call": (lambda v: {"settings": {"repeat_callers": {"supervisor_from_call": v}}},
                              DEFS["settings"]["properties"]["repeat_callers"]["properties"]["supervisor_from_call"],
                              2, 99, 3),
+    "voicemail_max_seconds": (lambda v: {"settings": {"voicemail_max_seconds": v}},
+                              DEFS["settings"]["properties"]["voicemail_max_seconds"], 10, 600, 120),
+    "max_hold_seconds": (lambda v: {"settings": {"queue": {"max_hold_seconds": v}}},
+                         DEFS["settings"]["properties"]["queue"]["properties"]["max_hold_seconds"], 15, 600, 60),
+    "offer_every_seconds": (lambda v: {"settings": {"queue": {"offer_every_seconds": v}}},
+                            DEFS["settings"]["properties"]["queue"]["properties"]["offer_every_seconds"], 30, 600, 60),
+    "prior_agent_wait_seconds": (lambda v: {"settings": {"queue": {"prior_agent_wait_seconds": v}}},
+                                 DEFS["settings"]["properties"]["queue"]["properties"]["prior_agent_wait_seconds"],
+                                 0, 1800, 120),
+    "max_attempts": (lambda v: {"settings": {"callbacks": {"max_attempts": v}}},
+                     DEFS["settings"]["properties"]["callbacks"]["properties"]["max_attempts"], 1, 10, 3),
+    "retry_minutes": (lambda v: {"settings": {"callbacks": {"retry_minutes": v}}},
+                      DEFS["settings"]["properties"]["callbacks"]["properties"]["retry_minutes"], 1, 240, 5),
 }
 
 
@@ -642,6 +806,119 @@ def test_numbers_are_e164(tmp_path, directory, numbers, accepted):
     assert (flow_problems(tmp_path, text, directory) == []) == accepted
 
 
+def hours_flow(**hours) -> str:
+    return flow_with(settings={"hours": {"open": {"mon-fri": "08:00-20:00"}, **hours}})
+
+
+@pytest.mark.parametrize(("days", "accepted"), [
+    ("mon", True), ("SUN", True), ("Mon-Fri", True), ("sat,sun", True), ("sat, sun", True), ("mon - fri", True),
+    ("fri-mon", True), ("mon-wed,fri", True),
+    ("monday", False), ("weekdays", False), ("mon-", False), ("mon,,tue", False), ("mon,", False), ("", False),
+    ("mon/fri", False), ("1-5", False),
+])
+def test_open_days_agree_with_the_loader(tmp_path, directory, days, accepted):
+    text = flow_with(settings={"hours": {"open": {days: "08:00-20:00"}}})
+    assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
+    assert (flow_problems(tmp_path, text, directory) == []) == accepted
+
+
+@pytest.mark.parametrize(("spans", "accepted"), [
+    ("08:00-20:00", True), ("8:00-20:00", True), ("08:00 - 20:00", True), ("00:00-24:00", True),
+    ("08:00-12:00, 13:00-17:00", True), ("08:00-12:00,13:00-17:00", True), ("23:59-24:00", True),
+    ("8am-8pm", False), ("08:00", False), ("08:00-", False), ("08:60-20:00", False), ("08:00-24:30", False),
+    ("24:00-24:00", False), ("25:00-26:00", False), ("08:00-20:00,", False), ("8-20", False), ("08.00-20.00", False),
+    ("", False),
+])
+def test_open_times_agree_with_the_loader(tmp_path, directory, spans, accepted):
+    text = flow_with(settings={"hours": {"open": {"mon-fri": spans}}})
+    assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
+    assert (flow_problems(tmp_path, text, directory) == []) == accepted
+
+
+def test_open_times_must_close_after_they_open_which_only_the_loader_can_tell(tmp_path, directory):
+    text = flow_with(settings={"hours": {"open": {"fri": "20:00-08:00"}}})
+    assert schema_errors(FLOW_VALIDATOR, text) == []  # a pattern cannot compare two times
+    assert [p.message for p in flow_problems(tmp_path, text, directory)] == [
+        "'20:00-08:00' should be times such as 08:00-20:00 (or 08:00-12:00, 13:00-17:00)"]
+
+
+def test_an_open_table_is_required_and_not_empty(tmp_path, directory):
+    for hours in ({"timezone": "UTC"}, {"open": {}}, {"open": "mon-fri 08:00-20:00"}, None):
+        text = flow_with(settings={"hours": hours})
+        assert schema_errors(FLOW_VALIDATOR, text), hours
+        assert flow_problems(tmp_path, text, directory), hours
+
+
+def test_every_time_zone_name_fits_the_schema():
+    check = jsonschema.Draft7Validator(DEFS["settings"]["properties"]["hours"]["properties"]["timezone"])
+    zones = zoneinfo.available_timezones()
+    assert "America/Argentina/Buenos_Aires" in zones and "Etc/GMT+5" in zones
+    assert [zone for zone in zones if not check.is_valid(zone)] == []
+
+
+@pytest.mark.parametrize(("zone", "accepted"), [
+    ("America/New_York", True), ("Europe/London", True), ("UTC", True), ("Etc/GMT-3", True),
+    ("US Eastern", False), ("America/New York", False), ("/etc/localtime", False), ("../../etc/passwd", False),
+])
+def test_time_zones_agree_with_the_loader(tmp_path, directory, zone, accepted):
+    text = hours_flow(timezone=zone)
+    assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
+    assert (flow_problems(tmp_path, text, directory) == []) == accepted
+
+
+def test_a_zone_name_the_schema_cannot_know_is_refused_by_the_loader(tmp_path, directory):
+    text = hours_flow(timezone="Mars/Olympus_Mons")
+    assert schema_errors(FLOW_VALIDATOR, text) == []  # the schema checks the form; `ivr check` knows the zones
+    assert len(flow_problems(tmp_path, text, directory)) == 1
+
+
+@pytest.mark.parametrize(("holidays", "accepted"), [
+    ("2026-12-25", True), (["2026-12-25", "2027-01-01"], True), ([], True),
+    ("25/12/2026", False), (["2026-12-25", "Dec 26"], False), (["2026-13-01"], False), ([""], False),
+])
+def test_holidays_agree_with_the_loader(tmp_path, directory, holidays, accepted):
+    text = hours_flow(holidays=holidays)
+    assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
+    assert (flow_problems(tmp_path, text, directory) == []) == accepted
+
+
+def test_holidays_typed_plainly_are_dates_for_editors_and_the_loader(tmp_path, directory):
+    text = ("start: main\nsettings:\n  hours:\n    open: {mon-fri: 08:00-20:00}\n"
+            "    holidays: [2026-12-25, 2027-01-01]\nnodes:\n  main: {type: goodbye, say: Bye.}\n")
+    assert yaml.safe_load(text)["settings"]["hours"]["holidays"][0] == datetime.date(2026, 12, 25)  # YAML 1.1
+    assert yaml.load(text, Loader=_EditorLoader)["settings"]["hours"]["holidays"] == ["2026-12-25", "2027-01-01"]
+    assert schema_errors(FLOW_VALIDATOR, text) == []
+    path = tmp_path / "holidays.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_flow(path, directory).settings.hours.holidays == {"2026-12-25", "2027-01-01"}
+
+
+@pytest.mark.parametrize(("number", "accepted"), [("+15005550999", True), ("15005550999", False), ("911", False)])
+def test_the_on_call_number_is_e164(tmp_path, directory, number, accepted):
+    text = hours_flow(on_call_number=number)
+    assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
+    assert (flow_problems(tmp_path, text, directory) == []) == accepted
+
+
+@pytest.mark.parametrize("kind", ["menu", "message", "goodbye"])
+def test_recorded_prompts_are_a_file_name_beside_say(tmp_path, directory, kind):
+    node = {"type": kind, "say": "Hello.", "play": "audio/welcome.mp3"}
+    node.update({"menu": {"options": [{"key": "1", "next": "end"}]}, "message": {"next": "end"}}.get(kind, {}))
+    assert schema_errors(FLOW_VALIDATOR, flow_with(node)) == []
+    assert flow_problems(tmp_path, flow_with(node), directory) == []
+    assert "say" in _branch(kind)["required"]  # the spoken text stays: it plays when the file cannot
+    for bad in ({**node, "play": ["a.mp3", "b.mp3"]}, {k: v for k, v in node.items() if k != "say"}):
+        assert schema_errors(FLOW_VALIDATOR, flow_with(bad)), bad
+        assert flow_problems(tmp_path, flow_with(bad), directory), bad
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("audio/hold.mp3", True), ("hold.wav", True), (["a.mp3"], False)])
+def test_hold_music_is_a_file_name(tmp_path, directory, value, accepted):
+    text = flow_with(settings={"hold_music": value})
+    assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
+    assert (flow_problems(tmp_path, text, directory) == []) == accepted
+
+
 def test_unquoted_numbers_that_editors_read_as_integers_are_accepted(tmp_path, directory):
     # YAML turns +15005550006 into the integer 15005550006 for an editor; the loader keeps the text.
     text = "start: main\nnumbers: [+15005550006]\nnodes:\n  main: {type: goodbye, say: Bye.}\n"
@@ -672,6 +949,19 @@ def test_schema_defaults_are_the_loaders(tmp_path, directory):
         "prior_agent_from_call": flow.settings.repeat.prior_agent_from_call,
         "supervisor_from_call": flow.settings.repeat.supervisor_from_call,
     }
+    queue, callbacks = settings["queue"]["properties"], settings["callbacks"]["properties"]
+    assert {k: v["default"] for k, v in queue.items()} == {
+        "max_hold_seconds": flow.settings.queue.max_hold_seconds,
+        "offer_every_seconds": flow.settings.queue.offer_every_seconds,
+        "prior_agent_wait_seconds": flow.settings.queue.prior_agent_wait_seconds,
+    }
+    assert {k: v["default"] for k, v in callbacks.items()} == {
+        "max_attempts": flow.settings.callbacks.max_attempts,
+        "retry_minutes": flow.settings.callbacks.retry_minutes,
+    }
+    assert settings["voicemail_max_seconds"]["default"] == flow.settings.voicemail_seconds
+    assert settings["hours"]["properties"]["timezone"]["default"] == flow.settings.hours.timezone
+    assert "default" not in settings["hold_music"] and flow.settings.hold_music is None
     assert FLOW_SCHEMA["properties"]["default"]["default"] is flow.default is False
     assert _branch("menu")["properties"]["timeout"]["default"] == flow.nodes["main"].timeout
     assert AGENTS_SCHEMA["definitions"]["agent"]["properties"]["role"]["default"] == "agent"
