@@ -25,6 +25,9 @@ class Ask:
     prompt: str
     hints: tuple[str, ...]
     timeout: int
+    input: str = "dtmf speech"
+    num_digits: int = 1
+    finish_on_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,38 @@ class WhisperAsk:
 
 
 @dataclass(frozen=True)
+class Play:
+    url: str
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """Put the caller in the line's Twilio queue; the wait document and the way out are our endpoints."""
+
+    queue: str
+
+
+@dataclass(frozen=True)
+class HoldAsk:
+    """The wait document: where they stand, hold audio, and keys that work while holding."""
+
+    prompt: str
+    music: str | None  # a URL to play, or None for a pause
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Take the caller out of the queue (the Enqueue's action then decides what comes next)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """Take a voicemail."""
+
+    max_seconds: int
+
+
+@dataclass(frozen=True)
 class Redirect:
     endpoint: str
     params: tuple[tuple[str, str], ...] = ()
@@ -84,4 +119,5 @@ class Hangup:
     pass
 
 
-Action = Say | Pause | Ask | DialFirstFree | Dial | DialNumber | RingEveryone | WhisperAsk | Redirect | Hangup
+Action = (Say | Play | Pause | Ask | DialFirstFree | Dial | DialNumber | RingEveryone | WhisperAsk | Enqueue | HoldAsk
+          | Leave | Record | Redirect | Hangup)

@@ -18,6 +18,7 @@ class Contact:
     path: tuple[str, ...] = ()
     agent: str | None = None  # the person who actually took the call (accepted the whisper)
     outcome: str = "in progress"
+    message: str | None = None  # the URL of a voicemail left on this call
 
     def to_json(self) -> str:
         return json.dumps(vars(self), separators=(",", ":"))
@@ -28,7 +29,7 @@ class Contact:
             data = json.loads(raw)
             return cls(call=str(data["call"]), at=float(data["at"]), flow=str(data.get("flow", "")),
                        path=tuple(data.get("path", ())), agent=data.get("agent"),
-                       outcome=str(data.get("outcome", "")))
+                       outcome=str(data.get("outcome", "")), message=data.get("message"))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged record is skipped, never fatal to a call
 
@@ -67,12 +68,18 @@ class CallState:
     ringing: str | None = None  # set by the claim script, not by the engine
     bridged: str | None = None
     outcome: str | None = None
+    queued_since: float | None = None  # in line since then; a callback keeps this place
+    offers: int = 0  # callback/message offers made while holding
+    leaving_for: str | None = None  # "callback" or "message", chosen while holding
+    callback_number: str | None = None  # a number typed in for the callback, until confirmed
+    message: str | None = None  # voicemail recording URL
+    waited: float = 0.0  # seconds spent in the queue before a person was rung
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"
         if self.bridged:
             outcome = f"spoke with {self.bridged}"
-        return Contact(self.call, self.started, self.flow, self.path, self.bridged, outcome)
+        return Contact(self.call, self.started, self.flow, self.path, self.bridged, outcome, self.message)
 
     def to_json(self) -> str:
         # a shallow copy, not dataclasses.asdict: this runs on every webhook and asdict deep-copies

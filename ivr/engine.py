@@ -8,25 +8,32 @@ row reach a person, and a caller who comes back reaches the person who knows the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from ivr import queueing
 from ivr.actions import (
     Action,
     Ask,
     Dial,
     DialFirstFree,
     DialNumber,
+    Enqueue,
     Hangup,
+    HoldAsk,
+    Leave,
     Pause,
+    Record,
     Redirect,
     RingEveryone,
     Say,
     WhisperAsk,
 )
-from ivr.callers import spoken
+from ivr.callers import normalise, spoken
 from ivr.callstate import CallerMemory, CallState
-from ivr.directory import Directory
+from ivr.directory import SUPERVISORS, Directory
 from ivr.flow import OPERATOR_KEY, OPERATOR_WORDS, Flow, Node, Option, Target
+from ivr.presence import AWAY, Presence, effective
+from ivr.queueing import QueueEntry
 from ivr.routing import next_people
 
 ZERO_OUT_HINT = "You can press 0 or say agent at any time to reach a person."
@@ -62,6 +69,44 @@ class DialEnded:
     agent: str
     status: str  # DialCallStatus
     bridged: bool  # DialBridged from Twilio
+    seconds: float = 0.0  # DialCallDuration
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Twilio asks for the wait document of a queued caller."""
+
+    queue_seconds: float = 0.0  # QueueTime
+    twilio_average: float = 0.0  # AvgQueueTime
+
+
+@dataclass(frozen=True)
+class QueueLeft:
+    """The Enqueue ended (QueueResult): left on purpose, hung up, or an error."""
+
+    result: str
+
+
+@dataclass(frozen=True)
+class Connect:
+    """A person became free and was claimed for this queued caller; Twilio was told to fetch this."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class MessageStored:
+    """Twilio stored a voicemail (the recording status callback)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The caller finished a voicemail (the Record action)."""
+
+    url: str
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -80,7 +125,8 @@ class Ended:
     status: str  # CallStatus of the parent call
 
 
-Event = Arrive | Input | Retry | DialEnded | WhisperStart | WhisperReply | Ended
+Event = (Arrive | Input | Retry | DialEnded | WhisperStart | WhisperReply | Ended | Waiting | QueueLeft | Connect
+         | Recorded | MessageStored)
 
 
 @dataclass(frozen=True)
@@ -97,6 +143,9 @@ class World:
     memory: CallerMemory = field(default_factory=CallerMemory)
     presence: dict = field(default_factory=dict)  # agent id -> presence.Presence
     fallback_number: str | None = None  # the service's last resort, when the flow names none
+    queue: tuple = ()  # every QueueEntry waiting, loaded for wait documents
+    handle_times: dict = field(default_factory=dict)  # group -> recent talk times in seconds
+    audio: dict = field(default_factory=dict)  # audio file under the flows folder -> URL it is served at
 
 
 @dataclass(frozen=True)
@@ -105,9 +154,16 @@ class Outcome:
     state: CallState | None = None  # to save; None when nothing changed
     busy: tuple[str, ...] = ()  # agents now bridged on this call
     release: tuple[str, ...] = ()  # agents this call no longer holds
+    enqueue: QueueEntry | None = None  # a caller (or callback request) starts or resumes waiting
+    dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait
+    callback: dict | None = None  # details of a callback request to store (number, line, ...)
+    handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended
+
+    def but_dequeue(self, ids: tuple[str, ...]) -> Outcome:
+        return replace(self, dequeue=tuple(dict.fromkeys((*self.dequeue, *ids))))
 
     def but_release(self, agent: str) -> Outcome:
-        return Outcome(self.actions, self.state, self.busy, tuple(dict.fromkeys((*self.release, agent))))
+        return replace(self, release=tuple(dict.fromkeys((*self.release, agent))))
 
 
 def step(world: World, event: Event) -> Outcome:
@@ -127,6 +183,16 @@ def step(world: World, event: Event) -> Outcome:
         return _whisper_reply(state, event)
     if isinstance(event, Ended):
         return _ended(state, event)
+    if isinstance(event, Waiting):
+        return _waiting(world, state, event)
+    if isinstance(event, QueueLeft):
+        return _queue_left(world, state, event)
+    if isinstance(event, Connect):
+        return _connect(world, state, event)
+    if isinstance(event, Recorded):
+        return _recorded(world, state, event)
+    if isinstance(event, MessageStored):
+        return Outcome((), state.but(message=event.url, outcome="left a message") if event.url else None)
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -228,6 +294,8 @@ def _ask(flow: Flow, node: Node, state: CallState, before: str) -> Ask:
 
 
 def _input(world: World, state: CallState, event: Input) -> Outcome:
+    if event.node in SYSTEM_MENUS:
+        return SYSTEM_MENUS[event.node](world, state, event)
     node = world.flow.node(event.node)
     if node is None or node.type != "menu":
         # The flow changed under the call, or the URL was tampered with: a person sorts it out.
@@ -282,17 +350,190 @@ def _route(world: World, state: CallState, target: Target, said: tuple[Action, .
     settings = world.flow.settings
     candidates = next_people(target, world.directory, world.presence, world.now, state.tried,
                              settings.agents_per_route)
-    hold = (Say("Everyone who could help is on another call. Please stay on the line; "
-                "you have not been disconnected, and I'll keep trying."),
-            Pause(HOLD_SECONDS), Redirect("retry"))
     if candidates:
         busy_now = (Say("Please hold a moment."), Pause(3), Redirect("retry"))
         return Outcome(said + (DialFirstFree(candidates, settings.ring_seconds, busy_now),), state)
     fallback = settings.fallback_number or world.fallback_number
-    if fallback and FALLBACK not in state.tried:
+    if fallback and FALLBACK not in state.tried and not _anyone_on_duty(world, target):
         state = state.but(tried=(*state.tried, FALLBACK))
         return Outcome(said + (DialNumber(fallback, settings.ring_seconds),), state)
-    return Outcome(said + hold, state.but(tried=()))
+    return _enqueue(world, state, target, said)
+
+
+def _on_duty(world: World) -> set[str]:
+    """People not away: they will take a call when their current one ends."""
+    return {a for a in world.directory.agents
+            if effective(world.presence.get(a, _AVAILABLE), world.now) != AWAY}
+
+
+def _anyone_on_duty(world: World, target: Target) -> bool:
+    people = [world.directory.get(target.name)] if target.kind == "agent" else world.directory.group(target.name)
+    on_duty = _on_duty(world)
+    return any(p is not None and p.id in on_duty for p in [*people, *world.directory.supervisors()])
+
+
+# --- waiting in line --------------------------------------------------------------------------------
+
+def _entry_for(world: World, state: CallState, target: Target, entry_id: str | None = None) -> QueueEntry:
+    since = state.queued_since or world.now
+    if target.kind == "agent":
+        agent = world.directory.get(target.name)
+        groups = (*(agent.groups if agent else ()), SUPERVISORS)
+        return QueueEntry(entry_id or state.call, since, tuple(dict.fromkeys(groups)), world.flow.name,
+                          prefer=target.name,
+                          prefer_until=since + world.flow.settings.queue.prior_agent_wait_seconds)
+    return QueueEntry(entry_id or state.call, since, (target.name,), world.flow.name)
+
+
+def _enqueue(world: World, state: CallState, target: Target, said: tuple[Action, ...]) -> Outcome:
+    """Everyone who could help is busy: wait in line, keeping any place already held."""
+    entry = _entry_for(world, state, target)
+    state = state.but(target=target, tried=(), queued_since=entry.since, leaving_for=None)
+    text = ("Everyone who could help is on another call. I'm putting you in line for the next person; "
+            "you will not be disconnected.")
+    return Outcome(said + (Say(text), Enqueue(world.flow.name)), state, enqueue=entry)
+
+
+def _waiting(world: World, state: CallState, event: Waiting) -> Outcome:
+    """The wait document: place in line, an honest estimate, hold audio, and a way out after the limit."""
+    policy = world.flow.settings.queue
+    entry = next((e for e in world.queue if e.id == state.call), None)
+    music = world.audio.get(world.flow.settings.hold_music) if world.flow.settings.hold_music else None
+    if entry is None:  # just handed to a person: Twilio is about to fetch the connect document
+        return Outcome((HoldAsk("Connecting you now.", music),))
+    place = queueing.position(entry, world.queue)
+    minutes = queueing.estimate_minutes(place, entry.groups, world.handle_times, _on_duty(world),
+                                        world.directory, event.twilio_average)
+    prompt = queueing.spoken_wait(place, minutes)
+    waited = max(event.queue_seconds, world.now - entry.since)
+    if waited >= policy.max_hold_seconds + state.offers * policy.offer_every_seconds:
+        prompt += (" If you'd rather not wait, press 1 and we'll call you back without losing your place "
+                   "in line. Press 2 to leave a message. Or stay on the line.")
+        return Outcome((HoldAsk(prompt, music),), state.but(offers=state.offers + 1))
+    return Outcome((HoldAsk(prompt + " Press 0 at any time to hear your place in line.", music),))
+
+
+def _hold_choice(world: World, state: CallState, event: Input) -> Outcome:
+    digits = re.sub(r"[^0-9*#]", "", event.digits or "")[:1]
+    if digits == "1":
+        return Outcome((Leave(),), state.but(leaving_for="callback"))
+    if digits == "2":
+        return Outcome((Leave(),), state.but(leaving_for="message"))
+    entry = next((e for e in world.queue if e.id == state.call), None)
+    place = queueing.position(entry, world.queue) if entry else 1
+    return Outcome((Say(f"You're in line for a person, and you keep your place. You are number {place}."),))
+
+
+def _queue_left(world: World, state: CallState, event: QueueLeft) -> Outcome:
+    gone = (state.call,)
+    if event.result == "leave" and state.leaving_for == "message":
+        return _ask_for_message(world, state).but_dequeue(gone)
+    if event.result == "leave" and state.leaving_for == "callback":
+        return _offer_callback(world, state).but_dequeue(gone)
+    if event.result in ("bridged", "redirected"):
+        return Outcome((), dequeue=gone)  # a person took them; the connect document runs instead
+    if event.result == "hangup":
+        return Outcome((), state.but(outcome="hung up while waiting in line"), dequeue=gone)
+    # queue-full, error, system-error: our failure, so a person anyway
+    actions = degraded(world.flow, world.directory, world.fallback_number)
+    return Outcome(actions, state.but(outcome=f"queue {event.result}"), dequeue=gone)
+
+
+def _connect(world: World, state: CallState, event: Connect) -> Outcome:
+    """The dispatcher claimed a free person for this waiting caller: ring them, with the whisper."""
+    agent = world.directory.get(event.agent)
+    waited = world.now - state.queued_since if state.queued_since else 0.0
+    state = state.but(waited=waited, queued_since=None, offers=0)
+    if agent is None:
+        return _route(world, state, state.target or _operator(world.flow, None), ())
+    text = f"Thank you for waiting. Connecting you to {agent.name} now."
+    return Outcome((Say(text), Dial(agent, world.flow.settings.ring_seconds)), state.but(ringing=agent.id))
+
+
+# --- voicemail --------------------------------------------------------------------------------------
+
+def _ask_for_message(world: World, state: CallState) -> Outcome:
+    text = ("Please leave your name and your message after the tone, then press the pound key. "
+            "The team will see it with your call history.")
+    return Outcome((Say(text), Record(world.flow.settings.voicemail_seconds)), state.but(leaving_for=None))
+
+
+def _recorded(world: World, state: CallState, event: Recorded) -> Outcome:
+    if event.seconds >= 1 and event.url:
+        state = state.but(message=event.url, outcome="left a message")
+        return Outcome((Say("Thank you. Your message is saved, and the team will call you back. Goodbye."),
+                        Hangup()), state)
+    target = state.target or _operator(world.flow, None)
+    return _enqueue(world, state, target, (Say("I didn't hear a message."),))
+
+
+# --- callbacks --------------------------------------------------------------------------------------
+
+def _offer_callback(world: World, state: CallState) -> Outcome:
+    if state.number:
+        text = (f"We'll call you back at the number ending in {spoken(state.number[-4:])}, and you keep your "
+                "place in line. Press 1 to confirm, or press 2 to give a different number.")
+        return Outcome((_system_ask("@callback", text),), state.but(leaving_for="callback", misses=0))
+    return _ask_callback_number(state, "")
+
+
+def _ask_callback_number(state: CallState, before: str) -> Outcome:
+    text = " ".join(p for p in (before, "Please enter the number we should call, starting with the country "
+                                        "code, then press the pound key.") if p)
+    return Outcome((Ask("@callback_number", text, (), 10, input="dtmf", num_digits=16, finish_on_key="#"),),
+                   state.but(leaving_for="callback"))
+
+
+def _system_ask(node: str, text: str) -> Ask:
+    return Ask(node, text, (), 8, input="dtmf")
+
+
+def _callback_choice(world: World, state: CallState, event: Input) -> Outcome:
+    digits = re.sub(r"[^0-9*#]", "", event.digits or "")[:1]
+    if digits == "1":
+        number = state.callback_number or state.number
+        return _callback_requested(world, state, number)
+    if digits == "2":
+        return _ask_callback_number(state.but(callback_number=None), "")
+    return _callback_miss(world, state, "@callback")
+
+
+def _callback_number(world: World, state: CallState, event: Input) -> Outcome:
+    digits = re.sub(r"[^0-9]", "", event.digits or "")
+    number = normalise("+" + digits) if digits else None
+    if number is None:
+        return _callback_miss(world, state, "@callback_number")
+    text = (f"You entered {spoken(number)}. Press 1 if that's right, or 2 to enter it again.")
+    return Outcome((_system_ask("@callback", text),), state.but(callback_number=number, misses=0))
+
+
+def _callback_miss(world: World, state: CallState, node: str) -> Outcome:
+    """Mistakes while asking for a callback never end the call: after two, back in line, same place."""
+    if state.misses + 1 >= MISSES_TO_PERSON:
+        target = state.target or _operator(world.flow, None)
+        return _enqueue(world, state.but(misses=0), target, (Say("Let's keep your place in line instead."),))
+    if node == "@callback_number":
+        return _ask_callback_number(state.but(misses=state.misses + 1),
+                                    "Sorry, that doesn't look like a full phone number with its country code.")
+    outcome = _offer_callback(world, state)
+    return replace(outcome, state=outcome.state.but(misses=state.misses + 1))
+
+
+def _callback_requested(world: World, state: CallState, number: str | None) -> Outcome:
+    if not number:
+        return _ask_callback_number(state, "")
+    target = state.target or _operator(world.flow, None)
+    entry = _entry_for(world, state, target, entry_id=f"cb:{state.call}")
+    request = {"id": state.call, "number": number, "flow": world.flow.name, "caller": state.caller,
+               "path": list(state.path), "since": entry.since, "attempts": 0}
+    text = (f"Thank you. You keep your place in line, and we'll call you at {spoken(number)} when it's your "
+            "turn. Goodbye.")
+    state = state.but(outcome="callback requested", leaving_for=None)
+    return Outcome((Say(text), Hangup()), state, enqueue=entry, callback=request)
+
+
+SYSTEM_MENUS = {"@hold": _hold_choice, "@callback": _callback_choice, "@callback_number": _callback_number}
+_AVAILABLE = Presence()
 
 
 def _dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
@@ -305,7 +546,10 @@ def _dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
         return _route(world, state, state.target or _operator(world.flow, None), ())
     if was_bridged and event.status in ("completed", "answered"):
         state = state.but(bridged=event.agent, ringing=None)
-        return Outcome((Say("Thank you for calling. Goodbye."), Hangup()), state, release=(event.agent,))
+        target = state.target or _operator(world.flow, None)
+        group = target.name if target.kind == "group" else (agent.groups[0] if agent.groups else SUPERVISORS)
+        return Outcome((Say("Thank you for calling. Goodbye."), Hangup()), state, release=(event.agent,),
+                       handle=(group, event.seconds) if event.seconds > 0 else None)
     if event.status == "canceled":  # the caller hung up while it rang
         return Outcome((Hangup(),), state.but(ringing=None, outcome="hung up while ringing"),
                        release=(event.agent,))
@@ -336,6 +580,8 @@ def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
             parts.append(f"Earlier calls: {'; '.join(state.earlier)}.")
     else:
         parts.append(f"First call from them in {window} hours.")
+    if state.waited >= 60:
+        parts.append(f"They waited {round(state.waited / 60)} minutes in line.")
     parts.append("Press 1 to accept the call, or any other key to pass.")
     return " ".join(parts)
 
@@ -349,7 +595,10 @@ def _whisper_reply(state: CallState, event: WhisperReply) -> Outcome:
 def _ended(state: CallState, event: Ended) -> Outcome:
     outcome = state.outcome
     if not state.bridged and not outcome:
-        outcome = "hung up while being connected" if state.target else "hung up in the menu"
+        if state.queued_since:
+            outcome = "hung up while waiting in line"
+        else:
+            outcome = "hung up while being connected" if state.target else "hung up in the menu"
     held = tuple(a for a in (state.ringing, state.bridged) if a)
-    return Outcome((), state.but(outcome=outcome, ringing=None), release=held)
+    return Outcome((), state.but(outcome=outcome, ringing=None), release=held, dequeue=(state.call,))
 

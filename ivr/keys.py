@@ -16,3 +16,38 @@ def caller(caller_id: str) -> str:
 def presence() -> str:
     """Every agent's availability (a hash: agent id -> JSON record)."""
     return f"{PREFIX}presence"
+
+
+def queue() -> str:
+    """Everyone waiting for a person, callers and callback requests alike (a sorted set: id -> since)."""
+    return f"{PREFIX}queue"
+
+
+def queue_entries() -> str:
+    """Who may take each waiting id (a hash: id -> QueueEntry JSON)."""
+    return f"{PREFIX}queue:entries"
+
+
+def callback(request_id: str) -> str:
+    """One callback request: the number to call and its progress (a hash)."""
+    return f"{PREFIX}callback:{request_id}"
+
+
+def callbacks_claimed() -> str:
+    """Callback requests a worker is placing (a sorted set: id -> claim expiry), for re-delivery."""
+    return f"{PREFIX}callbacks:claimed"
+
+
+def callbacks_for_supervisors() -> str:
+    """Callback requests that could not be completed (a sorted set: id -> time given up)."""
+    return f"{PREFIX}callbacks:supervisors"
+
+
+def handle_times(group: str) -> str:
+    """Recent talk times of a group's calls, newest first (a list of seconds), for wait estimates."""
+    return f"{PREFIX}handle:{group}"
+
+
+def wake() -> str:
+    """A list the dispatcher blocks on: pushed to when a person frees up or someone starts waiting."""
+    return f"{PREFIX}wake"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import redis
@@ -10,10 +11,16 @@ from ivr import keys, scripts
 from ivr import presence as presence_rules
 from ivr.actions import DialFirstFree
 from ivr.callstate import CallerMemory, CallState, Contact
+from ivr.queueing import QueueEntry
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
+WAKE_KEPT = 100
+CALLBACK_TTL = 7 * 24 * 3600  # a callback request is kept a week, whatever becomes of it
 RESOLVED = "resolved_at"
 CONTACT = "c:"
+
+
+HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,8 @@ class Snapshot:
     state: CallState | None = None
     memory: CallerMemory = field(default_factory=CallerMemory)
     presence: dict = field(default_factory=dict)
+    queue: tuple = ()  # QueueEntry, oldest first (loaded for wait documents only)
+    handle_times: dict = field(default_factory=dict)  # group -> talk seconds
 
 
 class Memory:
@@ -30,24 +39,33 @@ class Memory:
         self.r = r
         self._shas: dict[str, str] | None = None
 
-    def load(self, call: str | None, caller: str | None, with_history: bool) -> Snapshot:
-        """One round trip: the call's state, the caller's contacts (on arrival) and everyone's presence."""
+    def load(self, call: str | None, caller: str | None, with_history: bool,
+             queue_groups: tuple[str, ...] = ()) -> Snapshot:
+        """One round trip: the call's state, the caller's contacts (on arrival), everyone's presence and,
+        for wait documents (queue_groups given), the queue and those groups' recent talk times."""
         history = bool(caller and with_history)
         pipe = self.r.pipeline(transaction=False)
         pipe.hgetall(keys.presence())
-        if call:
-            pipe.hgetall(keys.call(call))
-        if history:
-            pipe.hgetall(keys.caller(caller))
-        replies = pipe.execute()
-        presence_hash = replies[0]
-        call_hash = replies[1] if call else {}
-        caller_hash = replies[-1] if history else {}
+        pipe.hgetall(keys.call(call)) if call else None
+        pipe.hgetall(keys.caller(caller)) if history else None
+        if queue_groups:
+            pipe.hgetall(keys.queue_entries())
+            for group in queue_groups:
+                pipe.lrange(keys.handle_times(group), 0, HANDLE_TIMES_KEPT - 1)
+        replies = iter(pipe.execute())
+        presence_hash = next(replies)
+        call_hash = next(replies) if call else {}
+        caller_hash = next(replies) if history else {}
+        queue, handle = (), {}
+        if queue_groups:
+            entries = (QueueEntry.from_json(raw) for raw in next(replies).values())
+            queue = tuple(sorted((e for e in entries if e is not None), key=lambda e: e.since))
+            handle = {g: tuple(float(t) for t in next(replies)) for g in queue_groups}
         state = None
         if call_hash and call_hash.get("state"):
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
         return Snapshot(state, _caller_memory(caller_hash or {}),
-                        {agent: presence_rules.parse(raw) for agent, raw in presence_hash.items()})
+                        {agent: presence_rules.parse(raw) for agent, raw in presence_hash.items()}, queue, handle)
 
     def save(self, outcome, snapshot: Snapshot, now: float, window_seconds: int) -> str | None:
         """One round trip: new state, the caller's contact, presence changes and any claim of a person.
@@ -56,7 +74,7 @@ class Memory:
         """
         state = outcome.state
         dial = next((a for a in outcome.actions if isinstance(a, DialFirstFree)), None)
-        if state is None and not (outcome.busy or outcome.release or dial):
+        if state is None and not (outcome.busy or outcome.release or dial or outcome.dequeue or outcome.enqueue):
             return None
         for attempt in (1, 2):
             shas = self._scripts()
@@ -78,9 +96,27 @@ class Memory:
             for agent in outcome.busy:
                 previous = snapshot.presence.get(agent, presence_rules.Presence())
                 pipe.hset(keys.presence(), agent, presence_rules.dump(presence_rules.busy(previous, call_sid, now)))
+            if outcome.dequeue:
+                pipe.zrem(keys.queue(), *outcome.dequeue)
+                pipe.hdel(keys.queue_entries(), *outcome.dequeue)
+            if outcome.enqueue is not None:
+                entry = outcome.enqueue
+                pipe.zadd(keys.queue(), {entry.id: entry.since})
+                pipe.hset(keys.queue_entries(), entry.id, entry.to_json())
+                _wake(pipe, "queued")
+            if outcome.callback is not None:
+                request = outcome.callback
+                pipe.hset(keys.callback(request["id"]), mapping={
+                    "request": json.dumps(request, separators=(",", ":")), "attempts": 0, "status": "waiting"})
+                pipe.expire(keys.callback(request["id"]), CALLBACK_TTL)
+            if outcome.handle is not None:
+                group, seconds = outcome.handle
+                pipe.lpush(keys.handle_times(group), round(seconds, 1))
+                pipe.ltrim(keys.handle_times(group), 0, HANDLE_TIMES_KEPT - 1)
             if outcome.release:
                 pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid,
                              *outcome.release)
+                _wake(pipe, "freed")
             if dial is not None:
                 hold = now + dial.ring_seconds + 30  # ringing is freed by the dial result, or by this expiry
                 pipe.evalsha(shas["claim"], 2, keys.presence(), keys.call(call_sid), now, hold, call_sid,
@@ -113,6 +149,12 @@ class Memory:
         if self._shas is None:
             self._shas = scripts.register(self.r)
         return self._shas
+
+
+def _wake(pipe, why: str) -> None:
+    """Nudge the dispatcher; the list is trimmed so it never grows when no worker runs."""
+    pipe.rpush(keys.wake(), why)
+    pipe.ltrim(keys.wake(), -WAKE_KEPT, -1)
 
 
 def _caller_memory(caller_hash: dict) -> CallerMemory:

@@ -18,8 +18,13 @@ from ivr.actions import (
     Dial,
     DialFirstFree,
     DialNumber,
+    Enqueue,
     Hangup,
+    HoldAsk,
+    Leave,
     Pause,
+    Play,
+    Record,
     Redirect,
     RingEveryone,
     Say,
@@ -38,7 +43,13 @@ PATHS = {
     "whisper_reply": "/voice/whisper/reply",
     "fallback": "/voice/fallback",
     "fallback_dialled": "/voice/fallback/dialled",
+    "queue_wait": "/voice/queue/wait",
+    "queue_left": "/voice/queue/left",
+    "connect": "/voice/connect",
+    "recorded": "/voice/voicemail/done",
+    "recording_saved": "/voice/voicemail/saved",
 }
+HOLD_PAUSE_SECONDS = 15  # without hold music, how long the wait document is quiet before it speaks again
 WHISPER_SECONDS = 8  # how long an agent has to press 1 after the whisper
 
 
@@ -75,12 +86,36 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
             response.pause(length=action.seconds)
         elif isinstance(action, Ask):
             target = url("gather", node=action.node)
-            gather = Gather(input="dtmf speech", num_digits=1, action=target, method="POST",
-                            action_on_empty_result=True, timeout=action.timeout, speech_timeout="auto",
-                            hints=", ".join(action.hints), language=language)
+            speech = {"speech_timeout": "auto", "hints": ", ".join(action.hints), "language": language} \
+                if "speech" in action.input else {}
+            gather = Gather(input=action.input, num_digits=action.num_digits, action=target, method="POST",
+                            action_on_empty_result=True, timeout=action.timeout,
+                            finish_on_key=action.finish_on_key, **speech)
             say(gather, action.prompt)
             response.append(gather)
             response.redirect(target, method="POST")  # if Gather ever falls through: counted as no input
+        elif isinstance(action, Play):
+            response.play(action.url)
+        elif isinstance(action, Enqueue):
+            response.enqueue(action.queue, wait_url=url("queue_wait"), wait_url_method="POST",
+                             action=url("queue_left"), method="POST")
+        elif isinstance(action, HoldAsk):
+            # Keys work while holding; silence simply lets the hold audio play on.
+            gather = Gather(input="dtmf", num_digits=1, action=url("gather", node="@hold"), method="POST",
+                            timeout=1)
+            say(gather, action.prompt)
+            if action.music:
+                gather.play(action.music)
+            else:
+                gather.pause(length=HOLD_PAUSE_SECONDS)
+            response.append(gather)
+        elif isinstance(action, Leave):
+            response.leave()
+        elif isinstance(action, Record):
+            response.record(action=url("recorded"), method="POST", max_length=action.max_seconds,
+                            finish_on_key="#", play_beep=True, trim="trim-silence",
+                            recording_status_callback=url("recording_saved"),
+                            recording_status_callback_method="POST")
         elif isinstance(action, Dial):
             dial = DialVerb(action=url("dialled", agent=action.agent.id), method="POST",
                             timeout=action.ring_seconds, answer_on_bridge=True)

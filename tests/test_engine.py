@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.actions import Ask, DialFirstFree, DialNumber, Hangup, Redirect, RingEveryone, Say, WhisperAsk
+from ivr.actions import Ask, DialFirstFree, DialNumber, Enqueue, Hangup, Redirect, RingEveryone, Say, WhisperAsk
 from ivr.callstate import CallerMemory, CallState, Contact
 from ivr.catalog import load_catalog
 from ivr.engine import (
@@ -128,10 +128,12 @@ def test_group_is_tried_longest_idle_first_then_supervisors():
     assert set(dialled(outcome)[2:]) == {"rosa", "dev"}
 
 
-def test_away_and_busy_people_are_skipped():
+def test_when_the_group_is_busy_the_caller_waits_in_line_for_it():
     presence = {"mei": Presence(status=AWAY), "alex": Presence(status=BUSY, until=NOW + 60, call="CAx")}
     outcome = step(world(at_menu("welcome"), presence=presence), Input("welcome", digits="3"))
-    assert dialled(outcome)[0] in ("rosa", "dev")
+    assert any(isinstance(a, Enqueue) for a in outcome.actions)
+    assert outcome.enqueue.groups == ("moving",) and outcome.enqueue.since == NOW
+    assert outcome.state.queued_since == NOW
 
 
 def test_an_expired_busy_record_is_available_again():
@@ -150,11 +152,10 @@ def test_no_answer_tries_the_next_person_and_the_supervisor():
     assert dialled(outcome)[0] in ("rosa", "dev"), "after two agents a supervisor is rung"
 
 
-def test_everyone_away_holds_the_caller_and_tries_again():
+def test_everyone_away_puts_the_caller_in_line_never_a_hangup():
     presence = {a: Presence(status=AWAY) for a in CATALOG.directory.agents}
     outcome = step(world(at_menu("welcome"), presence=presence), Input("welcome", digits="0"))
-    assert isinstance(outcome.actions[-1], Redirect) and outcome.actions[-1].endpoint == "retry"
-    assert "stay on the line" in said(outcome)
+    assert isinstance(outcome.actions[-1], Enqueue) and "not be disconnected" in said(outcome)
     again = step(world(outcome.state, presence={}), Retry())
     assert dialled(again)
 

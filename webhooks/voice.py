@@ -17,11 +17,16 @@ from ivr.actions import Hangup, Pause, Redirect, Say
 from ivr.callers import caller_id, masked, normalise
 from ivr.engine import (
     Arrive,
+    Connect,
     DialEnded,
     Ended,
     Event,
     Input,
+    MessageStored,
+    QueueLeft,
+    Recorded,
     Retry,
+    Waiting,
     WhisperReply,
     WhisperStart,
     World,
@@ -90,6 +95,47 @@ def whisper_reply():
                 call=request.args.get("call", ""), caller_leg=False, on_failure=lambda: twiml(str(VoiceResponse())))
 
 
+@voice.post(PATHS["queue_wait"])
+@twilio_signed
+def queue_wait():
+    """The wait document for a queued caller: place in line, an honest estimate, hold audio."""
+    form = request.form
+    return _run(Waiting(_number(form.get("QueueTime")), _number(form.get("AvgQueueTime"))), with_queue=True,
+                on_failure=_still_waiting)
+
+
+@voice.post(PATHS["queue_left"])
+@twilio_signed
+def queue_left():
+    """The caller left the queue: for a callback or a message, by hanging up, or by our error."""
+    return _run(QueueLeft(request.form.get("QueueResult", "")))
+
+
+@voice.post(PATHS["connect"])
+@twilio_signed
+def connect():
+    """A person became free for this queued caller (Twilio was redirected here through the REST API)."""
+    return _run(Connect(request.args.get("agent", "")))
+
+
+@voice.post(PATHS["recorded"])
+@twilio_signed
+def recorded():
+    """The caller finished their message."""
+    form = request.form
+    return _run(Recorded(form.get("RecordingUrl", ""), _number(form.get("RecordingDuration"))))
+
+
+@voice.post(PATHS["recording_saved"])
+@twilio_signed
+def recording_saved():
+    """Twilio has stored the recording: keep its address with the caller's history."""
+    form = request.form
+    if form.get("RecordingStatus", "completed") != "completed":
+        return twiml(str(VoiceResponse()))
+    return _run(MessageStored(form.get("RecordingUrl", "")), on_failure=lambda: twiml(str(VoiceResponse())))
+
+
 @voice.post(PATHS["status"])
 @twilio_signed
 def status():
@@ -119,8 +165,23 @@ def fallback_dialled():
     return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
 
 
+def _number(value: str | None) -> float:
+    try:
+        return max(0.0, float(value or 0))
+    except ValueError:
+        return 0.0
+
+
+def _still_waiting() -> Response:
+    """A wait document that needs nothing from Redis: the caller keeps holding, and keeps their place."""
+    response = VoiceResponse()
+    response.say("Thank you for holding. Someone will be with you as soon as possible.")
+    response.pause(length=10)
+    return twiml(str(response))
+
+
 def _run(event: Event, call: str | None = None, with_history: bool = False, caller_leg: bool = True,
-         on_failure=None) -> Response:
+         on_failure=None, with_queue: bool = False) -> Response:
     """Load, step, save, render: two Redis round trips, and a person on any failure."""
     services = current_app.extensions["ivr"]
     form = request.form
@@ -130,13 +191,16 @@ def _run(event: Event, call: str | None = None, with_history: bool = False, call
         if not _SID.match(call or ""):
             raise ValueError("missing or malformed CallSid")
         caller = caller_id(number, services.caller_secret) if caller_leg else None
-        snapshot = services.memory.load(call, caller, with_history)
         catalog = services.catalog
+        groups = tuple(sorted(catalog.directory.groups())) if with_queue else ()
+        snapshot = services.memory.load(call, caller, with_history, groups)
         flow = (catalog.flow(snapshot.state.flow) if snapshot.state else None) or catalog.for_number(form.get("To"))
         now = services.clock()
         world = World(flow=flow, directory=catalog.directory, now=now, call=call, caller=caller,
                       number=normalise(number), state=snapshot.state, memory=snapshot.memory,
-                      presence=snapshot.presence, fallback_number=services.fallback_number)
+                      presence=snapshot.presence, fallback_number=services.fallback_number,
+                      queue=snapshot.queue, handle_times=snapshot.handle_times,
+                      audio=getattr(catalog, "audio", {}))
         outcome = step(world, event)
         claimed = services.memory.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
         actions = settle(outcome, claimed)
