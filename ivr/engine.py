@@ -471,7 +471,7 @@ def _recorded(world: World, state: CallState, event: Recorded) -> Outcome:
 
 def _offer_callback(world: World, state: CallState) -> Outcome:
     if state.number:
-        text = (f"We'll call you back at the number ending in {spoken(state.number[-4:])}, and you keep your "
+        text = (f"We'll call you back at the number ending in {' '.join(state.number[-4:])}, and you keep your "
                 "place in line. Press 1 to confirm, or press 2 to give a different number.")
         return Outcome((_system_ask("@callback", text),), state.but(leaving_for="callback", misses=0))
     return _ask_callback_number(state, "")

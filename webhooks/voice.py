@@ -76,7 +76,8 @@ def dialled():
     """Hear how ringing a person ended: talked, declined, busy or no answer."""
     form = request.form
     bridged = form.get("DialBridged", "").lower() == "true"
-    return _run(DialEnded(request.args.get("agent", ""), form.get("DialCallStatus", ""), bridged))
+    return _run(DialEnded(request.args.get("agent", ""), form.get("DialCallStatus", ""), bridged,
+                          _number(form.get("DialCallDuration"))))
 
 
 @voice.post(PATHS["whisper"])

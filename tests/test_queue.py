@@ -1,0 +1,175 @@
+"""Never stranded on hold: the queue, honest waits, the hold limit, voicemail and callback requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ivr import keys, presence
+from ivr.queueing import QueueEntry
+
+
+@pytest.fixture
+def moving_busy(r, clock):
+    """Both people of the moving team are on other calls."""
+    for agent in ("alex", "mei"):
+        r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx")))
+
+
+def queued_caller(twilio, number=None):
+    call = twilio.call(number).start()
+    call.press("3")  # moving
+    assert call.enqueued(), call.xml
+    return call
+
+
+def queue_ids(r) -> list[str]:
+    return r.zrange(keys.queue(), 0, -1)
+
+
+def test_a_busy_team_puts_the_caller_in_line_and_says_where_they_stand(twilio, moving_busy, r, clock):
+    first = queued_caller(twilio)
+    assert "in line" in first.heard() and "not be disconnected" in first.heard()
+    first.wait(seconds=3)
+    assert "You are next in line" in first.heard()
+    assert "as soon as someone is free" in first.heard(), "no handle times yet: no made-up number"
+    clock.advance(seconds=2)
+    second = queued_caller(twilio)
+    second.wait(seconds=3)
+    assert "You are number 2 in line" in second.heard()
+    assert queue_ids(r) == [first.sid, second.sid]
+
+
+def test_the_estimate_comes_from_the_lines_own_handle_times(twilio, moving_busy, r, clock):
+    for seconds in (200, 280):
+        r.lpush(keys.handle_times("moving"), seconds)
+    queued_caller(twilio)
+    clock.advance(seconds=2)
+    second = queued_caller(twilio)
+    second.wait(seconds=3)
+    # two people on duty, 240 s average: place 2 -> one round of calls -> about 4 minutes
+    assert "number 2 in line" in second.heard() and "about 4 minutes" in second.heard()
+
+
+def test_handle_times_are_recorded_from_finished_conversations(twilio, r):
+    call = twilio.call().start()
+    call.press("3")
+    _, doc = call.whisper()
+    call.agent_presses(doc, "1")
+    call.dial_result("completed", bridged=True, duration="310")
+    assert r.lrange(keys.handle_times("moving"), 0, -1) == ["310.0"]
+
+
+def test_zero_while_waiting_keeps_the_place_and_says_so(twilio, moving_busy):
+    call = queued_caller(twilio)
+    call.wait(seconds=3)
+    call.press_while_waiting("0")
+    assert "keep your place" in call.heard() and "number 1" in call.heard()
+
+
+def test_after_the_hold_limit_a_callback_or_message_is_offered(twilio, moving_busy, r):
+    call = queued_caller(twilio)
+    call.wait(seconds=20)
+    assert "press 1" not in call.heard().lower()
+    call.wait(seconds=61)
+    assert "call you back without losing your place" in call.heard() and "Press 2 to leave a message" in call.heard()
+    call.wait(seconds=70)
+    assert "call you back" not in call.heard(), "offered once a minute, not on every wait document"
+    call.wait(seconds=125)
+    assert "call you back" in call.heard()
+
+
+def test_a_callback_keeps_the_callers_place(twilio, moving_busy, r, clock):
+    ahead = queued_caller(twilio)
+    clock.advance(seconds=5)
+    call = queued_caller(twilio, "+14155550142")
+    clock.advance(seconds=5)
+    behind = queued_caller(twilio)
+    since = r.zscore(keys.queue(), call.sid)
+    call.wait(seconds=65)
+    call.press_while_waiting("1")
+    assert call.doc.find("Leave") is not None
+    call.left_queue("leave")
+    assert "ending in 0 1 4 2" in call.heard()
+    call.press("1")
+    assert call.ended() and "keep your place" in call.heard()
+    assert queue_ids(r) == [ahead.sid, f"cb:{call.sid}", behind.sid]
+    assert r.zscore(keys.queue(), f"cb:{call.sid}") == since
+    request = json.loads(r.hget(keys.callback(call.sid), "request"))
+    assert request["number"] == "+14155550142" and request["flow"] == "riverlink-support"
+    entry = QueueEntry.from_json(r.hget(keys.queue_entries(), f"cb:{call.sid}"))
+    assert entry.groups == ("moving",)
+
+
+def test_callback_to_a_number_typed_on_the_keypad(twilio, moving_busy, r):
+    call = queued_caller(twilio, "anonymous")
+    call.wait(seconds=65)
+    call.press_while_waiting("1")
+    call.left_queue("leave")
+    assert "enter the number" in call.heard()
+    call.press("12")  # too short
+    assert "doesn't look like a full phone number" in call.heard()
+    call.press("14155550199")
+    assert "1 4 1 5 5 5 5 0 1 9 9" in call.heard()
+    call.press("1")
+    assert call.ended()
+    assert json.loads(r.hget(keys.callback(call.sid), "request"))["number"] == "+14155550199"
+
+
+def test_mistakes_while_asking_for_a_callback_put_the_caller_back_in_line(twilio, moving_busy, r):
+    call = queued_caller(twilio, "anonymous")
+    since = r.zscore(keys.queue(), call.sid)
+    call.wait(seconds=65)
+    call.press_while_waiting("1")
+    call.left_queue("leave")
+    call.press("9")
+    call.press("7")
+    assert call.enqueued() and not call.ended()
+    assert r.zscore(keys.queue(), call.sid) == since, "back in line at the same place"
+
+
+def test_a_message_is_kept_with_the_callers_history(twilio, moving_busy, r, client):
+    call = queued_caller(twilio, "+14155550143")
+    call.wait(seconds=65)
+    call.press_while_waiting("2")
+    call.left_queue("leave")
+    assert call.doc.find("Record") is not None and "after the tone" in call.heard()
+    call.finish_recording(14)
+    assert call.ended() and "message is saved" in call.heard()
+    call.recording_stored()
+    call.hangup()
+    assert call.sid not in queue_ids(r)
+    again = twilio.call("+14155550143").start()
+    assert again.gather() is not None, "no agent on record yet: the menu, but the call counts"
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+    from tests.conftest import AUTH_TOKEN
+
+    history = CliRunner().invoke(main, ["calls", "history", "+14155550143"],
+                                 env={"REDIS_URL": client.application.config["REDIS_URL"],
+                                      "TWILIO_AUTH_TOKEN": AUTH_TOKEN})
+    assert "left a message" in history.output
+
+
+def test_an_empty_recording_puts_the_caller_back_in_line(twilio, moving_busy, r):
+    call = queued_caller(twilio)
+    call.wait(seconds=65)
+    call.press_while_waiting("2")
+    call.left_queue("leave")
+    call.finish_recording(0)
+    assert call.enqueued() and "didn't hear a message" in call.heard()
+
+
+def test_hanging_up_in_line_leaves_the_queue(twilio, moving_busy, r):
+    call = queued_caller(twilio)
+    call.left_queue("hangup")
+    call.hangup()
+    assert queue_ids(r) == []
+
+
+def test_a_queue_error_still_reaches_a_person(twilio, moving_busy):
+    call = queued_caller(twilio)
+    call.left_queue("queue-full")
+    assert call.dial() is not None and len(call.dialled()) >= 2
