@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr import audio as audio_files
 from ivr.callers import normalise
 from ivr.directory import Directory, load_directory
 from ivr.errors import FlowError, Problem
@@ -19,6 +20,10 @@ class Catalog:
     directory: Directory
     by_number: dict[str, str]
     default: str
+    # audio files the flows refer to (`play`, `hold_music`), as written: the URL path each is served at
+    audio: dict[str, str] = field(default_factory=dict)
+    audio_seconds: dict[str, float] = field(default_factory=dict)  # as written: seconds callers hear
+    audio_problems: tuple[Problem, ...] = ()  # files callers will not hear (they hear the spoken text)
 
     def for_number(self, dialled: str | None) -> Flow:
         """The flow for the number the caller dialled; the default flow for any other."""
@@ -33,8 +38,12 @@ def flow_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.y*ml") if p.name != AGENTS_FILE and p.suffix in (".yaml", ".yml"))
 
 
-def load_catalog(folder: Path | str) -> Catalog:
-    """Load and validate a folder of flows; raise FlowError listing every problem in every file."""
+def load_catalog(folder: Path | str, audio_cache: Path | None = None) -> Catalog:
+    """Load and validate a folder of flows; raise FlowError listing every problem in every file.
+
+    Audio files are converted into audio_cache when it is given, else only checked; one that cannot be
+    used is reported in `audio_problems`, never raised: callers hear the spoken text instead.
+    """
     folder = Path(folder)
     directory = load_directory(folder / AGENTS_FILE)
     problems: list[Problem] = []
@@ -66,4 +75,6 @@ def load_catalog(folder: Path | str) -> Catalog:
                                 f"found {len(defaults)}: {', '.join(defaults) or 'none'}"))
     if problems:
         raise FlowError(problems)
-    return Catalog(flows=flows, directory=directory, by_number=by_number, default=defaults[0])
+    sounds = audio_files.check_flows(folder, flows.values(), audio_cache)
+    return Catalog(flows=flows, directory=directory, by_number=by_number, default=defaults[0],
+                   audio=sounds.urls, audio_seconds=sounds.seconds, audio_problems=sounds.problems)
