@@ -13,9 +13,10 @@ from pathlib import Path
 import click
 import redis
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ivr import callers, presence
+from ivr import audio, callers, presence
 from ivr.catalog import AGENTS_FILE, load_catalog
 from ivr.directory import load_directory
 from ivr.errors import FlowError
@@ -49,9 +50,11 @@ def check(path: Path | None) -> None:
             catalog = load_catalog(path)
             flows = list(catalog.flows.values())
             directory = catalog.directory
+            sounds = audio.AudioReport(catalog.audio, catalog.audio_seconds, catalog.audio_problems)
         else:
             directory = load_directory(path.parent / AGENTS_FILE)
             flows = [load_flow(path, directory)]
+            sounds = audio.check_flows(path.parent, flows)
     except FlowError as exc:
         for problem in exc.problems:
             err.print(f"[red]error[/red] {problem}", markup=True, soft_wrap=True)
@@ -62,6 +65,13 @@ def check(path: Path | None) -> None:
         default = " (the default line)" if flow.default or len(flows) == 1 else ""
         console.print(f"[green]ok[/green] {flow.file}: '{flow.name}' answers {numbers}{default}; "
                       f"{len(flow.nodes)} nodes, starts at '{flow.start}'")
+        heard = dict.fromkeys(f"{written} ({'hold music, ' if node is None else ''}{sounds.seconds[written]:.1f} s)"
+                              for written, node in audio.prompts(flow) if written in sounds.seconds)
+        if heard:
+            console.print(f"[green]ok[/green] {flow.file}: recorded audio {escape(', '.join(heard))}",
+                          soft_wrap=True)
+    for problem in sounds.problems:  # a warning, not a failure: callers hear the spoken text instead
+        err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
     console.print(f"[green]ok[/green] {len(directory.agents)} people, "
                   f"{len(directory.supervisors())} of them supervisors")
 

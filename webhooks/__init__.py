@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 from flask import Flask
@@ -47,6 +48,7 @@ def config_from_env() -> dict:
         "REDIS_URL": env.get("REDIS_URL", ""),
         "PUBLIC_URL": env.get("PUBLIC_URL", ""),
         "FLOWS_DIR": env.get("FLOWS_DIR", "flows"),
+        "AUDIO_CACHE": env.get("AUDIO_CACHE", os.path.join(env.get("IVR_HOME", ".ivr"), "audio-cache")),
         "FALLBACK_NUMBER": env.get("FALLBACK_NUMBER", ""),
         "CALLER_HASH_KEY": env.get("CALLER_HASH_KEY", ""),
         "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
@@ -73,7 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
                     "Development only. !!!", SKIP_SIGNATURE_ENV)
         log.warning("!" * 78)
     try:
-        catalog = load_catalog(cfg["FLOWS_DIR"])
+        catalog = load_catalog(cfg["FLOWS_DIR"], audio_cache=Path(cfg["AUDIO_CACHE"]))
     except FlowError as exc:
         for problem in exc.problems:
             log.error("flow problem: %s", problem)
@@ -91,11 +93,16 @@ def create_app(config: dict | None = None) -> Flask:
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)
 
+    for problem in catalog.audio_problems:
+        log.warning("audio: %s", problem)
+
     from webhooks.agent_api import agent_api
+    from webhooks.audio import audio
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
     app.register_blueprint(agent_api)
+    app.register_blueprint(audio)
 
     @app.get("/health")
     def health():
