@@ -109,6 +109,25 @@ class Record:
 
 
 @dataclass(frozen=True)
+class CallbackWhisper:
+    """On the agent's call placed for a callback: who to call back and why; 1 dials the customer."""
+
+    request: str
+    attempt: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class DialCustomer:
+    """From the agent's call, ring the customer who asked for the callback."""
+
+    number: str
+    request: str
+    attempt: str
+    ring_seconds: int = 30
+
+
+@dataclass(frozen=True)
 class Redirect:
     endpoint: str
     params: tuple[tuple[str, str], ...] = ()
@@ -120,4 +139,4 @@ class Hangup:
 
 
 Action = (Say | Play | Pause | Ask | DialFirstFree | Dial | DialNumber | RingEveryone | WhisperAsk | Enqueue | HoldAsk
-          | Leave | Record | Redirect | Hangup)
+          | Leave | Record | CallbackWhisper | DialCustomer | Redirect | Hangup)

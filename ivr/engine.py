@@ -523,7 +523,7 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
     if not number:
         return _ask_callback_number(state, "")
     target = state.target or _operator(world.flow, None)
-    entry = _entry_for(world, state, target, entry_id=f"cb:{state.call}")
+    entry = _entry_for(world, state, target, entry_id=f"{queueing.CALLBACK_PREFIX}{state.call}")
     request = {"id": state.call, "number": number, "flow": world.flow.name, "caller": state.caller,
                "path": list(state.path), "since": entry.since, "attempts": 0}
     text = (f"Thank you. You keep your place in line, and we'll call you at {spoken(number)} when it's your "

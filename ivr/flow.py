@@ -229,6 +229,8 @@ def _read_hours(f: Fields) -> Hours:
     holidays = h.texts("holidays")
     for day in holidays:
         try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+                raise ValueError(day)
             date.fromisoformat(day)
         except ValueError:
             h.problem(f"holiday {day!r} should be a date such as 2026-12-25", "holidays")

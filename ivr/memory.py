@@ -37,7 +37,7 @@ class Memory:
 
     def __init__(self, r: redis.Redis):
         self.r = r
-        self._shas: dict[str, str] | None = None
+        self.scripts = scripts.Registered(r)
 
     def load(self, call: str | None, caller: str | None, with_history: bool,
              queue_groups: tuple[str, ...] = ()) -> Snapshot:
@@ -77,7 +77,7 @@ class Memory:
         if state is None and not (outcome.busy or outcome.release or dial or outcome.dequeue or outcome.enqueue):
             return None
         for attempt in (1, 2):
-            shas = self._scripts()
+            shas = self.scripts.shas()
             # No MULTI: each write stands on its own (the claim and release are atomic Lua), and a
             # transaction would double the replies to parse on the hot path.
             pipe = self.r.pipeline(transaction=False)
@@ -126,7 +126,7 @@ class Memory:
             except redis.exceptions.NoScriptError:
                 if attempt == 2:
                     raise
-                self._shas = None  # Redis restarted and forgot the scripts: load them and try once more
+                self.scripts.forget()  # Redis restarted and forgot the scripts: load them and try once more
                 continue
             return (results[-1] or None) if dial is not None else None
         return None
@@ -144,11 +144,6 @@ class Memory:
 
     def history(self, caller: str) -> CallerMemory:
         return _caller_memory(self.r.hgetall(keys.caller(caller)))
-
-    def _scripts(self) -> dict[str, str]:
-        if self._shas is None:
-            self._shas = scripts.register(self.r)
-        return self._shas
 
 
 def _wake(pipe, why: str) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from ivr.directory import SUPERVISORS, Agent, Directory
 
+CALLBACK_PREFIX = "cb:"  # queue ids of callback requests; other ids are the CallSids of waiting calls
+
 
 @dataclass(frozen=True)
 class QueueEntry:
@@ -23,17 +25,23 @@ class QueueEntry:
     flow: str = ""
     prefer: str | None = None  # a returning caller's own agent ...
     prefer_until: float = 0.0  # ... who gets them first until this time
+    not_before: float = 0.0  # a callback waiting to retry is not offered before this time
+
+    @property
+    def is_callback(self) -> bool:
+        return self.id.startswith(CALLBACK_PREFIX)
 
     def to_json(self) -> str:
         return json.dumps({"id": self.id, "since": self.since, "groups": list(self.groups), "flow": self.flow,
-                           "prefer": self.prefer, "prefer_until": self.prefer_until}, separators=(",", ":"))
+                           "prefer": self.prefer, "prefer_until": self.prefer_until,
+                           "not_before": self.not_before}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> QueueEntry | None:
         try:
             d = json.loads(raw)
             return cls(str(d["id"]), float(d["since"]), tuple(d.get("groups", ())), str(d.get("flow", "")),
-                       d.get("prefer"), float(d.get("prefer_until", 0)))
+                       d.get("prefer"), float(d.get("prefer_until", 0)), float(d.get("not_before", 0)))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -44,7 +52,7 @@ def shares_people(a: QueueEntry, b: QueueEntry) -> bool:
 
 def position(entry: QueueEntry, queue: tuple[QueueEntry, ...]) -> int:
     """1 for the next caller served: counts those ahead who wait for the same people."""
-    return 1 + sum(1 for other in queue if other.id != entry.id and other.since < entry.since
+    return 1 + sum(1 for other in queue if other.id != entry.id and (other.since, other.id) < (entry.since, entry.id)
                    and shares_people(other, entry))
 
 
@@ -71,8 +79,8 @@ def may_take(agent: Agent, entry: QueueEntry, now: float, max_hold_seconds: int,
 def next_for(agent: Agent, queue: tuple[QueueEntry, ...], now: float, max_hold_seconds: int, on_duty: set[str],
              directory: Directory) -> QueueEntry | None:
     """The caller a newly free agent should take: their own returning callers first, then the longest waiting."""
-    eligible = [e for e in sorted(queue, key=lambda e: e.since)
-                if may_take(agent, e, now, max_hold_seconds, on_duty, directory)]
+    eligible = [e for e in sorted(queue, key=lambda e: (e.since, e.id))
+                if e.not_before <= now and may_take(agent, e, now, max_hold_seconds, on_duty, directory)]
     own = [e for e in eligible if e.prefer == agent.id and now < e.prefer_until]
     return (own or eligible or [None])[0]
 

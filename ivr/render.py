@@ -15,7 +15,9 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from ivr.actions import (
     Action,
     Ask,
+    CallbackWhisper,
     Dial,
+    DialCustomer,
     DialFirstFree,
     DialNumber,
     Enqueue,
@@ -48,6 +50,10 @@ PATHS = {
     "connect": "/voice/connect",
     "recorded": "/voice/voicemail/done",
     "recording_saved": "/voice/voicemail/saved",
+    "callback_agent": "/voice/callback/agent",
+    "callback_accept": "/voice/callback/accept",
+    "callback_dialled": "/voice/callback/dialled",
+    "callback_status": "/voice/callback/status",
 }
 HOLD_PAUSE_SECONDS = 15  # without hold music, how long the wait document is quiet before it speaks again
 WHISPER_SECONDS = 8  # how long an agent has to press 1 after the whisper
@@ -62,7 +68,7 @@ def render(actions: tuple[Action, ...] | list[Action], call: str = "", voice: st
            language: str = "en-US") -> str:
     """Build the TwiML document for a list of actions."""
     actions = tuple(actions)
-    if any(isinstance(a, (Dial, WhisperAsk)) for a in actions):
+    if any(isinstance(a, (Dial, WhisperAsk, CallbackWhisper, DialCustomer)) for a in actions):
         return _build(actions, call, voice, language)
     # Most documents (a menu, a hold message) are the same for every caller: build each once.
     return _build_shared(actions, voice, language)
@@ -139,6 +145,18 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
             response.append(gather)
             say(response, "Passing the call on.")
             response.hangup()
+        elif isinstance(action, CallbackWhisper):
+            gather = Gather(input="dtmf", num_digits=1, timeout=WHISPER_SECONDS, method="POST",
+                            action=url("callback_accept", request=action.request, attempt=action.attempt))
+            say(gather, action.summary)
+            response.append(gather)
+            say(response, "Passing. The request stays in line for the next person.")
+            response.hangup()
+        elif isinstance(action, DialCustomer):
+            dial = DialVerb(action=url("callback_dialled", request=action.request, attempt=action.attempt),
+                            method="POST", timeout=action.ring_seconds)
+            dial.number(action.number)
+            response.append(dial)
         elif isinstance(action, Redirect):
             response.redirect(url(action.endpoint, **dict(action.params)), method="POST")
         elif isinstance(action, Hangup):

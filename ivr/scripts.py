@@ -6,6 +6,8 @@ most two round trips. After a Redis restart forgets them, ivr.memory loads them 
 
 from __future__ import annotations
 
+import redis
+
 # CLAIM: reserve the first of the candidates who is free right now, for one call.
 # KEYS[1] presence hash, KEYS[2] the call's hash
 # ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
@@ -56,9 +58,129 @@ redis.call('HDEL', KEYS[2], 'ringing')
 return freed
 """
 
-ALL = {"claim": CLAIM, "release": RELEASE}
+# TAKE: give one waiting caller (or callback request) to one free person, or do nothing.
+# KEYS[1] presence hash, KEYS[2] queue zset, KEYS[3] queue entries hash, KEYS[4] claimed callbacks zset,
+# KEYS[5] the callback's hash (any key for a waiting call)
+# ARGV[1] now, ARGV[2] agent reserved-until, ARGV[3] agent id, ARGV[4] queue id, ARGV[5] "1" for a callback,
+# ARGV[6] callback claim expiry, ARGV[7] attempt token
+# Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
+# moved to the claimed set, its entry kept in its hash so it can be put back in the same place).
+TAKE = """
+local now = tonumber(ARGV[1])
+local raw = redis.call('HGET', KEYS[1], ARGV[3])
+local rec = {s = 'available', idle = 0}
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then rec = decoded end
+end
+local s = rec.s or 'available'
+if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
+  s = 'available'
+end
+if s ~= 'available' then return 0 end
+local since = redis.call('ZSCORE', KEYS[2], ARGV[4])
+if not since then return 0 end
+local entry = redis.call('HGET', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('HDEL', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({s = 'ringing', idle = tonumber(rec.idle or 0),
+  ['until'] = tonumber(ARGV[2]), call = ARGV[4]}))
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
+  redis.call('HSET', KEYS[5], 'status', 'claimed', 'attempt', ARGV[7], 'agent', ARGV[3], 'entry', entry or '')
+end
+return 1
+"""
+
+# ADVANCE: move a claimed callback on, only if it is still at the attempt the caller of this script saw.
+# KEYS[1] the callback's hash, KEYS[2] claimed callbacks zset
+# ARGV[1] attempt token, ARGV[2] new status, ARGV[3] new claim expiry, ARGV[4] queue id of the callback
+# Returns 1 when moved; 0 when it was already settled (by another webhook or the reaper): a stale event.
+# KEYS[3] presence hash; ARGV[5] agent id and ARGV[6] their new presence JSON (both "" to leave it)
+ADVANCE = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
+return 1
+"""
+
+# SETTLE: end one attempt at a callback: back in line at its old place, done, or to the supervisors.
+# KEYS[1] callback hash, KEYS[2] claimed zset, KEYS[3] queue zset, KEYS[4] queue entries hash,
+# KEYS[5] presence hash, KEYS[6] supervisors' callbacks zset
+# ARGV[1] attempt token, ARGV[2] outcome: requeue | supervisors | any other final status,
+# ARGV[3] queue id, ARGV[4] entry JSON (for requeue), ARGV[5] place (since), ARGV[6] "1" to count a failed
+# try at the customer, ARGV[7] now
+# Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
+SETTLE = """
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+local now = tonumber(ARGV[7])
+redis.call('ZREM', KEYS[2], ARGV[3])
+local agent = redis.call('HGET', KEYS[1], 'agent')
+if agent and agent ~= '' then
+  local raw = redis.call('HGET', KEYS[5], agent)
+  if raw then
+    local ok, rec = pcall(cjson.decode, raw)
+    if ok and type(rec) == 'table' and rec.call == ARGV[3] and (rec.s == 'ringing' or rec.s == 'busy') then
+      local idle = tonumber(rec.idle or 0)
+      if rec.s == 'busy' then idle = now end
+      redis.call('HSET', KEYS[5], agent, cjson.encode({s = 'available', idle = idle}))
+    end
+  end
+end
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
+redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '')
+if ARGV[2] == 'requeue' then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[3])
+  redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+  redis.call('HSET', KEYS[1], 'status', 'waiting')
+elseif ARGV[2] == 'supervisors' then
+  redis.call('ZADD', KEYS[6], now, ARGV[3])
+  redis.call('HSET', KEYS[1], 'status', 'needs a supervisor')
+else
+  redis.call('HSET', KEYS[1], 'status', ARGV[2])
+end
+return 1
+"""
+
+ALL = {"claim": CLAIM, "release": RELEASE, "take": TAKE, "advance": ADVANCE, "settle": SETTLE}
 
 
 def register(r) -> dict[str, str]:
     """Load every script into Redis; return name -> SHA."""
     return {name: r.script_load(body) for name, body in ALL.items()}
+
+
+class Registered:
+    """The scripts' SHAs for one client, loaded on first use and again after Redis forgets them."""
+
+    def __init__(self, r):
+        self.r = r
+        self._shas: dict[str, str] | None = None
+
+    def shas(self) -> dict[str, str]:
+        if self._shas is None:
+            self._shas = register(self.r)
+        return self._shas
+
+    def forget(self) -> None:
+        self._shas = None
+
+    def call(self, name: str, keys: list[str], args: list, also=None) -> object:
+        """Run one script by SHA, with any other commands `also(pipe)` adds, in one round trip.
+
+        Loads the scripts again and retries once if Redis restarted and forgot them. Returns the script's
+        reply.
+        """
+        for attempt in (1, 2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.evalsha(self.shas()[name], len(keys), *keys, *args)
+            if also is not None:
+                also(pipe)
+            try:
+                return pipe.execute()[0]
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self.forget()
+        return None

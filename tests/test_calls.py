@@ -329,7 +329,7 @@ def test_every_webhook_makes_at_most_two_redis_round_trips(app, twilio):
     pool.connection_class = CountingConnection
     pool.disconnect()
     app.extensions["ivr"].memory.load("CA" + "0" * 32, None, False)  # connect and load scripts once
-    app.extensions["ivr"].memory._scripts()
+    app.extensions["ivr"].memory.scripts.shas()
     counts = {}
 
     def measure(name, action):

@@ -60,6 +60,7 @@ class Twilio:
         self.account = new_sid("AC")
 
     def post(self, path: str, params: dict, signature: str | None = None, expect: int = 200):
+        path = path.removeprefix(self.public_url)  # URLs handed to Twilio's REST API are absolute
         url = self.public_url + path
         sig = self.validator.compute_signature(url, params) if signature is None else signature
         response = self.client.post(path, data=params, headers={"X-Twilio-Signature": sig})
@@ -92,6 +93,7 @@ class SimCall:
         return base
 
     def post(self, path: str, **extra) -> ET.Element:
+        path = path.removeprefix(self.twilio.public_url)
         self.url = path
         response = self.twilio.post(path, self.params(**extra))
         self.xml = response.get_data(as_text=True)

@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import callers
 from ivr.catalog import Catalog, load_catalog
+from ivr.dispatch import Dispatch
 from ivr.errors import ConfigError, FlowError
 from ivr.memory import Memory
 
@@ -39,6 +40,7 @@ class Services:
     fallback_number: str | None
     agent_api_token: str | None
     clock: Callable[[], float]
+    dispatch: Dispatch
 
 
 def config_from_env() -> dict:
@@ -88,7 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
         catalog=catalog, redis=client, memory=Memory(client), validator=RequestValidator(token),
         check_signatures=not cfg["SKIP_SIGNATURE"], caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None, agent_api_token=cfg["AGENT_API_TOKEN"] or None,
-        clock=cfg.get("CLOCK") or time.time)
+        clock=cfg.get("CLOCK") or time.time, dispatch=Dispatch(client))
     if not cfg.get("PUBLIC_URL"):
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)
@@ -98,10 +100,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webhooks.agent_api import agent_api
     from webhooks.audio import audio
+    from webhooks.callbacks import callbacks
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
     app.register_blueprint(agent_api)
+    app.register_blueprint(callbacks)
     app.register_blueprint(audio)
 
     @app.get("/health")

@@ -1,0 +1,260 @@
+"""The worker hands waiting callers and callback requests to people as they free up, through a stand-in for
+Twilio's REST API on 127.0.0.1; callbacks survive a worker killed mid-call and are placed exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ivr import keys, presence
+from ivr.catalog import load_catalog
+from ivr.dispatch import CLAIM_SECONDS, Dispatch
+from tests.conftest import PUBLIC_URL, ROOT
+from tests.twilio_rest_stub import TwilioRestStub
+from tests.twilio_sim import assert_valid_twiml, new_sid
+from webhooks.worker import Worker
+
+LINE = "+15005550006"
+ALEX = "+15005550101"
+
+
+@pytest.fixture
+def rest():
+    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
+        yield stub
+
+
+@pytest.fixture
+def worker(app, r, rest, clock):
+    return Worker(app.extensions["ivr"].catalog, r, rest.client(), PUBLIC_URL, clock=clock)
+
+
+def busy(r, clock, *agents):
+    for agent in agents:
+        r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx")))
+
+
+def free(r, clock, agent):
+    presence.set_status(r, agent, presence.AVAILABLE, clock.now)
+
+
+def queued(twilio, number=None):
+    call = twilio.call(number).start()
+    call.press("3")  # moving
+    assert call.enqueued()
+    return call
+
+
+def request_callback(call, twilio):
+    call.wait(seconds=65)
+    call.press_while_waiting("1")
+    call.left_queue("leave")
+    call.press("1")
+    assert call.ended()
+
+
+def agent_leg(twilio, create, **extra):
+    """Twilio calls the person first: post what the created call's Url gets, as Twilio would."""
+    params = {"CallSid": new_sid(), "AccountSid": twilio.account, "From": create.field("From"),
+              "To": create.field("To"), "CallStatus": "in-progress", "Direction": "outbound-api",
+              "ApiVersion": "2010-04-01", **extra}
+    return params
+
+
+def post_doc(twilio, url, params):
+    return assert_valid_twiml(twilio.post(url, params).get_data(as_text=True))
+
+
+def said(doc) -> str:
+    return " ".join(" ".join(e.itertext()) for e in doc.iter("Say"))
+
+
+def test_a_queued_caller_is_connected_when_a_person_frees_up(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550161")
+    clock.advance(seconds=30)
+    assert worker.run_once() == [], "the moving team is busy; supervisors only step in after the hold limit"
+    busy(r, clock, "rosa", "dev")
+    clock.advance(seconds=270)
+    assert worker.run_once() == [], "nobody free: nothing happens"
+    free(r, clock, "alex")
+    assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"]
+    update = rest.updates(call.sid)[0]
+    assert update.field("Url") == f"{PUBLIC_URL}/voice/connect?agent=alex"
+    assert r.zrange(keys.queue(), 0, -1) == []
+    call.post(update.field("Url"))
+    assert call.dialled() == [ALEX] and "Thank you for waiting" in call.heard()
+    heard, _ = call.whisper()
+    assert "waited 5 minutes" in heard and "moving" in heard
+    call.agent_answers()
+    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+
+
+def test_the_longest_waiting_caller_goes_first(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    first = queued(twilio)
+    clock.advance(seconds=10)
+    queued(twilio)
+    free(r, clock, "mei")
+    worker.run_once()
+    assert [u.call_sid for u in rest.updates()] == [first.sid]
+
+
+def test_a_returning_caller_in_line_waits_for_their_own_agent_first(twilio, worker, rest, r, clock):
+    talk = twilio.call("+14155550162").start()
+    talk.press("3")
+    talk.agent_answers()  # alex helped them
+    talk.hangup()
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    clock.advance(seconds=60)
+    other = queued(twilio)
+    clock.advance(seconds=10)
+    back = twilio.call("+14155550162").start()
+    assert back.enqueued(), "own agent and supervisors busy: in line, preferring alex"
+    free(r, clock, "mei")
+    worker.run_once()
+    assert [u.call_sid for u in rest.updates()] == [other.sid], "mei takes the other caller"
+    free(r, clock, "alex")
+    worker.run_once()
+    assert rest.updates()[-1].call_sid == back.sid
+
+
+def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550163")
+    request_callback(call, twilio)
+    free(r, clock, "alex")
+    assert worker.run_once() == [f"placed callback {call.sid[-6:]} via alex"]
+    create = rest.creates()[0]
+    assert create.field("To") == ALEX and create.field("From") == LINE
+    doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create))
+    assert "1 4 1 5 5 5 5 0 1 6 3" in said(doc) and "moving" in said(doc) and "Press 1" in said(doc)
+    accept = doc.find("Gather").get("action")
+    doc = post_doc(twilio, accept, agent_leg(twilio, create, Digits="1"))
+    assert doc.find("Dial/Number").text == "+14155550163"
+    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.BUSY
+    doc = post_doc(twilio, doc.find("Dial").get("action"),
+                   agent_leg(twilio, create, DialCallStatus="completed", DialCallDuration="95"))
+    assert doc.find("Hangup") is not None
+    assert r.hget(keys.callback(call.sid), "status") == "done"
+    post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallStatus="completed"))
+    assert r.hget(keys.callback(call.sid), "status") == "done", "a late status callback changes nothing"
+    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    again = twilio.call("+14155550163").start()
+    assert again.dialled() == [ALEX], "the callback counts: their next call goes straight back to alex"
+
+
+def test_a_customer_who_does_not_answer_is_tried_again_later_then_supervisors(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550164")
+    request_callback(call, twilio)
+    free(r, clock, "alex")
+    for attempt in range(3):
+        worker.run_once()
+        create = rest.creates()[-1]
+        doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create))
+        doc = post_doc(twilio, doc.find("Gather").get("action"), agent_leg(twilio, create, Digits="1"))
+        doc = post_doc(twilio, doc.find("Dial").get("action"), agent_leg(twilio, create, DialCallStatus="no-answer"))
+        if attempt < 2:
+            assert "try again in" in said(doc)
+            assert worker.run_once() == [], "not before the retry time"
+            clock.advance(seconds=60 * 5 * 2 ** attempt + 1)
+    assert "supervisors" in said(doc)
+    assert r.hget(keys.callback(call.sid), "status") == "needs a supervisor"
+    assert r.zrange(keys.callbacks_for_supervisors(), 0, -1) == [f"cb:{call.sid}"]
+    assert len(rest.creates()) == 3
+
+
+def test_an_agent_who_passes_leaves_the_request_at_its_place(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550165")
+    since = r.zscore(keys.queue(), call.sid)
+    request_callback(call, twilio)
+    free(r, clock, "alex")
+    worker.run_once()
+    create = rest.creates()[0]
+    doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create))
+    post_doc(twilio, doc.find("Gather").get("action"), agent_leg(twilio, create, Digits="9"))
+    assert r.zscore(keys.queue(), f"cb:{call.sid}") == since
+
+
+def test_a_worker_that_died_after_claiming_is_redelivered_once(app, twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550166")
+    request_callback(call, twilio)
+    free(r, clock, "alex")
+    dispatch = Dispatch(r)
+    _, queue = dispatch.snapshot()
+    assert dispatch.take("alex", queue[0], clock.now, 20), "a worker claims it, then dies before placing it"
+    assert worker.run_once() == [] and rest.creates() == []
+    clock.advance(seconds=CLAIM_SECONDS + 1)
+    free(r, clock, "alex")
+    done = worker.run_once()
+    assert done == [f"requeued callback {call.sid[-6:]}", f"placed callback {call.sid[-6:]} via alex"]
+    assert len(rest.creates()) == 1
+
+
+def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio, rest, r, redis_server, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550167")
+    request_callback(call, twilio)
+    rest.hold_creates()
+    env = {**os.environ, "REDIS_URL": redis_server.url, "TWILIO_ACCOUNT_SID": rest.account_sid,
+           "TWILIO_AUTH_TOKEN": rest.auth_token, "TWILIO_API_BASE": rest.url, "PUBLIC_URL": PUBLIC_URL,
+           "FLOWS_DIR": str(ROOT / "flows")}
+
+    def start_worker():
+        return subprocess.Popen([sys.executable, "-m", "webhooks.worker"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    first = start_worker()
+    try:
+        presence.set_status(r, "alex", presence.AVAILABLE, time.time())  # the worker process uses the real clock
+        rest.wait_for(lambda: rest.held, timeout=15)  # the create reached "Twilio" and hangs there
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=5)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    rest.release_creates()
+    assert len(rest.creates()) == 1
+    second = start_worker()
+    try:
+        time.sleep(2.5)  # a couple of rounds: the claim is being placed, so it must not be placed again
+        assert len(rest.creates()) == 1
+        create = rest.creates()[0]
+        doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create))
+        doc = post_doc(twilio, doc.find("Gather").get("action"), agent_leg(twilio, create, Digits="1"))
+        assert doc.find("Dial/Number").text == "+14155550167"
+        post_doc(twilio, doc.find("Dial").get("action"), agent_leg(twilio, create, DialCallStatus="completed"))
+        assert r.hget(keys.callback(call.sid), "status") == "done"
+        time.sleep(1.5)
+        assert len(rest.creates()) == 1, "delivered exactly once"
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=10)
+    assert second.returncode == 0, "the worker stops cleanly on SIGTERM"
+
+
+def test_callbacks_wait_for_business_hours(tmp_path, make_app, rest, r, clock):
+    import shutil
+
+    shutil.copy(ROOT / "flows" / "agents.yaml", tmp_path)
+    text = (ROOT / "flows" / "support.yaml").read_text().replace(
+        "settings:\n", "settings:\n  hours:\n    timezone: UTC\n    open:\n      mon-sun: \"00:00-00:01\"\n", 1)
+    (tmp_path / "support.yaml").write_text(text)
+    catalog = load_catalog(tmp_path)
+    closed_worker = Worker(catalog, r, rest.client(), PUBLIC_URL, clock=clock)
+    from ivr.queueing import QueueEntry
+
+    entry = QueueEntry("cb:CA" + "9" * 32, clock.now, ("moving",), "riverlink-support")
+    r.zadd(keys.queue(), {entry.id: entry.since})
+    r.hset(keys.queue_entries(), entry.id, entry.to_json())
+    clock.now = clock.now - clock.now % 86400 + 3600  # 01:00 UTC: closed
+    assert closed_worker.run_once() == []
+    clock.now += 30 * 60 * 24 - 3600  # (a day later at 00:00: open)

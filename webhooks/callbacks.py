@@ -1,0 +1,121 @@
+"""Blueprint for the calls the worker places to call customers back: agent first, then the customer.
+
+Each URL carries the request id and the attempt token; an event for an attempt that was settled meanwhile
+(by another webhook or the worker's reaper) changes nothing, so no request is ever placed twice.
+Like every Twilio-facing route, each checks the signature. Two Redis round trips at most per webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import callbacks as rules
+from ivr import dispatch, keys
+from ivr.actions import CallbackWhisper, DialCustomer, Hangup, Say
+from ivr.callers import masked
+from ivr.callstate import Contact
+from ivr.render import PATHS, render
+from webhooks.security import twilio_signed
+
+log = logging.getLogger("ivr.callbacks")
+callbacks = Blueprint("callbacks", __name__)
+ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def twiml(xml: str) -> Response:
+    return Response(xml, status=200, mimetype="text/xml")
+
+
+def _context():
+    services = current_app.extensions["ivr"]
+    request_id, attempt = request.args.get("request", ""), request.args.get("attempt", "")
+    callback = services.dispatch.callback(request_id)
+    flow = services.catalog.flow(callback.request.get("flow")) if callback else None
+    return services, callback, attempt, flow or services.catalog.for_number(None)
+
+
+def _say(flow, *actions) -> Response:
+    return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
+
+
+@callbacks.post(PATHS["callback_agent"])
+@twilio_signed
+def agent_answered():
+    """The agent picked up the call placed for a callback: tell them who and why."""
+    services, callback, attempt, flow = _context()
+    now = services.clock()
+    if callback is None or not attempt or callback.attempt != attempt:
+        return _say(flow, Say("This callback has already been taken care of. Thank you."), Hangup())
+    if not services.dispatch.advance(callback, attempt, "agent answered", now, dispatch.PLACING_SECONDS):
+        return _say(flow, Say("This callback has already been taken care of. Thank you."), Hangup())
+    summary = rules.whisper(callback.request, flow.name, now, callback.attempts, flow.settings.callbacks)
+    return twiml(render([CallbackWhisper(callback.id, attempt, summary)], voice=flow.settings.voice,
+                        language=flow.settings.language))
+
+
+@callbacks.post(PATHS["callback_accept"])
+@twilio_signed
+def accept():
+    """1 dials the customer; anything else passes the request on, at its place in line."""
+    services, callback, attempt, flow = _context()
+    now = services.clock()
+    if callback is None or callback.attempt != attempt:
+        return _say(flow, Say("This callback has already been taken care of."), Hangup())
+    if request.form.get("Digits", "")[:1] != "1":
+        services.dispatch.settle(callback, attempt, "requeue", now)
+        return _say(flow, Say("Passing. The request stays in line for the next person."), Hangup())
+    agent = callback.agent
+    services.dispatch.advance(callback, attempt, "calling the customer", now, dispatch.TALKING_SECONDS,
+                              busy_agent=agent)
+    log.info("callback %s: %s is calling %s", callback.id[-6:], agent, masked(callback.request.get("number")))
+    number = callback.request["number"]
+    return twiml(render([Say("Calling them now."), DialCustomer(number, callback.id, attempt)], callback.id,
+                        voice=flow.settings.voice, language=flow.settings.language))
+
+
+@callbacks.post(PATHS["callback_dialled"])
+@twilio_signed
+def dialled():
+    """How the call to the customer ended: talked (done), or no answer (retry later, or the supervisors)."""
+    services, callback, attempt, flow = _context()
+    now = services.clock()
+    if callback is None or callback.attempt != attempt:
+        return _say(flow, Hangup())
+    status = request.form.get("DialCallStatus", "")
+    if status in rules.ANSWERED:
+        # The callback completes the contact of the call that asked for it (same id): one problem, one contact.
+        contact = Contact(call=callback.id, at=float(callback.request.get("since", now)), flow=flow.name,
+                          path=(*callback.request.get("path", ()), "called back"), agent=callback.agent,
+                          outcome=f"called back by {callback.agent}")
+
+        def remember(pipe) -> None:
+            caller = callback.request.get("caller")
+            if caller:  # the callback is a contact like any call: the caller's next call comes back to this agent
+                pipe.hset(keys.caller(caller), f"c:{callback.id}", contact.to_json())
+                pipe.expire(keys.caller(caller), flow.settings.repeat.window_seconds)
+
+        services.dispatch.settle(callback, attempt, "done", now, also=remember)
+        log.info("callback %s done by %s", callback.id[-6:], callback.agent)
+        return _say(flow, Say("Thank you."), Hangup())
+    outcome, minutes = rules.after_no_answer(callback.attempts, flow.settings.callbacks)
+    services.dispatch.settle(callback, attempt, outcome, now, failed_try=True, not_before=now + minutes * 60)
+    log.info("callback %s: customer %s (%s)", callback.id[-6:], status, outcome)
+    if outcome == "supervisors":
+        text = "They did not answer again, so the request goes to the supervisors' list."
+    else:
+        text = f"They did not answer. We will try again in {minutes} minutes."
+    return _say(flow, Say(text), Hangup())
+
+
+@callbacks.post(PATHS["callback_status"])
+@twilio_signed
+def status():
+    """The agent's call ended: if the attempt never reached the customer, the request goes back in line."""
+    services, callback, attempt, _ = _context()
+    if request.form.get("CallStatus", "") not in ENDED or callback is None or callback.attempt != attempt:
+        return twiml(str(VoiceResponse()))
+    services.dispatch.settle(callback, attempt, "requeue", services.clock())
+    return twiml(str(VoiceResponse()))

@@ -1,0 +1,145 @@
+"""The worker (the Procfile's `worker:`): hands waiting callers and callback requests to people as they free up.
+
+It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
+and at least once a second. Each round it puts expired callback claims back in line, then gives each
+free person the caller they should take (ivr.queueing.next_for): a waiting call is redirected through
+Twilio's REST API to /voice/connect, which rings that person with the whisper; a callback request is
+placed as a call to the person first, who hears who and why before the customer is dialled.
+
+Run it with `python -m webhooks.worker`; it needs REDIS_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
+PUBLIC_URL (the base URL Twilio reaches the web process at), and optionally TWILIO_API_BASE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import redis
+from twilio.base.exceptions import TwilioRestException
+
+from ivr import presence
+from ivr.catalog import Catalog, load_catalog
+from ivr.directory import Agent
+from ivr.dispatch import PLACING_SECONDS, Dispatch
+from ivr.errors import ConfigError
+from ivr.queueing import QueueEntry, next_for
+from ivr.render import url
+from webhooks import twilio_api
+
+log = logging.getLogger("ivr.worker")
+
+
+class Worker:
+    def __init__(self, catalog: Catalog, r: redis.Redis, twilio, public_url: str, caller_id: str | None = None,
+                 clock=time.time):
+        self.catalog = catalog
+        self.dispatch = Dispatch(r)
+        self.twilio = twilio
+        self.public_url = public_url.rstrip("/")
+        self.caller_id = caller_id
+        self.clock = clock
+
+    def run(self, stop: threading.Event, wake_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+                self.dispatch.wait_for_wake(wake_seconds)
+            except redis.exceptions.RedisError as exc:
+                log.error("Redis unavailable (%s); trying again shortly", type(exc).__name__)
+                stop.wait(wake_seconds)
+
+    def run_once(self) -> list[str]:
+        """One round: re-deliver expired callback claims, then hand out waiting callers. Returns what it did."""
+        now = self.clock()
+        done = [f"requeued callback {rid[-6:]}" for rid in self.dispatch.reap(now)]
+        records, queue = self.dispatch.snapshot()
+        directory = self.catalog.directory
+        on_duty = {a for a in directory.agents
+                   if presence.effective(records.get(a, presence.Presence()), now) != presence.AWAY}
+        free = sorted((a for a in directory.agents.values()
+                       if presence.effective(records.get(a.id, presence.Presence()), now) == presence.AVAILABLE),
+                      key=lambda a: records.get(a.id, presence.Presence()).idle_since)
+        for agent in free:
+            waiting = tuple(e for e in queue if not e.is_callback or self._open(e, now))
+            entry = next_for(agent, waiting, now, self._max_hold(), on_duty, directory)
+            if entry is None:
+                continue
+            flow = self.catalog.flow(entry.flow) or self.catalog.for_number(None)
+            token = self.dispatch.take(agent.id, entry, now, flow.settings.ring_seconds)
+            if token is None:
+                continue  # someone else got there first
+            queue = tuple(e for e in queue if e.id != entry.id)
+            done.append(self._place(agent, entry, token, now) if entry.is_callback else self._connect(agent, entry))
+        return done
+
+    def _open(self, entry: QueueEntry, now: float) -> bool:
+        flow = self.catalog.flow(entry.flow) or self.catalog.for_number(None)
+        return flow.settings.hours.is_open(now)
+
+    def _max_hold(self) -> int:
+        return min(f.settings.queue.max_hold_seconds for f in self.catalog.flows.values())
+
+    def _connect(self, agent: Agent, entry: QueueEntry) -> str:
+        target = self.public_url + url("connect", agent=agent.id)
+        try:
+            twilio_api.redirect_call(self.twilio, entry.id, target)
+        except TwilioRestException as exc:
+            # The call is gone (hung up meanwhile) or Twilio refused: free the person for someone else.
+            self.dispatch.release(agent.id, entry.id, self.clock())
+            log.warning("could not hand call ...%s to %s: %s", entry.id[-6:], agent.id, exc.status)
+            return f"call {entry.id[-6:]} gone"
+        log.info("handing call ...%s to %s", entry.id[-6:], agent.id)
+        return f"connected call {entry.id[-6:]} to {agent.id}"
+
+    def _place(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
+        request_id = entry.id.removeprefix("cb:")
+        callback = self.dispatch.callback(request_id)
+        if callback is None or not self.dispatch.advance(callback, token, "placing", now, PLACING_SECONDS):
+            return f"callback {request_id[-6:]} already settled"
+        flow = self.catalog.flow(callback.request.get("flow")) or self.catalog.for_number(None)
+        caller_id = (flow.numbers[0] if flow.numbers else None) or self.caller_id
+        to = agent.number or f"client:{agent.client}"
+        try:
+            if not caller_id:
+                raise ConfigError(f"line '{flow.name}' lists no number to call from; set TWILIO_CALLER_ID")
+            sid = twilio_api.place_call(
+                self.twilio, to=to, from_=caller_id,
+                url=self.public_url + url("callback_agent", request=request_id, attempt=token),
+                status_callback=self.public_url + url("callback_status", request=request_id, attempt=token))
+        except (TwilioRestException, ConfigError) as exc:
+            # Twilio said no: nothing was placed, so the request goes back to its place in line.
+            self.dispatch.settle(callback, token, "requeue", self.clock())
+            log.error("could not place callback %s: %s", request_id[-6:], exc)
+            return f"callback {request_id[-6:]} not placed"
+        log.info("callback %s: calling %s first (call ...%s)", request_id[-6:], agent.id, sid[-6:])
+        return f"placed callback {request_id[-6:]} via {agent.id}"
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    env = os.environ
+    missing = [k for k in ("REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_URL") if not env.get(k)]
+    if missing:
+        sys.exit(f"worker: set {', '.join(missing)}")
+    catalog = load_catalog(Path(env.get("FLOWS_DIR", "flows")))
+    client = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True, socket_timeout=5,
+                                  socket_connect_timeout=2)
+    twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
+    worker = Worker(catalog, client, twilio, env["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("worker started: %d people, %d line(s)", len(catalog.directory.agents), len(catalog.flows))
+    worker.run(stop)
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    main()
