@@ -52,10 +52,11 @@ class Dial:
 
 @dataclass(frozen=True)
 class DialNumber:
-    """Ring a plain number (the line's fallback) with no whisper."""
+    """Ring a plain number (the line's fallback, or the on-call number out of hours) with no whisper."""
 
     number: str
     ring_seconds: int
+    marker: str = "fallback"  # stands in for an agent id in the dial result
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ ZERO_OUT_HINT = "You can press 0 or say agent at any time to reach a person."
 MISSES_TO_PERSON = 2
 HOLD_SECONDS = 15
 FALLBACK = "fallback"  # the marker in `tried` for the line's fallback number
+ON_CALL = "on-call"  # the marker for the on-call number rung out of hours
 RETURNING = "returning caller"
 EARLIER_TOLD = 3  # how many earlier contacts the whisper describes
 
@@ -227,6 +228,8 @@ def _arrive(world: World) -> Outcome:
         return _enter(world, world.state, world.state.node or world.flow.start, ())
     flow, policy = world.flow, world.flow.settings.repeat
     state = _fresh_state(world)
+    if not flow.settings.hours.is_open(world.now):
+        return _closed(world, state, "")
     recent = world.memory.recent(world.now, policy.window_seconds, world.call) if world.caller else []
     visit = len(recent) + 1
     last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
@@ -452,9 +455,9 @@ def _connect(world: World, state: CallState, event: Connect) -> Outcome:
 
 # --- voicemail --------------------------------------------------------------------------------------
 
-def _ask_for_message(world: World, state: CallState) -> Outcome:
-    text = ("Please leave your name and your message after the tone, then press the pound key. "
-            "The team will see it with your call history.")
+def _ask_for_message(world: World, state: CallState, before: str = "") -> Outcome:
+    text = " ".join(p for p in (before, "Please leave your name and your message after the tone, then press the "
+                                        "pound key. The team will see it with your call history.") if p)
     return Outcome((Say(text), Record(world.flow.settings.voicemail_seconds)), state.but(leaving_for=None))
 
 
@@ -463,6 +466,8 @@ def _recorded(world: World, state: CallState, event: Recorded) -> Outcome:
         state = state.but(message=event.url, outcome="left a message")
         return Outcome((Say("Thank you. Your message is saved, and the team will call you back. Goodbye."),
                         Hangup()), state)
+    if not world.flow.settings.hours.is_open(world.now):
+        return _closed(world, state, "I didn't hear a message.")
     target = state.target or _operator(world.flow, None)
     return _enqueue(world, state, target, (Say("I didn't hear a message."),))
 
@@ -471,8 +476,9 @@ def _recorded(world: World, state: CallState, event: Recorded) -> Outcome:
 
 def _offer_callback(world: World, state: CallState) -> Outcome:
     if state.number:
-        text = (f"We'll call you back at the number ending in {' '.join(state.number[-4:])}, and you keep your "
-                "place in line. Press 1 to confirm, or press 2 to give a different number.")
+        when = "and you keep your place in line" if state.queued_since else "as soon as we're open"
+        text = (f"We'll call you back at the number ending in {' '.join(state.number[-4:])}, {when}. "
+                "Press 1 to confirm, or press 2 to give a different number.")
         return Outcome((_system_ask("@callback", text),), state.but(leaving_for="callback", misses=0))
     return _ask_callback_number(state, "")
 
@@ -510,6 +516,8 @@ def _callback_number(world: World, state: CallState, event: Input) -> Outcome:
 def _callback_miss(world: World, state: CallState, node: str) -> Outcome:
     """Mistakes while asking for a callback never end the call: after two, back in line, same place."""
     if state.misses + 1 >= MISSES_TO_PERSON:
+        if not world.flow.settings.hours.is_open(world.now):
+            return _ask_for_message(world, state.but(misses=0), "Let's take a message instead.")
         target = state.target or _operator(world.flow, None)
         return _enqueue(world, state.but(misses=0), target, (Say("Let's keep your place in line instead."),))
     if node == "@callback_number":
@@ -532,13 +540,52 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
     return Outcome((Say(text), Hangup()), state, enqueue=entry, callback=request)
 
 
-SYSTEM_MENUS = {"@hold": _hold_choice, "@callback": _callback_choice, "@callback_number": _callback_number}
+# --- out of hours -----------------------------------------------------------------------------------
+
+def _closed(world: World, state: CallState, before: str) -> Outcome:
+    """Out of hours: a person where there is an on-call number, else a callback or a message. No hang-up."""
+    hours = world.flow.settings.hours
+    parts = [before or f"Thanks for calling {world.flow.name.replace('-', ' ')}. We're closed right now.",
+             hours.spoken_next_opening(world.now)]
+    if hours.on_call_number:
+        parts.append("To reach our on-call team, press 0.")
+    parts.append("To have us call you back when we open, press 1. To leave a message, press 2.")
+    return Outcome((_system_ask("@closed", " ".join(p for p in parts if p)),), state.but(node="@closed"))
+
+
+def _closed_choice(world: World, state: CallState, event: Input) -> Outcome:
+    digits = re.sub(r"[^0-9*#]", "", event.digits or "")[:1]
+    on_call = world.flow.settings.hours.on_call_number
+    wants_person = digits == OPERATOR_KEY or (not digits and _asks_for_person(_words(event.speech)))
+    if wants_person and on_call:
+        state = state.but(path=(*state.path, "out of hours: on-call"))
+        return Outcome((Say("Connecting you to our on-call team."), DialNumber(on_call, 25, ON_CALL)), state)
+    if digits == "1" or wants_person:
+        return _offer_callback(world, state.but(path=(*state.path, "out of hours: callback")))
+    if digits == "2":
+        return _ask_for_message(world, state.but(path=(*state.path, "out of hours: message")))
+    if state.misses + 1 >= MISSES_TO_PERSON:
+        if on_call:
+            return Outcome((Say("Connecting you to our on-call team."), DialNumber(on_call, 25, ON_CALL)), state)
+        return _ask_for_message(world, state.but(misses=0))
+    heard = "Sorry, I didn't get that." if digits or event.speech else "Sorry, I didn't hear anything."
+    outcome = _closed(world, state, heard)
+    return replace(outcome, state=outcome.state.but(misses=state.misses + 1))
+
+
+SYSTEM_MENUS = {"@hold": _hold_choice, "@callback": _callback_choice, "@callback_number": _callback_number,
+                "@closed": _closed_choice}
 _AVAILABLE = Presence()
 
 
 def _dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
     agent = world.directory.get(event.agent)
     was_bridged = event.bridged or state.bridged == event.agent
+    if event.agent == ON_CALL:
+        if event.status in ("completed", "answered"):
+            return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
+                           state.but(outcome="spoke with the on-call team"))
+        return _ask_for_message(world, state, "Our on-call team couldn't answer just now.")
     if event.agent == FALLBACK or agent is None:
         if event.status == "completed":
             return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),

@@ -128,7 +128,7 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
             _person(dial, action.agent, whisper=url("whisper", call=call, agent=action.agent.id))
             response.append(dial)
         elif isinstance(action, DialNumber):
-            dial = DialVerb(action=url("dialled", agent="fallback"), method="POST", timeout=action.ring_seconds)
+            dial = DialVerb(action=url("dialled", agent=action.marker), method="POST", timeout=action.ring_seconds)
             dial.number(action.number)
             response.append(dial)
         elif isinstance(action, RingEveryone):
