@@ -22,6 +22,7 @@ from ivr.actions import (
     HoldAsk,
     Leave,
     Pause,
+    Play,
     Record,
     Redirect,
     RingEveryone,
@@ -272,9 +273,9 @@ def _enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...
             return _to_person(world, state, None, said + (Say("Let me get you a person."),))
         if node.type == "menu":
             state = state.but(node=node.id, misses=0)
-            return Outcome(said + (_ask(flow, node, state, ""),), state)
+            return Outcome(said + (_ask(world, node, state, ""),), state)
         if node.type == "message":
-            said += (Say(node.say),)
+            said += (_spoken(world, node),)
             state = state.but(outcome=node.outcome or state.outcome)
             node_id = node.next
         elif node.type == "goto":
@@ -284,16 +285,23 @@ def _enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...
             return _route(world, state, node.target, said + ((Say(node.say),) if node.say else ()))
         else:  # goodbye: the caller chose to be done
             state = state.but(node=node.id, outcome=node.outcome or "self-served")
-            return Outcome(said + (Say(node.say), Hangup()), state)
+            return Outcome(said + (_spoken(world, node), Hangup()), state)
     return _to_person(world, state, None, said)
 
 
-def _ask(flow: Flow, node: Node, state: CallState, before: str) -> Ask:
-    prompt = " ".join(p for p in (before, node.say) if p)
-    if node.id == flow.start or not state.path or before:
-        prompt = f"{prompt} {ZERO_OUT_HINT}"
+def _ask(world: World, node: Node, state: CallState, before: str) -> Ask:
+    flow = world.flow
+    after = ZERO_OUT_HINT if node.id == flow.start or not state.path or before else ""
+    prompt = " ".join(p for p in (before, node.say, after) if p)
     hints = tuple(dict.fromkeys([w for o in node.options for w in o.words] + ["agent", "representative"]))
-    return Ask(node.id, prompt, hints, node.timeout)
+    audio = world.audio.get(node.play) if node.play else None
+    return Ask(node.id, prompt, hints, node.timeout, audio=audio, lead=before, tail=after)
+
+
+def _spoken(world: World, node: Node) -> Action:
+    """A node's recorded prompt when its audio is usable, else its text (the fallback `ivr check` warns of)."""
+    audio = world.audio.get(node.play) if node.play else None
+    return Play(audio) if audio else Say(node.say)
 
 
 def _input(world: World, state: CallState, event: Input) -> Outcome:
@@ -317,7 +325,7 @@ def _input(world: World, state: CallState, event: Input) -> Outcome:
         state = state.but(misses=0, path=(*state.path, f"no choice made at {node.id}"))
         return _to_person(world, state, node, (Say("Let me connect you with a person who can help."),))
     heard = "Sorry, I didn't hear anything." if not digits and not words else "Sorry, I didn't get that."
-    return Outcome((_ask(world.flow, node, state, heard),), state.but(node=node.id, misses=misses))
+    return Outcome((_ask(world, node, state, heard),), state.but(node=node.id, misses=misses))
 
 
 def _words(speech: str) -> str:

@@ -97,7 +97,14 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
             gather = Gather(input=action.input, num_digits=action.num_digits, action=target, method="POST",
                             action_on_empty_result=True, timeout=action.timeout,
                             finish_on_key=action.finish_on_key, **speech)
-            say(gather, action.prompt)
+            if action.audio:
+                if action.lead:
+                    say(gather, action.lead)
+                gather.play(action.audio)
+                if action.tail:
+                    say(gather, action.tail)
+            else:
+                say(gather, action.prompt)
             response.append(gather)
             response.redirect(target, method="POST")  # if Gather ever falls through: counted as no input
         elif isinstance(action, Play):

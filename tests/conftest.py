@@ -50,11 +50,14 @@ def clock():
 
 
 @pytest.fixture
-def make_app(redis_server, r, clock):
+def make_app(redis_server, r, clock, tmp_path_factory):
+    audio_cache = tmp_path_factory.mktemp("audio-cache")
+
     def make(**overrides):
         config = {"REDIS_URL": redis_server.url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_URL": PUBLIC_URL,
                   "FLOWS_DIR": str(ROOT / "flows"), "CLOCK": clock, "AGENT_API_TOKEN": "agent-secret",
-                  "FALLBACK_NUMBER": "", "TESTING": True}
+                  "FALLBACK_NUMBER": "", "TESTING": True,
+                  "AUDIO_CACHE": str(audio_cache)}
         config.update(overrides)
         return create_app(config)
 
