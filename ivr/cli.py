@@ -102,7 +102,14 @@ def serve(port: int) -> None:
                   f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]")
     web = _procfile_command("web")
     console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
-    server = subprocess.Popen(["bash", "-c", f"exec {web}"], env=env)
+    processes = [subprocess.Popen(["bash", "-c", f"exec {web}"], env=env)]
+    if env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL"):
+        processes.append(subprocess.Popen(["bash", "-c", f"exec {_procfile_command('worker')}"], env=env))
+        console.print("worker started: queued callers and callbacks are handed to people as they free up")
+    else:
+        err.print("[yellow]no worker: set TWILIO_ACCOUNT_SID and PUBLIC_URL to hand queued callers and "
+                  "callbacks to people through Twilio's REST API.[/yellow]")
+    server = processes[0]
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         server.wait()
@@ -110,6 +117,9 @@ def serve(port: int) -> None:
         server.terminate()
         server.wait(timeout=10)
     finally:
+        for process in processes[1:]:
+            process.terminate()
+            process.wait(timeout=10)
         if embedded is not None:
             embedded.stop()
             REDIS_URL_FILE.unlink(missing_ok=True)

@@ -72,7 +72,12 @@ def set_status(r, agent_id: str, status: str, now: float) -> None:
     """Set an agent available (idle from now) or away, from the CLI or an agent tool."""
     if status not in (AVAILABLE, AWAY):
         raise ValueError(f"status must be {AVAILABLE} or {AWAY}")
-    r.hset(keys.presence(), agent_id, dump(Presence(status, now)))
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(keys.presence(), agent_id, dump(Presence(status, now)))
+    if status == AVAILABLE:  # the worker gives them the longest-waiting caller straight away
+        pipe.rpush(keys.wake(), "available")
+        pipe.ltrim(keys.wake(), -100, -1)
+    pipe.execute()
 
 
 def read_all(r) -> dict[str, Presence]:

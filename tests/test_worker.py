@@ -258,3 +258,41 @@ def test_callbacks_wait_for_business_hours(tmp_path, make_app, rest, r, clock):
     clock.now = clock.now - clock.now % 86400 + 3600  # 01:00 UTC: closed
     assert closed_worker.run_once() == []
     clock.now += 30 * 60 * 24 - 3600  # (a day later at 00:00: open)
+
+
+def test_queue_and_callback_webhooks_make_at_most_two_redis_round_trips(app, twilio, worker, rest, r, clock):
+    from tests.test_calls import CountingConnection
+
+    pool = app.extensions["ivr"].redis.connection_pool
+    pool.connection_class = CountingConnection
+    pool.disconnect()
+    services = app.extensions["ivr"]
+    services.memory.scripts.shas()
+    services.dispatch.scripts.shas()
+    counts = {}
+
+    def measure(name, action):
+        CountingConnection.sent = 0
+        result = action()
+        counts[name] = CountingConnection.sent
+        return result
+
+    busy(r, clock, "alex", "mei")
+    call = twilio.call("+14155550168").start()
+    measure("menu choice that enqueues", lambda: call.press("3"))
+    measure("wait document", lambda: call.wait(seconds=5))
+    measure("wait document with the offer", lambda: call.wait(seconds=65))
+    measure("key while waiting", lambda: call.press_while_waiting("1"))
+    measure("left the queue", lambda: call.left_queue("leave"))
+    measure("callback confirmed", lambda: call.press("1"))
+    free(r, clock, "alex")
+    worker.run_once()
+    create = rest.creates()[0]
+    doc = measure("callback agent answered", lambda: post_doc(twilio, create.field("Url"), agent_leg(twilio, create)))
+    doc = measure("callback accepted", lambda: post_doc(twilio, doc.find("Gather").get("action"),
+                                                        agent_leg(twilio, create, Digits="1")))
+    measure("callback dialled", lambda: post_doc(twilio, doc.find("Dial").get("action"),
+                                                 agent_leg(twilio, create, DialCallStatus="completed")))
+    measure("callback status", lambda: post_doc(twilio, create.field("StatusCallback"),
+                                                agent_leg(twilio, create, CallStatus="completed")))
+    assert max(counts.values()) <= 2, counts
