@@ -33,7 +33,7 @@ from ivr.callers import normalise, spoken
 from ivr.callstate import CallerMemory, CallState
 from ivr.directory import SUPERVISORS, Directory
 from ivr.flow import OPERATOR_KEY, OPERATOR_WORDS, Flow, Node, Option, Target
-from ivr.presence import AWAY, Presence, effective
+from ivr.presence import AWAY, RINGING, Presence, effective
 from ivr.queueing import QueueEntry
 from ivr.routing import next_people
 
@@ -442,7 +442,13 @@ def _queue_left(world: World, state: CallState, event: QueueLeft) -> Outcome:
     if event.result == "leave" and state.leaving_for == "callback":
         return _offer_callback(world, state).but_dequeue(gone)
     if event.result in ("bridged", "redirected"):
-        return Outcome((), dequeue=gone)  # a person took them; the connect document runs instead
+        # The worker redirected them to a person. Should Twilio run this answer rather than the redirect,
+        # it is the same connect document, so the caller reaches that person either way.
+        claimed = next((a for a, p in world.presence.items()
+                        if p.call == state.call and effective(p, world.now) == RINGING), None)
+        if claimed:
+            return _connect(world, state, Connect(claimed)).but_dequeue(gone)
+        return Outcome((Say("Please hold."), Redirect("retry")), dequeue=gone)
     if event.result == "hangup":
         return Outcome((), state.but(outcome="hung up while waiting in line"), dequeue=gone)
     # queue-full, error, system-error: our failure, so a person anyway
@@ -454,7 +460,7 @@ def _connect(world: World, state: CallState, event: Connect) -> Outcome:
     """The dispatcher claimed a free person for this waiting caller: ring them, with the whisper."""
     agent = world.directory.get(event.agent)
     waited = world.now - state.queued_since if state.queued_since else 0.0
-    state = state.but(waited=waited, queued_since=None, offers=0)
+    state = state.but(waited=waited, offers=0)  # queued_since stays: their place, should they wait again
     if agent is None:
         return _route(world, state, state.target or _operator(world.flow, None), ())
     text = f"Thank you for waiting. Connecting you to {agent.name} now."

@@ -296,3 +296,26 @@ def test_queue_and_callback_webhooks_make_at_most_two_redis_round_trips(app, twi
     measure("callback status", lambda: post_doc(twilio, create.field("StatusCallback"),
                                                 agent_leg(twilio, create, CallStatus="completed")))
     assert max(counts.values()) <= 2, counts
+
+
+def test_a_handed_over_caller_whose_person_does_not_answer_keeps_their_place(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    call = queued(twilio)
+    since = r.zscore(keys.queue(), call.sid)
+    clock.advance(seconds=10)
+    free(r, clock, "alex")
+    worker.run_once()
+    call.post(rest.updates(call.sid)[0].field("Url"))
+    call.dial_result("no-answer")
+    assert call.enqueued(), "nobody else free: back in line, never a hang-up"
+    assert r.zscore(keys.queue(), call.sid) == since, "at the same place"
+
+
+def test_if_twilio_runs_the_queue_action_after_a_hand_over_the_caller_still_reaches_the_person(
+        twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    call = queued(twilio)
+    free(r, clock, "mei")
+    worker.run_once()
+    call.left_queue("redirected")
+    assert call.dialled() == ["+15005550104"], "the same person the worker chose"
