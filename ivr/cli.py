@@ -19,6 +19,7 @@ from rich.table import Table
 from ivr import audio, callers, presence
 from ivr.catalog import AGENTS_FILE, load_catalog
 from ivr.directory import load_directory
+from ivr.dispatch import Dispatch
 from ivr.errors import FlowError
 from ivr.flow import load_flow
 from ivr.memory import Memory
@@ -230,6 +231,20 @@ def history(number: str) -> None:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.at))
         counts = "no (resolved)" if c.at <= memory.resolved_at else "yes"
         table.add_row(when, c.flow, " > ".join(c.path) or "-", c.agent or "-", c.outcome, counts)
+    console.print(table)
+
+
+@main.command(name="callbacks")
+@click.option("--show-numbers", is_flag=True, help="Show the full numbers to call (for the person calling).")
+def callbacks_command(show_numbers: bool) -> None:
+    """List callback requests: waiting, being placed, and the ones that need a supervisor."""
+    table = Table("asked at (UTC)", "line", "number", "about", "tries", "state")
+    for callback, state in Dispatch(_redis()).listing():
+        request = callback.request
+        number = request.get("number") if show_numbers else callers.masked(request.get("number"))
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(request.get("since", 0))))
+        table.add_row(when, request.get("flow", ""), number or "-", " > ".join(request.get("path", ())) or "-",
+                      str(callback.attempts), state)
     console.print(table)
 
 

@@ -112,6 +112,23 @@ class Dispatch:
     def release(self, agent: str, holder: str, now: float) -> None:
         self.scripts.call("release", [keys.presence(), keys.call("-")], [now, holder, agent])
 
+    def listing(self) -> list[tuple[Callback, str]]:
+        """Every callback request still open, with where it stands: waiting, being placed, needs a supervisor."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrange(keys.queue(), 0, -1)
+        pipe.zrange(keys.callbacks_claimed(), 0, -1)
+        pipe.zrange(keys.callbacks_for_supervisors(), 0, -1)
+        waiting, placing, stuck = pipe.execute()
+        states = {q: "waiting" for q in waiting if q.startswith("cb:")}
+        states.update({q: "being placed" for q in placing})
+        states.update({q: "needs a supervisor" for q in stuck})
+        found = []
+        for queue_id, state in states.items():
+            callback = self.callback(queue_id.removeprefix("cb:"))
+            if callback is not None:
+                found.append((callback, state))
+        return found
+
     def wait_for_wake(self, timeout: float) -> None:
         self.r.blpop([keys.wake()], timeout=timeout)
 

@@ -319,3 +319,20 @@ def test_if_twilio_runs_the_queue_action_after_a_hand_over_the_caller_still_reac
     worker.run_once()
     call.left_queue("redirected")
     assert call.dialled() == ["+15005550104"], "the same person the worker chose"
+
+
+def test_supervisors_see_the_callbacks_that_need_them(twilio, worker, rest, r, clock, redis_server):
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550169")
+    request_callback(call, twilio)
+    env = {"REDIS_URL": redis_server.url}
+    listing = CliRunner().invoke(main, ["callbacks"], env=env).output
+    assert "***0169" in listing and "waiting" in listing and "4155550169" not in listing
+    r.zadd(keys.callbacks_for_supervisors(), {f"cb:{call.sid}": clock.now})
+    r.zrem(keys.queue(), f"cb:{call.sid}")
+    listing = CliRunner().invoke(main, ["callbacks", "--show-numbers"], env=env).output
+    assert "+14155550169" in listing and "needs a" in listing
