@@ -47,7 +47,7 @@ def dump(p: Presence) -> str:
 def effective(p: Presence, now: float) -> str:
     """The status that holds now: an expired ringing or busy record means available again.
 
-    Mirrored in the CLAIM script of ivr.scripts; keep the two alike.
+    Mirrored by free_now() in the Lua of ivr.scripts; keep the two alike.
     """
     if p.status in (RINGING, BUSY) and p.until and p.until < now:
         return AVAILABLE

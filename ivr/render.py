@@ -146,19 +146,11 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
                 dial.number(number)
             response.append(dial)
         elif isinstance(action, WhisperAsk):
-            gather = Gather(input="dtmf", num_digits=1, timeout=WHISPER_SECONDS, method="POST",
-                            action=url("whisper_reply", call=action.call, agent=action.agent))
-            say(gather, action.summary)
-            response.append(gather)
-            say(response, "Passing the call on.")
-            response.hangup()
+            _whisper(response, say, url("whisper_reply", call=action.call, agent=action.agent), action.summary,
+                     "Passing the call on.")
         elif isinstance(action, CallbackWhisper):
-            gather = Gather(input="dtmf", num_digits=1, timeout=WHISPER_SECONDS, method="POST",
-                            action=url("callback_accept", request=action.request, attempt=action.attempt))
-            say(gather, action.summary)
-            response.append(gather)
-            say(response, "Passing. The request stays in line for the next person.")
-            response.hangup()
+            _whisper(response, say, url("callback_accept", request=action.request, attempt=action.attempt),
+                     action.summary, "Passing. The request stays in line for the next person.")
         elif isinstance(action, DialCustomer):
             dial = DialVerb(action=url("callback_dialled", request=action.request, attempt=action.attempt),
                             method="POST", timeout=action.ring_seconds)
@@ -173,6 +165,15 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
         else:
             raise TypeError(f"cannot render {action!r}")
     return str(response)
+
+
+def _whisper(response: VoiceResponse, say, action: str, summary: str, passing: str) -> None:
+    """Tell the agent who and why; one key to accept, and silence passes (never a bridge by default)."""
+    gather = Gather(input="dtmf", num_digits=1, timeout=WHISPER_SECONDS, method="POST", action=action)
+    say(gather, summary)
+    response.append(gather)
+    say(response, passing)
+    response.hangup()
 
 
 def _person(dial: DialVerb, agent: Agent, whisper: str | None) -> None:

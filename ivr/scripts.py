@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import redis
 
-# CLAIM: reserve the first of the candidates who is free right now, for one call.
-# KEYS[1] presence hash, KEYS[2] the call's hash
-# ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
-# Returns the claimed agent id, or false. Mirrors ivr.presence.effective().
-CLAIM = """
-local now = tonumber(ARGV[1])
-for i = 4, #ARGV do
-  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+# Shared by CLAIM and TAKE: the presence record of an agent if they are free right now, else nil.
+# Mirrors ivr.presence.effective(): an expired ringing or busy record is free again.
+_FREE_NOW = """
+local function free_now(presence_key, agent, now)
+  local raw = redis.call('HGET', presence_key, agent)
   local rec = {s = 'available', idle = 0}
   if raw then
     local ok, decoded = pcall(cjson.decode, raw)
@@ -25,7 +22,20 @@ for i = 4, #ARGV do
   if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
     s = 'available'
   end
-  if s == 'available' then
+  if s == 'available' then return rec end
+  return nil
+end
+"""
+
+# CLAIM: reserve the first of the candidates who is free right now, for one call.
+# KEYS[1] presence hash, KEYS[2] the call's hash
+# ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
+# Returns the claimed agent id, or false.
+CLAIM = _FREE_NOW + """
+local now = tonumber(ARGV[1])
+for i = 4, #ARGV do
+  local rec = free_now(KEYS[1], ARGV[i], now)
+  if rec then
     local claimed = {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]}
     redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(claimed))
     redis.call('HSET', KEYS[2], 'ringing', ARGV[i])
@@ -65,19 +75,10 @@ return freed
 # ARGV[6] callback claim expiry, ARGV[7] attempt token
 # Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
 # moved to the claimed set, its entry kept in its hash so it can be put back in the same place).
-TAKE = """
+TAKE = _FREE_NOW + """
 local now = tonumber(ARGV[1])
-local raw = redis.call('HGET', KEYS[1], ARGV[3])
-local rec = {s = 'available', idle = 0}
-if raw then
-  local ok, decoded = pcall(cjson.decode, raw)
-  if ok and type(decoded) == 'table' then rec = decoded end
-end
-local s = rec.s or 'available'
-if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
-  s = 'available'
-end
-if s ~= 'available' then return 0 end
+local rec = free_now(KEYS[1], ARGV[3], now)
+if not rec then return 0 end
 local since = redis.call('ZSCORE', KEYS[2], ARGV[4])
 if not since then return 0 end
 local entry = redis.call('HGET', KEYS[3], ARGV[4])
