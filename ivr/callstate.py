@@ -74,6 +74,7 @@ class CallState:
     callback_number: str | None = None  # a number typed in for the callback, until confirmed
     message: str | None = None  # voicemail recording URL
     waited: float = 0.0  # seconds spent in the queue before a person was rung
+    flow_version: str = ""  # the version of the flow file the call started on: it finishes on it
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"

@@ -79,7 +79,7 @@ def step(world: World, event: Event) -> Outcome:
 
 def _fresh_state(world: World) -> CallState:
     return CallState(call=world.call, flow=world.flow.name, caller=world.caller, number=world.number,
-                     started=world.now)
+                     started=world.now, flow_version=world.flow.version)
 
 
 def _arrive(world: World) -> Outcome:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -112,6 +113,7 @@ class Flow:
     start: str
     nodes: dict[str, Node]
     settings: Settings
+    version: str = ""  # a short hash of the file: a call keeps the version it started on
 
     def node(self, node_id: str | None) -> Node | None:
         return self.nodes.get(node_id) if node_id else None
@@ -123,6 +125,8 @@ def load_flow(path: Path, directory: Directory) -> Flow:
     data = yamlfile.read(path)
     problems: list[Problem] = []
     flow = _read_flow(file, path.stem, data, directory, problems)
+    if flow is not None:
+        flow = replace(flow, version=hashlib.sha256(path.read_bytes()).hexdigest()[:10])
     if flow is not None:
         _check_graph(flow, set(data.get("nodes") or ()), problems)
     if problems or flow is None:

@@ -50,7 +50,7 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
                 time.sleep(0.2)
-        assert health["redis"] == "ok" and health["lines"] == ["riverlink-support"]
+        assert health["redis"] == "ok" and list(health["lines"]) == ["riverlink-support"]
         params = {"CallSid": new_sid(), "AccountSid": new_sid("AC"), "From": "+14155550142", "To": "+15005550006",
                   "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
         signature = RequestValidator(TOKEN).compute_signature(base + "/voice", params)

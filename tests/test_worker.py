@@ -12,8 +12,8 @@ import time
 import pytest
 
 from ivr import keys, presence
-from ivr.catalog import load_catalog
 from ivr.dispatch import CLAIM_SECONDS, Dispatch
+from ivr.live_catalog import LiveCatalog
 from tests.conftest import PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import assert_valid_twiml, new_sid
@@ -31,7 +31,7 @@ def rest():
 
 @pytest.fixture
 def worker(app, r, rest, clock):
-    return Worker(app.extensions["ivr"].catalog, r, rest.client(), PUBLIC_URL, clock=clock)
+    return Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
 
 
 def busy(r, clock, *agents):
@@ -248,8 +248,7 @@ def test_callbacks_wait_for_business_hours(tmp_path, make_app, rest, r, clock):
     text = (ROOT / "flows" / "support.yaml").read_text().replace(
         "settings:\n", "settings:\n  hours:\n    timezone: UTC\n    open:\n      mon-sun: \"00:00-00:01\"\n", 1)
     (tmp_path / "support.yaml").write_text(text)
-    catalog = load_catalog(tmp_path)
-    closed_worker = Worker(catalog, r, rest.client(), PUBLIC_URL, clock=clock)
+    closed_worker = Worker(LiveCatalog(tmp_path), r, rest.client(), PUBLIC_URL, clock=clock)
     from ivr.queueing import QueueEntry
 
     entry = QueueEntry("cb:CA" + "9" * 32, clock.now, ("moving",), "riverlink-support")

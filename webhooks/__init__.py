@@ -17,9 +17,10 @@ from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import callers
-from ivr.catalog import Catalog, load_catalog
+from ivr.catalog import Catalog
 from ivr.dispatch import Dispatch
 from ivr.errors import ConfigError, FlowError
+from ivr.live_catalog import LiveCatalog
 from ivr.memory import Memory
 
 log = logging.getLogger("ivr.app")
@@ -31,7 +32,7 @@ SKIP_SIGNATURE_ENV = "IVR_INSECURE_SKIP_TWILIO_SIGNATURE"
 class Services:
     """What the views need, built once per app; no state about calls lives here."""
 
-    catalog: Catalog
+    catalogs: LiveCatalog
     redis: redis.Redis
     memory: Memory
     validator: RequestValidator
@@ -41,6 +42,11 @@ class Services:
     agent_api_token: str | None
     clock: Callable[[], float]
     dispatch: Dispatch
+
+    @property
+    def catalog(self) -> Catalog:
+        """The flows now live (edits take effect within RELOAD_SECONDS, valid ones only)."""
+        return self.catalogs.current()
 
 
 def config_from_env() -> dict:
@@ -57,6 +63,7 @@ def config_from_env() -> dict:
         "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
         "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "RELOAD_SECONDS": float(env.get("RELOAD_SECONDS", "2")),
     }
 
 
@@ -77,7 +84,8 @@ def create_app(config: dict | None = None) -> Flask:
                     "Development only. !!!", SKIP_SIGNATURE_ENV)
         log.warning("!" * 78)
     try:
-        catalog = load_catalog(cfg["FLOWS_DIR"], audio_cache=Path(cfg["AUDIO_CACHE"]))
+        catalogs = LiveCatalog(cfg["FLOWS_DIR"], audio_cache=Path(cfg["AUDIO_CACHE"]))
+        catalog = catalogs.current()
     except FlowError as exc:
         for problem in exc.problems:
             log.error("flow problem: %s", problem)
@@ -87,7 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
         socket_connect_timeout=cfg["REDIS_TIMEOUT"], retry=Retry(NoBackoff(), 1), health_check_interval=30)
     token = cfg["TWILIO_AUTH_TOKEN"]
     app.extensions["ivr"] = Services(
-        catalog=catalog, redis=client, memory=Memory(client), validator=RequestValidator(token),
+        catalogs=catalogs, redis=client, memory=Memory(client), validator=RequestValidator(token),
         check_signatures=not cfg["SKIP_SIGNATURE"], caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None, agent_api_token=cfg["AGENT_API_TOKEN"] or None,
         clock=cfg.get("CLOCK") or time.time, dispatch=Dispatch(client))
@@ -113,10 +121,14 @@ def create_app(config: dict | None = None) -> Flask:
         """Report whether Redis answers; callers are served either way (degraded without it)."""
         try:
             client.ping()
-            return {"status": "ok", "redis": "ok", "lines": list(catalog.flows)}
+            redis_state = "ok"
         except redis.exceptions.RedisError:
-            return {"status": "degraded", "redis": "unreachable", "lines": list(catalog.flows)}
+            redis_state = "unreachable"
+        lines = {f.name: f.version for f in catalogs.current().flows.values()}
+        return {"status": "ok" if redis_state == "ok" else "degraded", "redis": redis_state, "lines": lines}
 
+    if cfg["RELOAD_SECONDS"] > 0:
+        catalogs.watch(cfg["RELOAD_SECONDS"])
     log.info("answering %d line(s): %s; %d people in the directory", len(catalog.flows),
-             ", ".join(catalog.flows), len(catalog.directory.agents))
+             ", ".join(f"{f.name} v{f.version}" for f in catalog.flows.values()), len(catalog.directory.agents))
     return app

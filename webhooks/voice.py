@@ -195,7 +195,9 @@ def _run(event: Event, call: str | None = None, with_history: bool = False, call
         catalog = services.catalog
         groups = tuple(sorted(catalog.directory.groups())) if with_queue else ()
         snapshot = services.memory.load(call, caller, with_history, groups)
-        flow = (catalog.flow(snapshot.state.flow) if snapshot.state else None) or catalog.for_number(form.get("To"))
+        state = snapshot.state
+        flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) \
+            or catalog.for_number(form.get("To"))
         now = services.clock()
         world = World(flow=flow, directory=catalog.directory, now=now, call=call, caller=caller,
                       number=normalise(number), state=snapshot.state, memory=snapshot.memory,
@@ -205,8 +207,9 @@ def _run(event: Event, call: str | None = None, with_history: bool = False, call
         outcome = step(world, event)
         claimed = services.memory.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
         actions = settle(outcome, claimed)
-        log.info("call ...%s %s %s %s -> %s", call[-6:], masked(number) if caller_leg else "agent-leg",
-                 request.path, _describe(event), " ".join(type(a).__name__ for a in actions) or "bridge")
+        log.info("call ...%s %s %s v%s %s %s -> %s", call[-6:], masked(number) if caller_leg else "agent-leg",
+                 flow.name, flow.version, request.path, _describe(event),
+                 " ".join(type(a).__name__ for a in actions) or "bridge")
         settings = flow.settings
         return twiml(render(actions, call, settings.voice, settings.language))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:

@@ -24,10 +24,11 @@ import redis
 from twilio.base.exceptions import TwilioRestException
 
 from ivr import presence
-from ivr.catalog import Catalog, load_catalog
+from ivr.catalog import Catalog
 from ivr.directory import Agent
 from ivr.dispatch import PLACING_SECONDS, Dispatch
 from ivr.errors import ConfigError
+from ivr.live_catalog import LiveCatalog
 from ivr.queueing import QueueEntry, next_for
 from ivr.render import url
 from webhooks import twilio_api
@@ -36,14 +37,18 @@ log = logging.getLogger("ivr.worker")
 
 
 class Worker:
-    def __init__(self, catalog: Catalog, r: redis.Redis, twilio, public_url: str, caller_id: str | None = None,
-                 clock=time.time):
-        self.catalog = catalog
+    def __init__(self, catalogs: LiveCatalog, r: redis.Redis, twilio, public_url: str,
+                 caller_id: str | None = None, clock=time.time):
+        self.catalogs = catalogs
         self.dispatch = Dispatch(r)
         self.twilio = twilio
         self.public_url = public_url.rstrip("/")
         self.caller_id = caller_id
         self.clock = clock
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.catalogs.current()
 
     def run(self, stop: threading.Event, wake_seconds: float = 1.0) -> None:
         while not stop.is_set():
@@ -56,6 +61,7 @@ class Worker:
 
     def run_once(self) -> list[str]:
         """One round: re-deliver expired callback claims, then hand out waiting callers. Returns what it did."""
+        self.catalogs.check()  # flow edits reach the worker too
         now = self.clock()
         done = [f"requeued callback {rid[-6:]}" for rid in self.dispatch.reap(now)]
         records, queue = self.dispatch.snapshot()
@@ -128,11 +134,12 @@ def main() -> None:
     missing = [k for k in ("REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_URL") if not env.get(k)]
     if missing:
         sys.exit(f"worker: set {', '.join(missing)}")
-    catalog = load_catalog(Path(env.get("FLOWS_DIR", "flows")))
+    catalogs = LiveCatalog(Path(env.get("FLOWS_DIR", "flows")))
+    catalog = catalogs.current()
     client = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True, socket_timeout=5,
                                   socket_connect_timeout=2)
     twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
-    worker = Worker(catalog, client, twilio, env["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
+    worker = Worker(catalogs, client, twilio, env["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
