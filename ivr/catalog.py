@@ -10,6 +10,7 @@ from ivr.callers import normalise
 from ivr.directory import Directory, load_directory
 from ivr.errors import FlowError, Problem
 from ivr.flow import Flow, load_flow
+from ivr.timing import check_budgets
 
 AGENTS_FILE = "agents.yaml"
 
@@ -76,5 +77,8 @@ def load_catalog(folder: Path | str, audio_cache: Path | None = None) -> Catalog
     if problems:
         raise FlowError(problems)
     sounds = audio_files.check_flows(folder, flows.values(), audio_cache)
+    late = check_budgets(flows.values(), sounds.seconds)  # known only now: recordings last what they measure
+    if late:
+        raise FlowError(late)
     return Catalog(flows=flows, directory=directory, by_number=by_number, default=defaults[0],
                    audio=sounds.urls, audio_seconds=sounds.seconds, audio_problems=sounds.problems)

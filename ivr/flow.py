@@ -102,6 +102,7 @@ class Settings:
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     voicemail_seconds: int = 120
     hold_music: str | None = None  # an audio file under the flows folder, played while callers wait
+    time_to_human_budget_seconds: int = 30  # longest a caller may listen before being offered a person
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def _read_flow(file, stem, data, directory, problems) -> Flow | None:
 
 def _read_settings(f: Fields, directory: Directory) -> Settings:
     f.only({"voice", "language", "ring_seconds", "agents_per_route", "operator", "fallback_number",
-            "repeat_callers", "hours", "queue", "callbacks", "voicemail_max_seconds", "hold_music"})
+            "repeat_callers", "hours", "queue", "callbacks", "voicemail_max_seconds", "hold_music",
+            "time_to_human_budget_seconds"})
     d = Settings()
     queue = f.mapping("queue")
     queue.only({"max_hold_seconds", "offer_every_seconds", "prior_agent_wait_seconds"})
@@ -201,6 +203,8 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         ),
         voicemail_seconds=f.integer("voicemail_max_seconds", 120, 10, 600),
         hold_music=f.text("hold_music"),
+        time_to_human_budget_seconds=f.integer("time_to_human_budget_seconds", d.time_to_human_budget_seconds,
+                                               5, 600),
     )
 
 

@@ -200,10 +200,10 @@ def _run(event: Event, call: str | None = None, with_history: bool = False, call
             or catalog.for_number(form.get("To"))
         now = services.clock()
         world = World(flow=flow, directory=catalog.directory, now=now, call=call, caller=caller,
-                      number=normalise(number), state=snapshot.state, memory=snapshot.memory,
+                      number=normalise(number), state=state, memory=snapshot.memory,
                       presence=snapshot.presence, fallback_number=services.fallback_number,
                       queue=snapshot.queue, handle_times=snapshot.handle_times,
-                      audio=getattr(catalog, "audio", {}))
+                      audio=catalog.audio)
         outcome = step(world, event)
         claimed = services.memory.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
         actions = settle(outcome, claimed)
