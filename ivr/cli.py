@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ivr import audio, callers, presence
+from ivr import audio, callers, presence, timing
 from ivr.catalog import AGENTS_FILE, load_catalog
 from ivr.directory import load_directory
 from ivr.dispatch import Dispatch
 from ivr.errors import FlowError
-from ivr.flow import load_flow
+from ivr.flow import Flow, load_flow
+from ivr.graph import FORMATS, find_flow, render
 from ivr.memory import Memory
 from ivr.redis_server import EmbeddedRedis
 
@@ -56,6 +57,9 @@ def check(path: Path | None) -> None:
             directory = load_directory(path.parent / AGENTS_FILE)
             flows = [load_flow(path, directory)]
             sounds = audio.check_flows(path.parent, flows)
+            late = timing.check_budgets(flows, sounds.seconds)
+            if late:
+                raise FlowError(late)
     except FlowError as exc:
         for problem in exc.problems:
             err.print(f"[red]error[/red] {problem}", markup=True, soft_wrap=True)
@@ -71,10 +75,63 @@ def check(path: Path | None) -> None:
         if heard:
             console.print(f"[green]ok[/green] {flow.file}: recorded audio {escape(', '.join(heard))}",
                           soft_wrap=True)
+        _time_to_human(flow, sounds.seconds)
     for problem in sounds.problems:  # a warning, not a failure: callers hear the spoken text instead
         err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
     console.print(f"[green]ok[/green] {len(directory.agents)} people, "
                   f"{len(directory.supervisors())} of them supervisors")
+
+
+def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
+    """Print each node's time to a person (a table on a terminal, plain columns otherwise); warn of late ones."""
+    figures = timing.time_to_human(flow, audio_seconds)
+    title = (f"{flow.name}: seconds of prompts heard in full before each node, before 0 is offered, before a "
+             f"person rings (budget {figures.budget} s)")
+    rows = timing.rows(figures)
+    if console.is_terminal:
+        table = Table(*timing.HEADERS, title=escape(title))
+        for row in rows:
+            table.add_row(*map(escape, row), style="yellow" if row[-1].endswith(f"({figures.budget} s)") else None)
+        console.print(table)
+    else:
+        widths = [max(len(row[i]) for row in (timing.HEADERS, *rows)) for i in range(len(timing.HEADERS))]
+        console.print(title, markup=False, soft_wrap=True)
+        for row in (timing.HEADERS, *rows):  # figures right-aligned, names and notes left
+            cells = [c.rjust(w) if 1 < i < len(row) - 1 else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+            console.print("  ".join(cells).rstrip(), markup=False, soft_wrap=True)
+    for problem in timing.late_nodes(figures):  # a warning: only the first offer of a person must be in budget
+        err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
+
+
+@main.command()
+@click.argument("flow_ref", metavar="FLOW")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the picture to this file instead of printing it.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="mermaid (text GitHub draws in a ```mermaid block) or svg (a picture laid out here, with no "
+                   "mermaid tools needed). Default: svg for an -o file ending in .svg, else mermaid.")
+def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
+    """Draw FLOW (a flow file, or a line name in FLOWS_DIR): menus and their options, routes, the zero-out.
+
+    Each node shows when a caller reaches it and how soon a person can ring from there, in seconds of
+    prompts heard in full (as `ivr check` reports them).
+    """
+    try:
+        flow, folder = find_flow(flow_ref, Path(_flows_dir()))
+    except FlowError as exc:
+        for problem in exc.problems:
+            err.print(f"error {problem}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    fmt = fmt or ("svg" if output is not None and output.suffix.lower() == ".svg" else "mermaid")
+    text = render(flow, timing.time_to_human(flow, audio.check_flows(folder, [flow]).seconds), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output} ({fmt})", markup=False)
 
 
 @main.command()
@@ -246,6 +303,34 @@ def callbacks_command(show_numbers: bool) -> None:
         table.add_row(when, request.get("flow", ""), number or "-", " > ".join(request.get("path", ())) or "-",
                       str(callback.attempts), state)
     console.print(table)
+
+
+@main.command(name="call")
+@click.option("--url", help="Drive a running server (`ivr serve`), e.g. http://localhost:5000. "
+              "Without it: a private server with its own Redis, for this run only.")
+@click.option("--token", help="The server's auth token [default: $TWILIO_AUTH_TOKEN, else .ivr/dev-auth-token].")
+@click.option("--flows", type=click.Path(file_okay=False, path_type=Path), default=lambda: _flows_dir(),
+              show_default="flows or $FLOWS_DIR", help="The flow files (the private server's, and people's names).")
+@click.option("--from", "caller", metavar="NUMBER", help="The caller's number (or anonymous) [default: +14155550100].")
+@click.option("--to", "line", metavar="NUMBER", help="The number dialled [default: the default flow's first number].")
+@click.option("--script", metavar="FILE", help="Run the steps in FILE (- reads them from stdin), then hang up.")
+@click.option("--step", "steps", multiple=True, metavar="STEP", help="A step to run; repeat for more.")
+def call_command(url, token, flows, caller, line, script, steps) -> None:
+    """Rehearse a call in the terminal: you are the caller (and whoever picks up when a phone rings).
+
+    Without --url, the call goes to a private server started for this run (its own Redis in a temporary
+    folder, the Procfile's web command, the flows in --flows), so every run's callers start fresh; with
+    --url it goes to that server, which remembers callers. Interactive at a terminal; with --script,
+    --step or piped steps it runs without questions, prints the transcript and exits 1 on the first
+    step that does not fit or `expect` not heard. Steps: keys (1, 0, 12#), say <words>, silence,
+    answer [who], decline [who], no-answer, busy, agent hangs up, wait <seconds>, record <seconds>,
+    hangup, call again, expect <text> (README: "Rehearse a call").
+    """
+    from ivr import phone
+
+    sys.exit(phone.run(url=url, token=token, flows=flows, caller=caller, line=line, script=script, steps=steps,
+                       web_command=lambda: _procfile_command("web"), dev_token_file=DEV_TOKEN_FILE,
+                       audio_cache=Path(os.environ.get("AUDIO_CACHE") or LOCAL / "audio-cache")))
 
 
 if __name__ == "__main__":  # pragma: no cover

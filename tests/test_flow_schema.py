@@ -739,6 +739,8 @@ WHOLE_NUMBERS = {
                      DEFS["settings"]["properties"]["callbacks"]["properties"]["max_attempts"], 1, 10, 3),
     "retry_minutes": (lambda v: {"settings": {"callbacks": {"retry_minutes": v}}},
                       DEFS["settings"]["properties"]["callbacks"]["properties"]["retry_minutes"], 1, 240, 5),
+    "time_to_human_budget_seconds": (lambda v: {"settings": {"time_to_human_budget_seconds": v}},
+                                     DEFS["settings"]["properties"]["time_to_human_budget_seconds"], 5, 600, 30),
 }
 
 
@@ -960,6 +962,7 @@ def test_schema_defaults_are_the_loaders(tmp_path, directory):
         "retry_minutes": flow.settings.callbacks.retry_minutes,
     }
     assert settings["voicemail_max_seconds"]["default"] == flow.settings.voicemail_seconds
+    assert settings["time_to_human_budget_seconds"]["default"] == flow.settings.time_to_human_budget_seconds
     assert settings["hours"]["properties"]["timezone"]["default"] == flow.settings.hours.timezone
     assert "default" not in settings["hold_music"] and flow.settings.hold_music is None
     assert FLOW_SCHEMA["properties"]["default"]["default"] is flow.default is False

@@ -1,0 +1,240 @@
+"""Time to a human: seconds of prompts before a person is offered and rings, from the flow alone."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydub.generators import Sine
+
+from ivr.actions import Ask, Say
+from ivr.catalog import load_catalog
+from ivr.directory import load_directory
+from ivr.engine import Arrive, Input, World, step
+from ivr.errors import FlowError
+from ivr.flow import load_flow
+from ivr.timing import (
+    CONNECTING_LINE,
+    HEADERS,
+    SPEAKING_RATE,
+    budget_problems,
+    rows,
+    speech_seconds,
+    time_to_human,
+)
+from ivr.world import ZERO_OUT_HINT
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWS = ROOT / "flows"
+DIRECTORY = load_directory(FLOWS / "agents.yaml")
+HINT = 6.0  # ZERO_OUT_HINT: 14 words at 150 a minute (5.6 s) and one sentence (0.4 s)
+CONNECTING = 2.4  # "Connecting you to a person.": 5 words (2.0 s) and one sentence
+
+
+def talk(sentences: int, words: int) -> str:
+    """Text of SENTENCES sentences of WORDS words each: words / 2.5 s + 0.4 s a sentence at SPEAKING_RATE."""
+    return " ".join(" ".join(["please"] * (words - 1) + ["listen."]) for _ in range(sentences))
+
+
+def write_line(folder: Path, text: str, name: str = "line.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "agents.yaml").exists():
+        shutil.copy(FLOWS / "agents.yaml", folder)
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def long_intro(budget: int | None = None, intro: str = talk(3, 10), menu: str = talk(4, 10)) -> str:
+    """A flow with a message before its first menu: 13.2 s + (17.6 s + the 6 s reminder) = 36.8 s by default."""
+    settings = f"settings:\n  time_to_human_budget_seconds: {budget}\n" if budget else ""
+    return (f"start: intro\n{settings}nodes:\n"
+            f"  intro:\n    type: message\n    say: {intro}\n    next: welcome\n"
+            f"  welcome:\n    type: menu\n    say: {menu}\n"
+            "    options:\n      - key: \"1\"\n        words: [billing]\n        next: team\n"
+            "  team:\n    type: route\n    say: Connecting you.\n    group: billing\n")
+
+
+def line_of(text: str, node: str) -> int:
+    return text.splitlines().index(f"  {node}:") + 1
+
+
+def check(*args):
+    from ivr.cli import main
+
+    return CliRunner().invoke(main, ["check", *map(str, args)], catch_exceptions=False)
+
+
+# --- speaking rate --------------------------------------------------------------------------------------
+
+def test_text_is_estimated_at_150_words_a_minute_with_a_pause_per_sentence():
+    assert (SPEAKING_RATE.words_per_minute, SPEAKING_RATE.sentence_pause_seconds) == (150, 0.4)
+    assert speech_seconds(talk(1, 10)) == 4.4
+    assert speech_seconds(talk(3, 10)) == 13.2
+    assert speech_seconds("Hello there. How are you?") == 2.8  # 5 words, 2 sentences
+    assert speech_seconds("press 1 or say billing") == 2.4  # no full stop: still one sentence
+    assert speech_seconds("") == 0
+    assert speech_seconds(ZERO_OUT_HINT) == HINT
+    assert speech_seconds(CONNECTING_LINE) == CONNECTING
+
+
+# --- the example line -----------------------------------------------------------------------------------
+
+def test_the_example_line_offers_a_person_within_its_budget_with_these_figures():
+    flow = load_catalog(FLOWS).flows["riverlink-support"]
+    timing = time_to_human(flow)
+    assert (timing.budget, timing.first_offer, timing.offer_node) == (30, 26.0, "welcome")
+    assert budget_problems(timing) == []
+    assert rows(timing) == [
+        # node, type, reach, offered, to a person, barge-in reach, barge-in person, note
+        ("welcome", "menu", "0.0", "26.0", "28.4", "0.0", "2.4", "offers a person (0)"),
+        ("billing", "menu", "26.0", "26.0", "42.4", "0.0", "2.4", "over budget (30 s)"),
+        ("bill_copy", "message", "40.0", "26.0", "57.2", "0.0", "10.0", "over budget (30 s)"),
+        ("anything_else", "menu", "47.6", "26.0", "57.2", "7.6", "10.0", "over budget (30 s)"),
+        ("billing_team", "route", "40.0", "26.0", "42.8", "0.0", "2.8", "over budget (30 s)"),
+        ("technical", "message", "26.0", "26.0", "39.6", "0.0", "13.6", "over budget (30 s)"),
+        ("technical_team", "route", "37.2", "26.0", "39.6", "11.2", "13.6", "over budget (30 s)"),
+        ("moving", "route", "26.0", "26.0", "30.8", "0.0", "4.8", "over budget (30 s)"),
+        ("cancellation_team", "route", "26.0", "26.0", "35.2", "0.0", "9.2", "over budget (30 s)"),
+        ("goodbye", "goodbye", "54.8", "26.0", "-", "7.6", "-", "call ends"),
+    ]
+    copy = timing.nodes["bill_copy"]
+    assert [str(s) for s in copy.path] == ["welcome (26.0 s)", "billing (14.0 s)", "bill_copy (7.6 s)",
+                                           "anything_else (7.2 s)", "0 (2.4 s)"]
+    assert time_to_human(flow) == timing  # the same figures every time
+
+
+def test_ivr_check_prints_the_table_and_warns_of_late_nodes_but_passes():
+    result = check(FLOWS)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(n for n, line in enumerate(lines) if line.startswith("node "))
+    assert re.split(r"\s{2,}", lines[header]) == list(HEADERS)
+    assert lines[header + 1].split() == ["welcome", "menu", "0.0", "26.0", "28.4", "0.0", "2.4", "offers", "a",
+                                         "person", "(0)"]
+    assert lines[header + 10].split()[:7] == ["goodbye", "goodbye", "54.8", "26.0", "-", "7.6", "-"]
+    moving = line_of((FLOWS / "support.yaml").read_text(), "moving")
+    assert (f"warning {FLOWS / 'support.yaml'}:{moving}: node 'moving': a person's phone rings 30.8 s into the call "
+            "at the earliest through here (budget 30 s): welcome (26.0 s) -> moving (4.8 s)") in result.output
+    assert check(FLOWS).output == result.output  # stable
+
+
+# --- the budget -----------------------------------------------------------------------------------------
+
+def test_a_long_intro_and_first_menu_fail_the_check_naming_the_path(tmp_path):
+    text = textwrap.dedent(long_intro())
+    path = write_line(tmp_path, text)
+    expected = (f"{path}:{line_of(text, 'welcome')}: node 'welcome': callers hear 36.8 s of prompts before being "
+                "offered a person (budget 30 s): intro (13.2 s) -> welcome (23.6 s)")
+    with pytest.raises(FlowError) as caught:
+        load_catalog(tmp_path)  # what the server loads: it refuses to start
+    assert [str(p) for p in caught.value.problems] == [expected]
+    for target in (tmp_path, path):  # the folder, or the one file
+        result = check(target)
+        assert result.exit_code == 1
+        assert f"error {expected}" in result.output
+
+
+def test_the_budget_setting_changes_the_verdict(tmp_path):
+    assert check(write_line(tmp_path / "a", long_intro(budget=40))).exit_code == 0
+    assert check(write_line(tmp_path / "b", long_intro(budget=36))).exit_code == 1
+    example = (FLOWS / "support.yaml").read_text().replace(
+        "settings:\n", "settings:\n  time_to_human_budget_seconds: 25\n")
+    result = check(write_line(tmp_path / "c", example, "support.yaml"))
+    assert result.exit_code == 1 and "callers hear 26.0 s of prompts" in result.output
+    assert "(budget 25 s): welcome (26.0 s)" in result.output
+
+
+def test_a_flow_that_puts_callers_straight_through_is_judged_on_the_ring(tmp_path):
+    text = "start: hello\nnodes:\n  hello:\n    type: message\n    say: " + talk(8, 10) + \
+           "\n    next: team\n  team:\n    type: route\n    say: Connecting you.\n    group: billing\n"
+    timing = time_to_human(load_flow(write_line(tmp_path, text), DIRECTORY))
+    assert (timing.first_offer, timing.offer_node, timing.offer_connects) == (36.4, "team", True)
+    assert "before a person's phone rings (budget 30 s): hello (35.2 s) -> team (1.2 s)" in \
+        str(budget_problems(timing)[0])
+
+
+def test_a_flow_that_only_says_goodbye_has_no_offer_and_no_failure(tmp_path):
+    text = "start: bye\nnodes:\n  bye:\n    type: goodbye\n    say: " + talk(10, 10) + "\n"
+    timing = time_to_human(load_flow(write_line(tmp_path, text), DIRECTORY))
+    assert timing.first_offer is None and budget_problems(timing) == []
+    assert timing.nodes["bye"].to_person is None and not timing.nodes["bye"].over_budget
+
+
+# --- the model agrees with the engine -------------------------------------------------------------------
+
+def _world(flow, state=None):
+    return World(flow=flow, directory=DIRECTORY, now=1_800_000_000.0, call="CA" + "0" * 32, state=state)
+
+
+def _heard(outcome) -> list[str]:
+    return [a.text if isinstance(a, Say) else a.prompt for a in outcome.actions if isinstance(a, Say | Ask)]
+
+
+def test_the_reminder_is_heard_on_the_first_menu_only_the_first_time_unless_it_is_the_start(tmp_path):
+    text = ("start: intro\nnodes:\n"
+            f"  intro:\n    type: message\n    say: {talk(2, 5)}\n    next: main\n"
+            f"  main:\n    type: menu\n    say: {talk(1, 5)}\n"
+            "    options:\n      - key: \"1\"\n        words: [again]\n        next: back\n"
+            "  back:\n    type: goto\n    next: intro\n")
+    flow = load_flow(write_line(tmp_path, text), DIRECTORY)
+    timing = time_to_human(flow)
+    intro, menu = 4.8, 2.4
+    arrived = step(_world(flow), Arrive())
+    assert _heard(arrived) == [talk(2, 5), f"{talk(1, 5)} {ZERO_OUT_HINT}"]
+    assert speech_seconds(" ".join(_heard(arrived))) == timing.first_offer == intro + menu + HINT
+    again = step(_world(flow, arrived.state), Input(node="main", digits="1"))
+    assert _heard(again) == [talk(2, 5), talk(1, 5)]  # the way back: no reminder this time
+    back = timing.nodes["back"]
+    assert back.reach == intro + menu + HINT
+    assert back.to_person == pytest.approx(back.reach + intro + menu + CONNECTING)
+    assert [str(s) for s in back.path] == ["intro (4.8 s)", "main (8.4 s)", "back (0.0 s)", "intro (4.8 s)",
+                                           "main (2.4 s)", "0 (2.4 s)"]
+    zero = step(_world(flow, arrived.state), Input(node="main", digits="0"))
+    assert _heard(zero)[0] == CONNECTING_LINE  # the line counted for pressing 0
+
+
+def test_the_long_intro_flow_is_heard_as_counted(tmp_path):
+    flow = load_flow(write_line(tmp_path, long_intro()), DIRECTORY)
+    heard = _heard(step(_world(flow), Arrive()))
+    assert speech_seconds(" ".join(heard)) == time_to_human(flow).first_offer == 36.8
+
+
+# --- recorded prompts -----------------------------------------------------------------------------------
+
+def recorded_line(folder: Path, seconds: float, say: str) -> Path:
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    Sine(440).to_audio_segment(duration=int(seconds * 1000)).export(folder / "audio" / "welcome.wav",
+                                                                     format="wav").close()
+    text = long_intro(menu=say).replace("  welcome:\n    type: menu\n",
+                                         "  welcome:\n    type: menu\n    play: audio/welcome.wav\n")
+    text = text.replace(f"say: {talk(3, 10)}", "say: Hello.")  # a short intro: 0.8 s
+    return write_line(folder, text)
+
+
+def test_a_recorded_prompt_counts_its_measured_length_not_the_text(tmp_path):
+    # the text alone would take 0.8 + 28.8 + 6 = 35.6 s; the recording plays 3 s
+    recorded_line(tmp_path, 3.0, talk(6, 11))
+    catalog = load_catalog(tmp_path)
+    measured = catalog.audio_seconds["audio/welcome.wav"]
+    assert measured == pytest.approx(3.0, abs=0.05)
+    flow = next(iter(catalog.flows.values()))
+    timing = time_to_human(flow, catalog.audio_seconds)
+    assert timing.nodes["welcome"].recorded and timing.nodes["welcome"].prompt == round(measured + HINT, 1)
+    assert timing.first_offer == round(0.8 + measured + HINT, 1)
+    assert time_to_human(flow).first_offer == 35.6  # without the recording: the text estimate
+    assert "recorded" in rows(timing)[1][-1]
+
+
+def test_a_long_recording_fails_the_check_though_its_text_is_short(tmp_path):
+    recorded_line(tmp_path, 26.0, "Press 1.")
+    with pytest.raises(FlowError) as caught:
+        load_catalog(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.node == "welcome" and "callers hear 32." in problem.message
+    assert "intro (0.8 s) -> welcome (32." in problem.message
+    assert check(tmp_path / "line.yaml").exit_code == 1
