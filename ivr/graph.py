@@ -304,6 +304,8 @@ def _layout(flow: Flow, timing: FlowTiming, drawn: list[Edge]) -> _Layout:
     rows: list[list[_Item]] = [[] for _ in range(last + 1)]
     for item in items.values():
         rows[item.row].append(item)
+    if not rows[-1]:
+        rows.pop()  # no menu, so no one reached by 0
     above: dict[str, list[str]] = {i: [] for i in items}
     below: dict[str, list[str]] = {i: [] for i in items}
     for way in routes.values():

@@ -1,0 +1,148 @@
+"""ivr graph: a flow drawn as Mermaid text or SVG, with every node, option, route and the zero-out."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ivr.cli import main
+from ivr.directory import load_directory
+from ivr.flow import load_flow
+from ivr.graph import PERSON, mermaid, mermaid_text, render, svg
+from ivr.timing import time_to_human
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWS = ROOT / "flows"
+EXAMPLE = load_flow(FLOWS / "support.yaml", load_directory(FLOWS / "agents.yaml"))
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(main, ["graph", *map(str, args)], env=env, catch_exceptions=False)
+
+
+def drawn(flow=EXAMPLE, fmt="mermaid") -> str:
+    return render(flow, time_to_human(flow), fmt)
+
+
+def test_the_mermaid_diagram_has_every_node_option_and_zero_out():
+    text = drawn()
+    assert text.startswith("flowchart TD\n")
+    for node in EXAMPLE.nodes.values():
+        assert re.search(rf"^    n_{node.id}\W.*\"{node.id}<br/>", text, re.M), node.id
+        for option in node.options:
+            label = mermaid_text(f"{option.key}: {', '.join(option.words)}")
+            assert f'    n_{node.id} -->|"{label}"| n_{option.next}\n' in text
+        if node.next:
+            assert f"    n_{node.id} --> n_{node.next}\n" in text
+    # the zero-out: every menu, dotted, labelled 0, to the person its 0 reaches
+    people = dict(re.findall(r'^    (person_\d+)\(\("a person #40;0 / agent#41;<br/>group (\w+)"\)\)$', text, re.M))
+    assert people == {"person_1": "general", "person_2": "billing"}
+    zeros = re.findall(r'^    n_(\w+) -\.->\|"0"\| (person_\d+)$', text, re.M)
+    assert sorted((menu, people[person]) for menu, person in zeros) == [
+        ("anything_else", "general"), ("billing", "billing"), ("welcome", "general")]
+
+
+def test_routes_have_their_own_shape_and_name_who_they_ring_and_nodes_carry_their_times():
+    text = drawn()
+    assert 'n_moving[["moving<br/>route to group moving<br/>reached at 26.0 s, person by 30.8 s"]]' in text
+    assert 'n_welcome{{"welcome<br/>menu<br/>reached at 0.0 s, person by 28.4 s<br/>0 offered at 26.0 s"}}' in text
+    assert 'n_goodbye(["goodbye<br/>goodbye<br/>reached at 54.8 s, call ends"])' in text
+    assert "class n_billing_team,n_technical_team,n_moving,n_cancellation_team route" in text
+
+
+def test_labels_are_escaped_for_mermaid(tmp_path):
+    shutil.copy(FLOWS / "agents.yaml", tmp_path)
+    (tmp_path / "odd.yaml").write_text(
+        'name: \'odd "line" [1]\'\nstart: end\nsettings:\n  operator: {agent: alex}\nnodes:\n'
+        "  end:\n    type: menu\n    say: Hi.\n    options:\n"
+        '      - key: "#"\n        words: [\'say "yes" (or [no]) {now} | <b>&amp;\']\n        next: x-1\n'
+        "  x-1:\n    type: goto\n    next: end\n")
+    flow = load_flow(tmp_path / "odd.yaml", load_directory(tmp_path / "agents.yaml"))
+    text = drawn(flow)
+    assert ('n_end -->|"#35;: say #quot;yes#quot; #40;or #91;no#93;#41; #123;now#125; #124; #60;b#62;#38;amp;"| '
+            "n_x_1") in text
+    assert "n_x_1 --> n_end" in text  # ids are safe words ("end" is a Mermaid keyword; '-' is an arrow)
+    assert "odd #quot;line#quot; #91;1#93;" in text
+    for line in text.splitlines()[2:]:
+        assert line.count('"') % 2 == 0, line
+        for quoted in re.findall(r'"([^"]*)"', line):  # nothing in a label that Mermaid would read; <br/> breaks lines
+            assert not any(ch in quoted.replace("<br/>", "") for ch in '[]{}()<>|`"'), line
+    assert 'person_1(("a person #40;0 / agent#41;<br/>agent alex"))' in text
+    assert mermaid_text('a "b"\n  c') == "a #quot;b#quot; c"
+
+
+def test_the_svg_is_well_formed_with_one_box_per_node():
+    text = drawn(fmt="svg")
+    root = ET.fromstring(text)
+    assert root.tag == f"{SVG}svg"
+    boxes = [g for g in root.iter(f"{SVG}g") if g.get("class", "").split()[0] == "node"]
+    assert sorted(g.get("id") for g in boxes) == sorted(f"node-{n}" for n in EXAMPLE.nodes)
+    people = [g for g in root.iter(f"{SVG}g") if g.get("class") == "person"]
+    assert [[t.text for t in g.iter(f"{SVG}text")] for g in people] == [
+        [PERSON, "group general"], [PERSON, "group billing"]]
+    kinds = {g.get("id")[5:]: g.get("class").split()[1] for g in boxes}
+    assert kinds == {n.id: n.type for n in EXAMPLE.nodes.values()}
+    texts = [t.text for g in boxes for t in g.iter(f"{SVG}text")]
+    assert "reached at 26.0 s, person by 30.8 s" in texts and "route to group moving" in texts
+    edges = [(p.get("data-from"), p.get("data-to")) for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]
+    assert ("billing", "welcome") in edges and ("welcome", "person-1") in edges and len(edges) == 14
+    labels = " ".join(" ".join(t.itertext()) for t in root.iter(f"{SVG}text") if t.get("class") == "label")
+    assert "1: billing, bill, payment, payments, charge" in labels and "*: back, main menu" in labels
+
+
+def test_svg_boxes_do_not_overlap():
+    root = ET.fromstring(drawn(fmt="svg"))
+    rects = []
+    for g in root.iter(f"{SVG}g"):
+        shape = next(iter(g))
+        if shape.tag == f"{SVG}rect":
+            x, y, w, h = (float(shape.get(k)) for k in ("x", "y", "width", "height"))
+        else:
+            cx, cy, rx, ry = (float(shape.get(k)) for k in ("cx", "cy", "rx", "ry"))
+            x, y, w, h = cx - rx, cy - ry, 2 * rx, 2 * ry
+        rects.append((x, y, w, h))
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            apart = a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+            assert apart, (a, b)
+
+
+def test_the_command_by_file_or_line_name_to_stdout_or_a_file(tmp_path):
+    by_file = run(FLOWS / "support.yaml")
+    assert by_file.exit_code == 0 and by_file.output == drawn()
+    by_name = run("riverlink-support", env={"FLOWS_DIR": str(FLOWS)})
+    assert by_name.output == by_file.output
+    assert run(FLOWS / "support.yaml").output == by_file.output  # stable
+    picture = tmp_path / "flow.svg"
+    assert run("riverlink-support", "-o", picture, env={"FLOWS_DIR": str(FLOWS)}).exit_code == 0
+    assert picture.read_text(encoding="utf-8") == drawn(fmt="svg")  # the format follows the file name
+    text = tmp_path / "flow.txt"
+    assert run(FLOWS / "support.yaml", "-o", text, "--format", "mermaid").exit_code == 0
+    assert text.read_text(encoding="utf-8") == drawn()
+    unknown = CliRunner().invoke(main, ["graph", "nope"], env={"FLOWS_DIR": str(FLOWS)})
+    assert unknown.exit_code != 0 and "no flow file or line named 'nope'" in unknown.output
+    assert "riverlink-support" in unknown.output
+
+
+def test_the_readme_and_docs_show_what_the_command_draws():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", readme, re.S | re.M)
+    assert blocks == [drawn()], "run: .venv/bin/ivr graph flows/support.yaml, and paste it into the README"
+    assert (ROOT / "docs" / "example-flow.mmd").read_text(encoding="utf-8") == drawn()
+    assert (ROOT / "docs" / "example-flow.svg").read_text(encoding="utf-8") == drawn(fmt="svg"), \
+        "run: .venv/bin/ivr graph flows/support.yaml -o docs/example-flow.svg"
+
+
+@pytest.mark.parametrize("fmt", ["mermaid", "svg"])
+def test_render_is_pure_and_repeatable(fmt):
+    timing = time_to_human(EXAMPLE)
+    once = mermaid(EXAMPLE, timing) if fmt == "mermaid" else svg(EXAMPLE, timing)
+    assert render(EXAMPLE, timing, fmt) == once == render(EXAMPLE, time_to_human(EXAMPLE), fmt)
+    with pytest.raises(ValueError, match="unknown format"):
+        render(EXAMPLE, timing, "png")
