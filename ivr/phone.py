@@ -109,9 +109,14 @@ class Transcript:
         if kind in ("hears", "agent_hears"):
             self.heard.append(text)
         if self.console is not None:
+            from rich.table import Table
             from rich.text import Text
 
-            self.console.print(Text(LABELS[kind].ljust(WIDTH), style=STYLES[kind]) + Text(text))
+            row = Table.grid()  # the label in its own column: long lines wrap under the text, not the label
+            row.add_column(width=WIDTH, no_wrap=True)
+            row.add_column()
+            row.add_row(Text(LABELS[kind], style=STYLES[kind]), Text(text))
+            self.console.print(row)
         else:
             self.out.write(f"{LABELS[kind].ljust(WIDTH)}{text}\n")
             self.out.flush()
