@@ -102,7 +102,7 @@ class NodeTiming:
     reach_floor: float  # barging in at every menu
     to_person_floor: float | None
     path: tuple[Step, ...]  # the quickest way to a person through this node (ends with "0" or a route)
-    over_budget: bool  # to_person is later than the flow's budget: a warning
+    over_budget: bool  # from entering this node, a person rings later than the flow's budget: a warning
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def time_to_human(flow: Flow, audio_seconds: Mapping[str, float] | None = None,
             reach_floor=reach_floor[node_id] / 10,
             to_person_floor=None if rest_floor is None else (reach_floor[node_id] + rest_floor) / 10,
             path=steps if to_person is not None else (),
-            over_budget=to_person is not None and to_person > budget * 10,
+            over_budget=rest is not None and rest > budget * 10,
         )
     return FlowTiming(flow=flow, budget=budget, nodes=timings,
                       first_offer=None if offer is None else offer / 10,
@@ -353,14 +353,14 @@ def check_budgets(flows: Iterable[Flow], audio_seconds: Mapping[str, float] | No
 
 
 def late_nodes(timing: FlowTiming) -> list[Problem]:
-    """The warnings: nodes whose quickest way to a person rings later than the budget."""
+    """The warnings: nodes from which a person is further away than the budget (however the caller got there)."""
     warnings = []
     for t in timing.nodes.values():
         if t.over_budget:
             path = " -> ".join(str(step) for step in t.path)
             warnings.append(Problem(timing.flow.file, t.line, t.node,
-                                    f"a person's phone rings {_seconds(t.to_person)} into the call at the "
-                                    f"earliest through here (budget {timing.budget} s): {path}"))
+                                    f"from here a person's phone rings {_seconds(t.to_person - t.reach)} later at "
+                                    f"the earliest (budget {timing.budget} s): {path}"))
     return warnings
 
 

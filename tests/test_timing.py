@@ -92,14 +92,15 @@ def test_the_example_line_offers_a_person_within_its_budget_with_these_figures()
     assert rows(timing) == [
         # node, type, reach, offered, to a person, barge-in reach, barge-in person, note
         ("welcome", "menu", "0.0", "26.0", "28.4", "0.0", "2.4", "offers a person (0)"),
-        ("billing", "menu", "26.0", "26.0", "42.4", "0.0", "2.4", "over budget (30 s)"),
-        ("bill_copy", "message", "40.0", "26.0", "57.2", "0.0", "10.0", "over budget (30 s)"),
-        ("anything_else", "menu", "47.6", "26.0", "57.2", "7.6", "10.0", "over budget (30 s)"),
-        ("billing_team", "route", "40.0", "26.0", "42.8", "0.0", "2.8", "over budget (30 s)"),
-        ("technical", "message", "26.0", "26.0", "39.6", "0.0", "13.6", "over budget (30 s)"),
-        ("technical_team", "route", "37.2", "26.0", "39.6", "11.2", "13.6", "over budget (30 s)"),
-        ("moving", "route", "26.0", "26.0", "30.8", "0.0", "4.8", "over budget (30 s)"),
-        ("cancellation_team", "route", "26.0", "26.0", "35.2", "0.0", "9.2", "over budget (30 s)"),
+        # every node is within 30 s of a person from the moment a caller enters it: no warnings
+        ("billing", "menu", "26.0", "26.0", "42.4", "0.0", "2.4", ""),
+        ("bill_copy", "message", "40.0", "26.0", "57.2", "0.0", "10.0", ""),
+        ("anything_else", "menu", "47.6", "26.0", "57.2", "7.6", "10.0", ""),
+        ("billing_team", "route", "40.0", "26.0", "42.8", "0.0", "2.8", ""),
+        ("technical", "message", "26.0", "26.0", "39.6", "0.0", "13.6", ""),
+        ("technical_team", "route", "37.2", "26.0", "39.6", "11.2", "13.6", ""),
+        ("moving", "route", "26.0", "26.0", "30.8", "0.0", "4.8", ""),
+        ("cancellation_team", "route", "26.0", "26.0", "35.2", "0.0", "9.2", ""),
         ("goodbye", "goodbye", "54.8", "26.0", "-", "7.6", "-", "call ends"),
     ]
     copy = timing.nodes["bill_copy"]
@@ -108,7 +109,7 @@ def test_the_example_line_offers_a_person_within_its_budget_with_these_figures()
     assert time_to_human(flow) == timing  # the same figures every time
 
 
-def test_ivr_check_prints_the_table_and_warns_of_late_nodes_but_passes():
+def test_ivr_check_prints_the_table_and_passes_the_example():
     result = check(FLOWS)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -117,10 +118,20 @@ def test_ivr_check_prints_the_table_and_warns_of_late_nodes_but_passes():
     assert lines[header + 1].split() == ["welcome", "menu", "0.0", "26.0", "28.4", "0.0", "2.4", "offers", "a",
                                          "person", "(0)"]
     assert lines[header + 10].split()[:7] == ["goodbye", "goodbye", "54.8", "26.0", "-", "7.6", "-"]
-    moving = line_of((FLOWS / "support.yaml").read_text(), "moving")
-    assert (f"warning {FLOWS / 'support.yaml'}:{moving}: node 'moving': a person's phone rings 30.8 s into the call "
-            "at the earliest through here (budget 30 s): welcome (26.0 s) -> moving (4.8 s)") in result.output
+    assert "warning" not in result.output
     assert check(FLOWS).output == result.output  # stable
+
+
+def test_a_node_far_from_a_person_is_a_warning_not_a_failure(tmp_path):
+    text = (FLOWS / "support.yaml").read_text().replace(
+        "    say: >-\n      We will email a copy of your latest bill",
+        "    say: >-\n      " + "Please listen carefully to all of the following information. " * 6
+        + "We will email a copy of your latest bill")
+    path = write_line(tmp_path, text, "support.yaml")
+    result = check(path)
+    assert result.exit_code == 0, result.output
+    assert f"warning {path}:{line_of(text, 'bill_copy')}: node 'bill_copy': from here a person's phone rings" \
+        in result.output
 
 
 # --- the budget -----------------------------------------------------------------------------------------

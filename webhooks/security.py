@@ -11,12 +11,12 @@ log = logging.getLogger("ivr.security")
 
 
 def signed_url() -> str:
-    """The URL Twilio called: PUBLIC_URL plus the path and query, or the request URL after ProxyFix."""
-    public = current_app.config.get("PUBLIC_URL")
-    if not public:
-        return request.url
+    """The URL Twilio called, as it wrote it: PUBLIC_URL (or the host after ProxyFix), the path, and the
+    query string exactly as received. Twilio signs `?node=%40hold`, not the decoded `?node=@hold` that
+    request.url would give back."""
+    base = current_app.config.get("PUBLIC_URL") or request.root_url
     query = request.query_string.decode("latin-1")
-    return public.rstrip("/") + request.path + (f"?{query}" if query else "")
+    return base.rstrip("/") + request.path + (f"?{query}" if query else "")
 
 
 def twilio_signed(view):
