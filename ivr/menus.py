@@ -14,7 +14,7 @@ from ivr.actions import (
 from ivr.callstate import CallState
 from ivr.connecting import asks_for_person, route, to_person, words_of
 from ivr.flow import OPERATOR_KEY, Node, Option
-from ivr.world import MISSES_TO_PERSON, ZERO_OUT_HINT, Input, Outcome, World
+from ivr.world import CONNECTING_LINE, MISSES_TO_PERSON, ZERO_OUT_HINT, Input, Outcome, World
 
 
 def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]) -> Outcome:
@@ -66,7 +66,7 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     words = words_of(event.speech)
     if digits[:1] == OPERATOR_KEY or (not digits and asks_for_person(words)):
         return to_person(world, state.but(path=(*state.path, "asked for a person")), node,
-                          (Say("Connecting you to a person."),))
+                          (Say(CONNECTING_LINE),))
     option = _match(node, digits, words)
     if option is not None:
         state = state.but(path=(*state.path, option.label), misses=0)

@@ -39,9 +39,10 @@ from dataclasses import dataclass
 
 from ivr.errors import Problem
 from ivr.flow import Flow, Node
-from ivr.world import ZERO_OUT_HINT
-
-CONNECTING_LINE = "Connecting you to a person."  # what ivr.menus.take_input says when a caller presses 0
+from ivr.world import (
+    CONNECTING_LINE,
+    ZERO_OUT_HINT,
+)
 
 
 @dataclass(frozen=True)
