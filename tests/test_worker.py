@@ -16,7 +16,7 @@ from ivr.dispatch import CLAIM_SECONDS, Dispatch
 from ivr.live_catalog import LiveCatalog
 from tests.conftest import PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
-from tests.twilio_sim import assert_valid_twiml, new_sid
+from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
 from webhooks.worker import Worker
 
 LINE = "+15005550006"
@@ -335,3 +335,13 @@ def test_supervisors_see_the_callbacks_that_need_them(twilio, worker, rest, r, c
     r.zrem(keys.queue(), f"cb:{call.sid}")
     listing = CliRunner().invoke(main, ["callbacks", "--show-numbers"], env=env).output
     assert "+14155550169" in listing and "needs a" in listing
+
+
+def test_callback_webhooks_never_answer_an_agent_with_an_error(make_app):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    twilio = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)
+    params = {"CallSid": new_sid(), "AccountSid": twilio.account, "From": LINE, "To": ALEX,
+              "CallStatus": "in-progress"}
+    for path in ("/voice/callback/agent", "/voice/callback/accept", "/voice/callback/dialled"):
+        doc = post_doc(twilio, f"{path}?request=CA{'1' * 32}&attempt=abc", params)
+        assert "cannot go ahead right now" in said(doc) and doc.find("Hangup") is not None

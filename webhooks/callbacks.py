@@ -8,6 +8,7 @@ Like every Twilio-facing route, each checks the signature. Two Redis round trips
 from __future__ import annotations
 
 import logging
+from functools import wraps
 
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
@@ -37,47 +38,73 @@ def _context():
     return services, callback, attempt, flow or services.catalog.for_number(None)
 
 
-def _say(flow, *actions) -> Response:
-    return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
+def _say(flow, *actions, call: str = "") -> Response:
+    return twiml(render(actions, call, voice=flow.settings.voice, language=flow.settings.language))
+
+
+def _handled(flow) -> Response:
+    """For an attempt that was settled meanwhile (another webhook, or the reaper): nothing to do."""
+    return _say(flow, Say("This callback has already been taken care of. Thank you."), Hangup())
+
+
+def _never_fails(view):
+    """These calls reach agents, not customers: on any failure, a clear word and a clean end, never a 500.
+
+    The request itself is safe: its claim expires and it goes back to its place in line.
+    """
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except Exception:
+            log.exception("callback webhook %s failed", request.path)
+            response = VoiceResponse()
+            response.say("Sorry, this callback cannot go ahead right now. It stays in line and will be offered "
+                         "again.")
+            response.hangup()
+            return twiml(str(response))
+
+    return guarded
 
 
 @callbacks.post(PATHS["callback_agent"])
 @twilio_signed
+@_never_fails
 def agent_answered():
     """The agent picked up the call placed for a callback: tell them who and why."""
     services, callback, attempt, flow = _context()
     now = services.clock()
-    if callback is None or not attempt or callback.attempt != attempt:
-        return _say(flow, Say("This callback has already been taken care of. Thank you."), Hangup())
-    if not services.dispatch.advance(callback, attempt, "agent answered", now, dispatch.PLACING_SECONDS):
-        return _say(flow, Say("This callback has already been taken care of. Thank you."), Hangup())
+    if callback is None or not attempt or callback.attempt != attempt \
+            or not services.dispatch.advance(callback, attempt, "agent answered", now, dispatch.PLACING_SECONDS):
+        return _handled(flow)
     summary = rules.whisper(callback.request, flow.name, now, callback.attempts, flow.settings.callbacks)
-    return twiml(render([CallbackWhisper(callback.id, attempt, summary)], voice=flow.settings.voice,
-                        language=flow.settings.language))
+    return _say(flow, CallbackWhisper(callback.id, attempt, summary), call=callback.id)
 
 
 @callbacks.post(PATHS["callback_accept"])
 @twilio_signed
+@_never_fails
 def accept():
     """1 dials the customer; anything else passes the request on, at its place in line."""
     services, callback, attempt, flow = _context()
     now = services.clock()
     if callback is None or callback.attempt != attempt:
-        return _say(flow, Say("This callback has already been taken care of."), Hangup())
+        return _handled(flow)
     if request.form.get("Digits", "")[:1] != "1":
         services.dispatch.settle(callback, attempt, "requeue", now)
         return _say(flow, Say("Passing. The request stays in line for the next person."), Hangup())
     agent = callback.agent
-    services.dispatch.advance(callback, attempt, "calling the customer", now, dispatch.TALKING_SECONDS,
-                              busy_agent=agent)
+    if not services.dispatch.advance(callback, attempt, "calling the customer", now, dispatch.TALKING_SECONDS,
+                                     busy_agent=agent):
+        return _handled(flow)  # settled between the whisper and the key press: never dial twice
     log.info("callback %s: %s is calling %s", callback.id[-6:], agent, masked(callback.request.get("number")))
     number = callback.request["number"]
-    return twiml(render([Say("Calling them now."), DialCustomer(number, callback.id, attempt)], callback.id,
-                        voice=flow.settings.voice, language=flow.settings.language))
+    return _say(flow, Say("Calling them now."), DialCustomer(number, callback.id, attempt), call=callback.id)
 
 
 @callbacks.post(PATHS["callback_dialled"])
 @twilio_signed
+@_never_fails
 def dialled():
     """How the call to the customer ended: talked (done), or no answer (retry later, or the supervisors)."""
     services, callback, attempt, flow = _context()
@@ -112,6 +139,7 @@ def dialled():
 
 @callbacks.post(PATHS["callback_status"])
 @twilio_signed
+@_never_fails
 def status():
     """The agent's call ended: if the attempt never reached the customer, the request goes back in line."""
     services, callback, attempt, _ = _context()
