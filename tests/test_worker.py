@@ -14,7 +14,7 @@ import pytest
 from ivr import keys, presence
 from ivr.dispatch import CLAIM_SECONDS, Dispatch
 from ivr.live_catalog import LiveCatalog
-from tests.conftest import PUBLIC_URL, ROOT
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
 from webhooks.worker import Worker
