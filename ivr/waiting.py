@@ -33,6 +33,9 @@ from ivr.ringing import connect_to
 from ivr.world import MISSES_TO_PERSON, ON_CALL, Connect, Input, Outcome, QueueLeft, Recorded, Waiting, World
 
 
+LONG_WAIT_MINUTES = 5  # an estimate this long offers the callback at once, not after the hold limit
+
+
 def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
     """The wait document: place in line, an honest estimate, hold audio, and a way out after the limit."""
     policy = world.flow.settings.queue
@@ -45,7 +48,8 @@ def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
                                         world.directory, event.twilio_average)
     prompt = queueing.spoken_wait(place, minutes)
     waited = max(event.queue_seconds, world.now - entry.since)
-    if waited >= policy.max_hold_seconds + state.offers * policy.offer_every_seconds:
+    long_wait = minutes is not None and minutes >= LONG_WAIT_MINUTES and state.offers == 0
+    if long_wait or waited >= policy.max_hold_seconds + state.offers * policy.offer_every_seconds:
         prompt += (" If you'd rather not wait, press 1 and we'll call you back without losing your place "
                    "in line. Press 2 to leave a message. Or stay on the line.")
         return Outcome((HoldAsk(prompt, music),), state.but(offers=state.offers + 1))

@@ -173,3 +173,13 @@ def test_a_queue_error_still_reaches_a_person(twilio, moving_busy):
     call = queued_caller(twilio)
     call.left_queue("queue-full")
     assert call.dial() is not None and len(call.dialled()) >= 2
+
+
+def test_a_long_estimated_wait_offers_the_callback_at_once(twilio, moving_busy, r, clock):
+    for seconds in (600, 660):
+        r.lpush(keys.handle_times("moving"), seconds)
+    call = queued_caller(twilio)
+    call.wait(seconds=2)
+    assert "about 11 minutes" in call.heard() and "call you back without losing your place" in call.heard()
+    call.wait(seconds=20)
+    assert "call you back" not in call.heard(), "offered once, then on the usual schedule"
