@@ -32,7 +32,6 @@ from ivr.presence import RINGING, effective
 from ivr.ringing import connect_to
 from ivr.world import MISSES_TO_PERSON, ON_CALL, Connect, Input, Outcome, QueueLeft, Recorded, Waiting, World
 
-
 LONG_WAIT_MINUTES = 5  # an estimate this long offers the callback at once, not after the hold limit
 
 
