@@ -31,11 +31,13 @@ def twiml(xml: str) -> Response:
 
 
 def _context():
+    """The request this webhook is about, its line, and whether this attempt is still the one in flight."""
     services = current_app.extensions["ivr"]
     request_id, attempt = request.args.get("request", ""), request.args.get("attempt", "")
     callback = services.dispatch.callback(request_id)
     flow = services.catalog.flow(callback.request.get("flow")) if callback else None
-    return services, callback, attempt, flow or services.catalog.for_number(None)
+    current = callback is not None and bool(attempt) and callback.attempt == attempt
+    return services, callback, attempt, flow or services.catalog.for_number(None), current
 
 
 def _say(flow, *actions, call: str = "") -> Response:
@@ -72,10 +74,9 @@ def _never_fails(view):
 @_never_fails
 def agent_answered():
     """The agent picked up the call placed for a callback: tell them who and why."""
-    services, callback, attempt, flow = _context()
+    services, callback, attempt, flow, current = _context()
     now = services.clock()
-    if callback is None or not attempt or callback.attempt != attempt \
-            or not services.dispatch.advance(callback, attempt, "agent answered", now, dispatch.PLACING_SECONDS):
+    if not current or not services.dispatch.advance(callback, attempt, "agent answered", now, dispatch.PLACING_SECONDS):
         return _handled(flow)
     summary = rules.whisper(callback.request, flow.name, now, callback.attempts, flow.settings.callbacks)
     return _say(flow, CallbackWhisper(callback.id, attempt, summary), call=callback.id)
@@ -86,9 +87,9 @@ def agent_answered():
 @_never_fails
 def accept():
     """1 dials the customer; anything else passes the request on, at its place in line."""
-    services, callback, attempt, flow = _context()
+    services, callback, attempt, flow, current = _context()
     now = services.clock()
-    if callback is None or callback.attempt != attempt:
+    if not current:
         return _handled(flow)
     if request.form.get("Digits", "")[:1] != "1":
         services.dispatch.settle(callback, attempt, "requeue", now)
@@ -107,9 +108,9 @@ def accept():
 @_never_fails
 def dialled():
     """How the call to the customer ended: talked (done), or no answer (retry later, or the supervisors)."""
-    services, callback, attempt, flow = _context()
+    services, callback, attempt, flow, current = _context()
     now = services.clock()
-    if callback is None or callback.attempt != attempt:
+    if not current:
         return _say(flow, Hangup())
     status = request.form.get("DialCallStatus", "")
     if status in rules.ANSWERED:
@@ -142,8 +143,8 @@ def dialled():
 @_never_fails
 def status():
     """The agent's call ended: if the attempt never reached the customer, the request goes back in line."""
-    services, callback, attempt, _ = _context()
-    if request.form.get("CallStatus", "") not in ENDED or callback is None or callback.attempt != attempt:
+    services, callback, attempt, _, current = _context()
+    if request.form.get("CallStatus", "") not in ENDED or not current:
         return twiml(str(VoiceResponse()))
     services.dispatch.settle(callback, attempt, "requeue", services.clock())
     return twiml(str(VoiceResponse()))
