@@ -109,6 +109,13 @@ class Dispatch:
                 requeued.append(request_id)
         return requeued
 
+    def put_back(self, entry: QueueEntry) -> None:
+        """Return a waiting caller to the queue at their old place (a hand-over that did not happen)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(keys.queue(), {entry.id: entry.since})
+        pipe.hset(keys.queue_entries(), entry.id, entry.to_json())
+        pipe.execute()
+
     def release(self, agent: str, holder: str, now: float) -> None:
         self.scripts.call("release", [keys.presence(), keys.call("-")], [now, holder, agent])
 

@@ -129,6 +129,9 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
                             finish_on_key="#", play_beep=True, trim="trim-silence",
                             recording_status_callback=url("recording_saved"),
                             recording_status_callback_method="POST")
+            # Twilio skips the action of an empty recording and goes on to the next verb: without this,
+            # a caller who said nothing would be hung up on. They come back as "no message" instead.
+            response.redirect(url("recorded"), method="POST")
         elif isinstance(action, Dial):
             dial = DialVerb(action=url("dialled", agent=action.agent.id), method="POST",
                             timeout=action.ring_seconds, answer_on_bridge=True)

@@ -123,9 +123,8 @@ if agent and agent ~= '' then
   if raw then
     local ok, rec = pcall(cjson.decode, raw)
     if ok and type(rec) == 'table' and rec.call == ARGV[3] and (rec.s == 'ringing' or rec.s == 'busy') then
-      local idle = tonumber(rec.idle or 0)
-      if rec.s == 'busy' then idle = now end
-      redis.call('HSET', KEYS[5], agent, cjson.encode({s = 'available', idle = idle}))
+      -- idle from now even if they only rang: a callback they did not take goes to someone else next
+      redis.call('HSET', KEYS[5], agent, cjson.encode({s = 'available', idle = now}))
     end
   end
 end

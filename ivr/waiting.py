@@ -40,9 +40,16 @@ def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
     policy = world.flow.settings.queue
     entry = next((e for e in world.queue if e.id == state.call), None)
     music = world.audio.get(world.flow.settings.hold_music) if world.flow.settings.hold_music else None
-    if entry is None:  # just handed to a person: Twilio is about to fetch the connect document
-        return Outcome((HoldAsk("Connecting you now.", music),))
-    place = queueing.position(entry, world.queue)
+    rejoin = None
+    if entry is None:
+        if _person_ringing_for(world, state.call):  # handed over: Twilio is about to fetch the connect document
+            return Outcome((HoldAsk("Connecting you now.", music),))
+        # Out of our line but nobody is ringing for them (a hand-over that never happened, or a worker that
+        # died mid-way): back in line at the place they had. Nobody is stranded on hold.
+        entry = entry_for(world, state, state.target or operator_for(world.flow, None))
+        rejoin = entry
+    queue = world.queue + ((entry,) if rejoin else ())
+    place = queueing.position(entry, queue)
     minutes = queueing.estimate_minutes(place, entry.groups, world.handle_times, on_duty(world),
                                         world.directory, event.twilio_average)
     prompt = queueing.spoken_wait(place, minutes)
@@ -51,8 +58,14 @@ def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
     if long_wait or waited >= policy.max_hold_seconds + state.offers * policy.offer_every_seconds:
         prompt += (" If you'd rather not wait, press 1 and we'll call you back without losing your place "
                    "in line. Press 2 to leave a message. Or stay on the line.")
-        return Outcome((HoldAsk(prompt, music),), state.but(offers=state.offers + 1))
-    return Outcome((HoldAsk(prompt + " Press 0 at any time to hear your place in line.", music),))
+        return Outcome((HoldAsk(prompt, music),), state.but(offers=state.offers + 1, queued_since=entry.since),
+                       enqueue=rejoin)
+    return Outcome((HoldAsk(prompt + " Press 0 at any time to hear your place in line.", music),),
+                   state.but(queued_since=entry.since) if rejoin else None, enqueue=rejoin)
+
+
+def _person_ringing_for(world: World, call: str) -> bool:
+    return any(p.call == call and effective(p, world.now) == RINGING for p in world.presence.values())
 
 
 def _hold_choice(world: World, state: CallState, event: Input) -> Outcome:

@@ -345,3 +345,66 @@ def test_callback_webhooks_never_answer_an_agent_with_an_error(make_app):
     for path in ("/voice/callback/agent", "/voice/callback/accept", "/voice/callback/dialled"):
         doc = post_doc(twilio, f"{path}?request=CA{'1' * 32}&attempt=abc", params)
         assert "cannot go ahead right now" in said(doc) and doc.find("Hangup") is not None
+
+
+def test_a_hand_over_twilio_refuses_puts_the_caller_back_in_line(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    call = queued(twilio)
+    since = r.zscore(keys.queue(), call.sid)
+    free(r, clock, "alex")
+    rest.fail_next(status=429, code=20429, message="Too Many Requests")
+    assert worker.run_once() == [f"call {call.sid[-6:]} back in line"]
+    assert r.zscore(keys.queue(), call.sid) == since
+    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"], "and is handed over next round"
+
+
+def test_a_caller_out_of_line_with_nobody_ringing_rejoins_at_their_place(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    call = queued(twilio)
+    since = r.zscore(keys.queue(), call.sid)
+    free(r, clock, "alex")
+    dispatch = Dispatch(r)
+    _, queue = dispatch.snapshot()
+    assert dispatch.take("alex", queue[0], clock.now, 20)  # a worker takes them, then dies before redirecting
+    call.wait(seconds=10)
+    assert "Connecting you now" in call.heard(), "while the person is reserved, the hand-over may still come"
+    clock.advance(seconds=20 + 31)  # the reservation expires
+    call.wait(seconds=61)
+    assert "You are next in line" in call.heard() and r.zscore(keys.queue(), call.sid) == since
+
+
+def test_a_slow_twilio_never_stops_the_worker(app, twilio, r, clock):
+    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
+        slow = Worker(app.extensions["ivr"].catalogs, r, stub.client(timeout=0.3), PUBLIC_URL, clock=clock)
+        busy(r, clock, "alex", "mei", "rosa", "dev")
+        queued(twilio)
+        free(r, clock, "alex")
+        stub.delay(1.0)
+        assert slow.run_once()[0].endswith("unknown"), "a read timeout is reported, not raised"
+        stub.delay(0)
+
+
+def test_a_callback_twilio_refuses_is_retried_after_a_pause_not_in_a_loop(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550171")
+    request_callback(call, twilio)
+    free(r, clock, "alex")
+    rest.fail_next(status=400, code=21211, message="Invalid 'To' Phone Number")
+    assert worker.run_once() == [f"callback {call.sid[-6:]} not placed"]
+    assert worker.run_once() == [] and len(rest.creates()) == 1
+    clock.advance(seconds=61)
+    done = worker.run_once()
+    assert done[0].startswith(f"placed callback {call.sid[-6:]} via") and not done[0].endswith("alex"), \
+        "and to someone else next: alex, who was just tried, is now the least idle"
+
+
+def test_a_caller_who_records_nothing_is_not_hung_up_on(twilio, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio)
+    call.wait(seconds=65)
+    call.press_while_waiting("2")
+    call.left_queue("leave")
+    assert call.doc.find("Record") is not None and call.doc.find("Redirect") is not None
+    call.follow_redirect()  # Twilio skips an empty recording's action and goes on to the next verb
+    assert call.enqueued() and "didn't hear a message" in call.heard()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import redis
+import requests
 from twilio.base.exceptions import TwilioRestException
 
 from ivr import presence
@@ -57,6 +58,9 @@ class Worker:
                 self.dispatch.wait_for_wake(wake_seconds)
             except redis.exceptions.RedisError as exc:
                 log.error("Redis unavailable (%s); trying again shortly", type(exc).__name__)
+                stop.wait(wake_seconds)
+            except Exception:  # the worker must outlive any one bad round: callers depend on it
+                log.exception("dispatch round failed; trying again shortly")
                 stop.wait(wake_seconds)
 
     def run_once(self) -> list[str]:
@@ -96,10 +100,24 @@ class Worker:
         try:
             twilio_api.redirect_call(self.twilio, entry.id, target)
         except TwilioRestException as exc:
-            # The call is gone (hung up meanwhile) or Twilio refused: free the person for someone else.
+            # Twilio answered no: the hand-over did not happen. Free the person; unless the call is gone
+            # (404: they hung up), the caller goes back to their place in line.
             self.dispatch.release(agent.id, entry.id, self.clock())
-            log.warning("could not hand call ...%s to %s: %s", entry.id[-6:], agent.id, exc.status)
-            return f"call {entry.id[-6:]} gone"
+            if exc.status != 404:
+                self.dispatch.put_back(entry)
+            log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status,
+                        exc.code)
+            return f"call {entry.id[-6:]} {'gone' if exc.status == 404 else 'back in line'}"
+        except requests.exceptions.ConnectionError:  # never reached Twilio (ConnectTimeout included)
+            self.dispatch.release(agent.id, entry.id, self.clock())
+            self.dispatch.put_back(entry)
+            log.error("Twilio unreachable; call ...%s back in line", entry.id[-6:])
+            return f"call {entry.id[-6:]} back in line"
+        except requests.exceptions.Timeout:  # a read timeout: the request may have reached Twilio
+            # The redirect may have reached Twilio: keep the person reserved (the claim expires by itself),
+            # and if it did not, the caller's next wait document puts them back in line.
+            log.error("no answer from Twilio redirecting call ...%s; its wait document will recover", entry.id[-6:])
+            return f"call {entry.id[-6:]} unknown"
         log.info("handing call ...%s to %s", entry.id[-6:], agent.id)
         return f"connected call {entry.id[-6:]} to {agent.id}"
 
@@ -118,13 +136,23 @@ class Worker:
                 self.twilio, to=to, from_=caller_id,
                 url=self.public_url + url("callback_agent", request=request_id, attempt=token),
                 status_callback=self.public_url + url("callback_status", request=request_id, attempt=token))
-        except (TwilioRestException, ConfigError) as exc:
-            # Twilio said no: nothing was placed, so the request goes back to its place in line.
-            self.dispatch.settle(callback, token, "requeue", self.clock())
-            log.error("could not place callback %s: %s", request_id[-6:], exc)
+        except (TwilioRestException, ConfigError, requests.exceptions.ConnectionError) as exc:
+            # Nothing was placed: back to its place in line, offered again after a pause, not in a tight loop.
+            now = self.clock()
+            self.dispatch.settle(callback, token, "requeue", now, not_before=now + PLACE_RETRY_SECONDS)
+            reason = f"Twilio {exc.status}/{exc.code}" if isinstance(exc, TwilioRestException) else type(exc).__name__
+            log.error("could not place callback %s: %s", request_id[-6:], reason)
             return f"callback {request_id[-6:]} not placed"
+        except requests.exceptions.Timeout:  # a read timeout: the call may have been placed
+            # Its own webhooks settle it, or the claim's expiry does.
+            log.error("no answer from Twilio placing callback %s; left to its webhooks or the reaper",
+                      request_id[-6:])
+            return f"callback {request_id[-6:]} unknown"
         log.info("callback %s: calling %s first (call ...%s)", request_id[-6:], agent.id, sid[-6:])
         return f"placed callback {request_id[-6:]} via {agent.id}"
+
+
+PLACE_RETRY_SECONDS = 60  # a callback Twilio refused is offered again after this
 
 
 def main() -> None:
