@@ -117,7 +117,7 @@ class Dispatch:
         pipe.execute()
 
     def release(self, agent: str, holder: str, now: float) -> None:
-        self.scripts.call("release", [keys.presence(), keys.call("-")], [now, holder, agent])
+        self.scripts.call("release", [keys.presence(), keys.call("-")], [now, holder, "keep", agent])
 
     def listing(self) -> list[tuple[Callback, str]]:
         """Every callback request still open, with where it stands: waiting, being placed, needs a supervisor."""

@@ -74,7 +74,8 @@ class Memory:
         """
         state = outcome.state
         dial = next((a for a in outcome.actions if isinstance(a, DialFirstFree)), None)
-        if state is None and not (outcome.busy or outcome.release or dial or outcome.dequeue or outcome.enqueue):
+        if state is None and not (outcome.busy or outcome.release or outcome.missed or dial or outcome.dequeue
+                                  or outcome.enqueue):
             return None
         for attempt in (1, 2):
             shas = self.scripts.shas()
@@ -113,10 +114,11 @@ class Memory:
                 group, seconds = outcome.handle
                 pipe.lpush(keys.handle_times(group), round(seconds, 1))
                 pipe.ltrim(keys.handle_times(group), 0, HANDLE_TIMES_KEPT - 1)
-            if outcome.release:
-                pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid,
-                             *outcome.release)
-                _wake(pipe, "freed")
+            for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
+                if agents:
+                    pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode,
+                                 *agents)
+                    _wake(pipe, "freed")
             if dial is not None:
                 hold = now + dial.ring_seconds + 30  # ringing is freed by the dial result, or by this expiry
                 pipe.evalsha(shas["claim"], 2, keys.presence(), keys.call(call_sid), now, hold, call_sid,

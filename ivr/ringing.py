@@ -54,9 +54,9 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
         sorry = Say(f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor "
                     "who can see your history.")
         state = state.but(target=Target.supervisors(), tried=(event.agent,))
-        return route(world, state, Target.supervisors(), (sorry,)).but_release(event.agent)
+        return route(world, state, Target.supervisors(), (sorry,)).but_missed(event.agent)
     return route(world, state, target, (Say("Still connecting you. Thank you for waiting."),)) \
-        .but_release(event.agent)
+        .but_missed(event.agent)
 
 
 def whisper_summary(world: World, state: CallState, agent_id: str) -> str:

@@ -45,24 +45,33 @@ end
 return false
 """
 
+# Shared by RELEASE and SETTLE: free an agent only if `holder` still holds them. Someone who talked, or
+# who rang and did not answer (to_back), is idle from now; someone freed by the caller hanging up while
+# they rang keeps their place among the idle. Returns 1 when freed.
+_LET_GO = """
+local function let_go(presence_key, agent, holder, now, to_back)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return 0 end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
+    return 0
+  end
+  local idle = tonumber(rec.idle or 0)
+  if rec.s == 'busy' or to_back then idle = now end
+  redis.call('HSET', presence_key, agent, cjson.encode({s = 'available', idle = idle}))
+  return 1
+end
+"""
+
 # RELEASE: free agents held by one call, and only if that call still holds them.
 # KEYS[1] presence hash, KEYS[2] the call's hash
-# ARGV[1] now, ARGV[2] CallSid, ARGV[3..] agent ids
-# An agent who talked to the caller becomes idle from now; one who only rang keeps their place.
-RELEASE = """
+# ARGV[1] now, ARGV[2] CallSid, ARGV[3] "back" for agents who did not take the call (else "keep"),
+# ARGV[4..] agent ids
+RELEASE = _LET_GO + """
 local now = tonumber(ARGV[1])
 local freed = 0
-for i = 3, #ARGV do
-  local raw = redis.call('HGET', KEYS[1], ARGV[i])
-  if raw then
-    local ok, rec = pcall(cjson.decode, raw)
-    if ok and type(rec) == 'table' and rec.call == ARGV[2] and (rec.s == 'ringing' or rec.s == 'busy') then
-      local idle = tonumber(rec.idle or 0)
-      if rec.s == 'busy' then idle = now end
-      redis.call('HSET', KEYS[1], ARGV[i], cjson.encode({s = 'available', idle = idle}))
-      freed = freed + 1
-    end
-  end
+for i = 4, #ARGV do
+  freed = freed + let_go(KEYS[1], ARGV[i], ARGV[2], now, ARGV[3] == 'back')
 end
 redis.call('HDEL', KEYS[2], 'ringing')
 return freed
@@ -99,7 +108,7 @@ return 1
 # Returns 1 when moved; 0 when it was already settled (by another webhook or the reaper): a stale event.
 # KEYS[3] presence hash; ARGV[5] agent id and ARGV[6] their new presence JSON (both "" to leave it)
 ADVANCE = """
-if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
@@ -113,20 +122,14 @@ return 1
 # ARGV[3] queue id, ARGV[4] entry JSON (for requeue), ARGV[5] place (since), ARGV[6] "1" to count a failed
 # try at the customer, ARGV[7] now
 # Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
-SETTLE = """
-if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+SETTLE = _LET_GO + """
+if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 local now = tonumber(ARGV[7])
 redis.call('ZREM', KEYS[2], ARGV[3])
 local agent = redis.call('HGET', KEYS[1], 'agent')
 if agent and agent ~= '' then
-  local raw = redis.call('HGET', KEYS[5], agent)
-  if raw then
-    local ok, rec = pcall(cjson.decode, raw)
-    if ok and type(rec) == 'table' and rec.call == ARGV[3] and (rec.s == 'ringing' or rec.s == 'busy') then
-      -- idle from now even if they only rang: a callback they did not take goes to someone else next
-      redis.call('HSET', KEYS[5], agent, cjson.encode({s = 'available', idle = now}))
-    end
-  end
+  -- idle from now even if they only rang: a callback they did not take goes to someone else next
+  let_go(KEYS[5], agent, ARGV[3], now, true)
 end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '')

@@ -129,7 +129,8 @@ class Outcome:
     actions: tuple[Action, ...]
     state: CallState | None = None  # to save; None when nothing changed
     busy: tuple[str, ...] = ()  # agents now bridged on this call
-    release: tuple[str, ...] = ()  # agents this call no longer holds
+    release: tuple[str, ...] = ()  # agents this call no longer holds (they keep their place among the idle)
+    missed: tuple[str, ...] = ()  # agents who did not take this call: freed, and last in line for the next
     enqueue: QueueEntry | None = None  # a caller (or callback request) starts or resumes waiting
     dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait
     callback: dict | None = None  # details of a callback request to store (number, line, ...)
@@ -140,3 +141,6 @@ class Outcome:
 
     def but_release(self, agent: str) -> Outcome:
         return replace(self, release=tuple(dict.fromkeys((*self.release, agent))))
+
+    def but_missed(self, agent: str) -> Outcome:
+        return replace(self, missed=tuple(dict.fromkeys((*self.missed, agent))))

@@ -145,7 +145,7 @@ def test_an_expired_busy_record_is_available_again():
 def test_no_answer_tries_the_next_person_and_the_supervisor():
     state = at_menu("moving").but(target=Target("group", "moving"), ringing="mei")
     outcome = step(world(state), DialEnded("mei", "no-answer", False))
-    assert "mei" in outcome.state.tried and "mei" in outcome.release
+    assert "mei" in outcome.state.tried and "mei" in outcome.missed
     assert dialled(outcome)[0] == "alex"
     state = outcome.state.but(ringing="alex")
     outcome = step(world(state), DialEnded("alex", "busy", False))

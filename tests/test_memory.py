@@ -108,3 +108,14 @@ def test_damaged_records_are_skipped_not_fatal(r):
     r.hset(keys.call("CA1"), "state", "[]")
     snap = Memory(r).load("CA1", "caller-1", True)
     assert snap.state is None and snap.memory.contacts == () and snap.presence["a"].status == presence.AVAILABLE
+
+
+def test_an_agent_who_did_not_answer_goes_to_the_back_one_freed_by_a_hang_up_keeps_their_place(r):
+    memory = Memory(r)
+    r.hset(keys.presence(), "a", presence.dump(presence.Presence(presence.AVAILABLE, NOW - 900)))
+    assert claim(memory, "CA1") == "a"
+    memory.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)  # caller hung up
+    assert memory.load("CA1", None, False).presence["a"].idle_since == NOW - 900
+    assert claim(memory, "CA2") == "a"
+    memory.save(Outcome((), state("CA2"), missed=("a",)), Snapshot(), NOW, WINDOW)  # rang, no answer
+    assert memory.load("CA2", None, False).presence["a"].idle_since == NOW
