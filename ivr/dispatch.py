@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from ivr import keys, presence, scripts
+from ivr.memory import RESERVE_MARGIN_SECONDS
 from ivr.queueing import QueueEntry
 
 CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
@@ -57,9 +58,10 @@ class Dispatch:
         """Give `entry` to `agent` if both are still free; returns the attempt token, or None."""
         attempt = secrets.token_hex(8) if entry.is_callback else ""
         callback_key = keys.callback(entry.id.removeprefix("cb:")) if entry.is_callback else keys.callback("-")
-        hold = now + (PLACING_SECONDS if entry.is_callback else ring_seconds + 30)
+        hold = now + (PLACING_SECONDS if entry.is_callback else ring_seconds + RESERVE_MARGIN_SECONDS)
+        call_key = keys.call("-") if entry.is_callback else keys.call(entry.id)
         taken = self.scripts.call("take", [keys.presence(), keys.queue(), keys.queue_entries(),
-                                           keys.callbacks_claimed(), callback_key],
+                                           keys.callbacks_claimed(), callback_key, call_key],
                                   [now, hold, agent, entry.id, "1" if entry.is_callback else "0",
                                    now + CLAIM_SECONDS, attempt])
         return (attempt or "taken") if taken == 1 else None

@@ -84,6 +84,8 @@ def _fresh_state(world: World) -> CallState:
 
 def _arrive(world: World) -> Outcome:
     if world.state is not None:  # Twilio retried /voice: carry on where the call is
+        if world.state.node == "@closed":
+            return closed(world, world.state, "")
         return enter(world, world.state, world.state.node or world.flow.start, ())
     flow, policy = world.flow, world.flow.settings.repeat
     state = _fresh_state(world)

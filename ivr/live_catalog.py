@@ -87,7 +87,10 @@ class LiveCatalog:
         """What identifies the folder's state: every file's name, size and modification time."""
         entries = []
         for path in sorted(self.folder.rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+            try:
+                if path.is_file():
+                    stat = path.stat()
+                    entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+            except OSError:  # an editor's temporary file came and went: the next look sees the result
+                continue
         return tuple(entries)

@@ -21,6 +21,7 @@ CONTACT = "c:"
 
 
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over
+RESERVE_MARGIN_SECONDS = 120  # beyond the ring: prompts before the Dial, the whisper and the key press
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ class Memory:
                     pipe.expire(caller_key, window_seconds)
             call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
             for agent in outcome.busy:
-                previous = snapshot.presence.get(agent, presence_rules.Presence())
-                pipe.hset(keys.presence(), agent, presence_rules.dump(presence_rules.busy(previous, call_sid, now)))
+                pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid,
+                             agent)
             if outcome.dequeue:
                 pipe.zrem(keys.queue(), *outcome.dequeue)
                 pipe.hdel(keys.queue_entries(), *outcome.dequeue)
@@ -120,7 +121,9 @@ class Memory:
                                  *agents)
                     _wake(pipe, "freed")
             if dial is not None:
-                hold = now + dial.ring_seconds + 30  # ringing is freed by the dial result, or by this expiry
+                # Reserved through the prompts before the Dial, the ring and the whisper; freed by the dial
+                # result, or by this expiry if that never comes.
+                hold = now + dial.ring_seconds + RESERVE_MARGIN_SECONDS
                 pipe.evalsha(shas["claim"], 2, keys.presence(), keys.call(call_sid), now, hold, call_sid,
                              *[a.id for a in dial.candidates])
             try:

@@ -79,7 +79,8 @@ return freed
 
 # TAKE: give one waiting caller (or callback request) to one free person, or do nothing.
 # KEYS[1] presence hash, KEYS[2] queue zset, KEYS[3] queue entries hash, KEYS[4] claimed callbacks zset,
-# KEYS[5] the callback's hash (any key for a waiting call)
+# KEYS[5] the callback's hash (any key for a waiting call), KEYS[6] the waiting call's hash (any key for a
+# callback): its `ringing` field names the person, as CLAIM does, so the call's end frees them
 # ARGV[1] now, ARGV[2] agent reserved-until, ARGV[3] agent id, ARGV[4] queue id, ARGV[5] "1" for a callback,
 # ARGV[6] callback claim expiry, ARGV[7] attempt token
 # Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
@@ -95,6 +96,7 @@ redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HDEL', KEYS[3], ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({s = 'ringing', idle = tonumber(rec.idle or 0),
   ['until'] = tonumber(ARGV[2]), call = ARGV[4]}))
+if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3]) end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
   redis.call('HSET', KEYS[5], 'status', 'claimed', 'attempt', ARGV[7], 'agent', ARGV[3], 'entry', entry or '')
@@ -146,7 +148,23 @@ end
 return 1
 """
 
-ALL = {"claim": CLAIM, "release": RELEASE, "take": TAKE, "advance": ADVANCE, "settle": SETTLE}
+# BUSY: an agent accepted a call: busy on it, unless another call holds them now (a late whisper reply).
+# KEYS[1] presence hash; ARGV[1] now, ARGV[2] busy-until, ARGV[3] CallSid, ARGV[4] agent id. Returns 1 or 0.
+BUSY = _FREE_NOW + """
+local now = tonumber(ARGV[1])
+local raw = redis.call('HGET', KEYS[1], ARGV[4])
+local rec = {idle = 0}
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then rec = decoded end
+end
+if rec.call ~= ARGV[3] and not free_now(KEYS[1], ARGV[4], now) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[4], cjson.encode({s = 'busy', idle = tonumber(rec.idle or 0),
+  ['until'] = tonumber(ARGV[2]), call = ARGV[3]}))
+return 1
+"""
+
+ALL = {"claim": CLAIM, "release": RELEASE, "take": TAKE, "advance": ADVANCE, "settle": SETTLE, "busy": BUSY}
 
 
 def register(r) -> dict[str, str]:

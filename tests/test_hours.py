@@ -90,3 +90,9 @@ def test_out_of_hours_message(closed_line):
     call.press("2")
     call.finish_recording(20)
     assert "message is saved" in call.heard()
+
+
+def test_a_retried_arrival_out_of_hours_stays_out_of_hours(closed_line):
+    call = closed_line(None).call().start()
+    call.post("/voice", CallStatus="ringing")  # Twilio retries the first webhook
+    assert "closed right now" in call.heard() and call.dial() is None

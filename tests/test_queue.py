@@ -183,3 +183,12 @@ def test_a_long_estimated_wait_offers_the_callback_at_once(twilio, moving_busy, 
     assert "about 11 minutes" in call.heard() and "call you back without losing your place" in call.heard()
     call.wait(seconds=20)
     assert "call you back" not in call.heard(), "offered once, then on the usual schedule"
+
+
+def test_zero_while_waiting_tells_the_true_place_behind_others(twilio, moving_busy, r, clock):
+    queued_caller(twilio)
+    clock.advance(seconds=2)
+    second = queued_caller(twilio)
+    second.wait(seconds=3)
+    second.press_while_waiting("0")
+    assert "You are number 2" in second.heard()

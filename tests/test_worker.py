@@ -14,6 +14,7 @@ import pytest
 from ivr import keys, presence
 from ivr.dispatch import CLAIM_SECONDS, Dispatch
 from ivr.live_catalog import LiveCatalog
+from ivr.memory import RESERVE_MARGIN_SECONDS
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
@@ -369,7 +370,7 @@ def test_a_caller_out_of_line_with_nobody_ringing_rejoins_at_their_place(twilio,
     assert dispatch.take("alex", queue[0], clock.now, 20)  # a worker takes them, then dies before redirecting
     call.wait(seconds=10)
     assert "Connecting you now" in call.heard(), "while the person is reserved, the hand-over may still come"
-    clock.advance(seconds=20 + 31)  # the reservation expires
+    clock.advance(seconds=20 + RESERVE_MARGIN_SECONDS + 1)  # the reservation expires
     call.wait(seconds=61)
     assert "You are next in line" in call.heard() and r.zscore(keys.queue(), call.sid) == since
 

@@ -60,7 +60,9 @@ def arrive():
 def gather():
     """Take a caller's key press or words (or silence) at a menu."""
     form = request.form
-    return _run(Input(request.args.get("node", ""), form.get("Digits", ""), form.get("SpeechResult", "")))
+    node = request.args.get("node", "")
+    # keys pressed while holding are answered with the caller's place: that needs the queue
+    return _run(Input(node, form.get("Digits", ""), form.get("SpeechResult", "")), with_queue=node == "@hold")
 
 
 @voice.post(PATHS["retry"])
