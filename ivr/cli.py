@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -148,44 +149,56 @@ def serve(port: int) -> None:
             err.print(f"error {problem}")
         err.print("refusing to start: fix the flow files first (`ivr check` shows the same list)")
         sys.exit(1)
-    embedded = None
-    if not env.get("REDIS_URL"):
-        embedded = EmbeddedRedis(LOCAL / "redis").start()
-        env["REDIS_URL"] = embedded.url
-        REDIS_URL_FILE.write_text(embedded.url)
-        console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
+    web, worker = _procfile_command("web"), _procfile_command("worker")  # before anything starts
     if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
         env["TWILIO_AUTH_TOKEN"] = _dev_token()
         err.print("[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
                   f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]")
-    web = _procfile_command("web")
-    console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
-    processes = [subprocess.Popen(["bash", "-c", f"exec {web}"], env=env)]
-    if env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL"):
-        processes.append(subprocess.Popen(["bash", "-c", f"exec {_procfile_command('worker')}"], env=env))
-        console.print("worker started: queued callers and callbacks are handed to people as they free up")
-    else:
-        err.print("[yellow]no worker: set TWILIO_ACCOUNT_SID and PUBLIC_URL to hand queued callers and "
-                  "callbacks to people through Twilio's REST API.[/yellow]")
-    server = processes[0]
-    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    embedded, processes = None, []
+
+    def stop(*_):
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops everything too
+        signal.signal(sig, stop)
     try:
-        server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        server.wait(timeout=10)
+        if not env.get("REDIS_URL"):
+            embedded = EmbeddedRedis(LOCAL / "redis").start()
+            env["REDIS_URL"] = embedded.url
+            REDIS_URL_FILE.write_text(embedded.url)
+            console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
+        console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
+        processes.append(subprocess.Popen(["bash", "-c", f"exec {web}"], env=env))
+        if env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL"):
+            processes.append(subprocess.Popen(["bash", "-c", f"exec {worker}"], env=env))
+            console.print("worker started: queued callers and callbacks are handed to people as they free up")
+        else:
+            err.print("[yellow]no worker: set TWILIO_ACCOUNT_SID and PUBLIC_URL to hand queued callers and "
+                      "callbacks to people through Twilio's REST API.[/yellow]")
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the finally below stops everything
+            processes[0].wait()
     finally:
-        for process in processes[1:]:
-            process.terminate()
-            process.wait(timeout=10)
-        if embedded is not None:
+        stop()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if embedded is not None:  # last: the web process may still be answering until it stops
             embedded.stop()
             REDIS_URL_FILE.unlink(missing_ok=True)
-    sys.exit(server.returncode if server.returncode and server.returncode > 0 else 0)
+    code = processes[0].returncode if processes else 1
+    sys.exit(code if code and code > 0 else 0)
 
 
 def _procfile_command(kind: str) -> str:
-    for line in Path("Procfile").read_text().splitlines():
+    # the Procfile of the folder you run in, else the project's own (ivr serve from anywhere)
+    procfile = Path("Procfile") if Path("Procfile").exists() else Path(__file__).resolve().parents[1] / "Procfile"
+    if not procfile.exists():
+        raise click.ClickException("no Procfile here or beside the project; run this from the project folder")
+    for line in procfile.read_text().splitlines():
         name, _, command = line.partition(":")
         if name.strip() == kind:
             return command.strip()
@@ -193,7 +206,7 @@ def _procfile_command(kind: str) -> str:
 
 
 def _dev_token() -> str:
-    LOCAL.mkdir(exist_ok=True)
+    LOCAL.mkdir(parents=True, exist_ok=True)
     if not DEV_TOKEN_FILE.exists():
         DEV_TOKEN_FILE.write_text(secrets.token_hex(16))
         DEV_TOKEN_FILE.chmod(0o600)
