@@ -7,8 +7,6 @@ import math
 from ivr.callers import spoken
 from ivr.flow import CallbackPolicy
 
-ANSWERED = ("completed", "answered")
-
 
 def whisper(request: dict, line: str, now: float, attempts: int, policy: CallbackPolicy) -> str:
     """Told to the agent before the customer is dialled, so the customer never starts over."""

@@ -12,7 +12,7 @@ from ivr.callstate import CallState
 from ivr.connecting import ask_for_message, operator_for, route
 from ivr.directory import SUPERVISORS
 from ivr.flow import Target
-from ivr.world import FALLBACK, ON_CALL, Connect, DialEnded, Ended, Outcome, WhisperReply, World
+from ivr.world import FALLBACK, ON_CALL, TALKED, Connect, DialEnded, Ended, Outcome, WhisperReply, World
 
 
 def connect_to(world: World, state: CallState, event: Connect) -> Outcome:
@@ -30,7 +30,7 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
     agent = world.directory.get(event.agent)
     was_bridged = event.bridged or state.bridged == event.agent
     if event.agent == ON_CALL:
-        if event.status in ("completed", "answered"):
+        if event.status in TALKED:
             return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
                            state.but(outcome="spoke with the on-call team"))
         return ask_for_message(world, state, "Our on-call team couldn't answer just now.")
@@ -39,7 +39,7 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
             return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
                            state.but(outcome="spoke with the fallback line"))
         return route(world, state, state.target or operator_for(world.flow, None), ())
-    if was_bridged and event.status in ("completed", "answered"):
+    if was_bridged and event.status in TALKED:
         state = state.but(bridged=event.agent, ringing=None)
         target = state.target or operator_for(world.flow, None)
         group = target.name if target.kind == "group" else (agent.groups[0] if agent.groups else SUPERVISORS)

@@ -14,6 +14,8 @@ from ivr.queueing import QueueEntry
 
 ZERO_OUT_HINT = "You can press 0 or say agent at any time to reach a person."
 MISSES_TO_PERSON = 2
+TALKED = ("completed", "answered")  # DialCallStatus values after which the two sides spoke
+CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # final CallStatus values
 CONNECTING_LINE = "Connecting you to a person."  # said when a caller presses 0 (ivr.timing counts it)
 FALLBACK = "fallback"  # the marker in `tried` for the line's fallback number
 ON_CALL = "on-call"  # the marker for the on-call number rung out of hours

@@ -19,15 +19,13 @@ from ivr.actions import CallbackWhisper, DialCustomer, Hangup, Say
 from ivr.callers import masked
 from ivr.callstate import Contact
 from ivr.render import PATHS, render
+from ivr.world import CALL_ENDED, TALKED
 from webhooks.security import twilio_signed
+from webhooks.twiml import nothing, twiml
 
 log = logging.getLogger("ivr.callbacks")
 callbacks = Blueprint("callbacks", __name__)
-ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
 
-
-def twiml(xml: str) -> Response:
-    return Response(xml, status=200, mimetype="text/xml")
 
 
 def _context():
@@ -113,7 +111,7 @@ def dialled():
     if not current:
         return _say(flow, Hangup())
     status = request.form.get("DialCallStatus", "")
-    if status in rules.ANSWERED:
+    if status in TALKED:
         # The callback completes the contact of the call that asked for it (same id): one problem, one contact.
         contact = Contact(call=callback.id, at=float(callback.request.get("since", now)), flow=flow.name,
                           path=(*callback.request.get("path", ()), "called back"), agent=callback.agent,
@@ -144,7 +142,7 @@ def dialled():
 def status():
     """The agent's call ended: if the attempt never reached the customer, the request goes back in line."""
     services, callback, attempt, _, current = _context()
-    if request.form.get("CallStatus", "") not in ENDED or not current:
-        return twiml(str(VoiceResponse()))
+    if request.form.get("CallStatus", "") not in CALL_ENDED or not current:
+        return nothing()
     services.dispatch.settle(callback, attempt, "requeue", services.clock())
-    return twiml(str(VoiceResponse()))
+    return nothing()

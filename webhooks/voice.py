@@ -35,17 +35,15 @@ from ivr.engine import (
     step,
 )
 from ivr.render import PATHS, render
+from ivr.world import CALL_ENDED, TALKED
 from webhooks.security import twilio_signed
+from webhooks.twiml import nothing, twiml
 
 log = logging.getLogger("ivr.call")
 voice = Blueprint("voice", __name__)
 
 _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-ENDED_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
-
-def twiml(xml: str) -> Response:
-    return Response(xml, status=200, mimetype="text/xml")
 
 
 @voice.post(PATHS["arrive"])
@@ -95,7 +93,7 @@ def whisper():
 def whisper_reply():
     """Take the agent's answer to the whisper: 1 bridges the caller, anything else passes."""
     return _run(WhisperReply(request.args.get("agent", ""), request.form.get("Digits", "")),
-                call=request.args.get("call", ""), caller_leg=False, on_failure=lambda: twiml(str(VoiceResponse())))
+                call=request.args.get("call", ""), caller_leg=False, on_failure=nothing)
 
 
 @voice.post(PATHS["queue_wait"])
@@ -135,17 +133,17 @@ def recording_saved():
     """Twilio has stored the recording: keep its address with the caller's history."""
     form = request.form
     if form.get("RecordingStatus", "completed") != "completed":
-        return twiml(str(VoiceResponse()))
-    return _run(MessageStored(form.get("RecordingUrl", "")), on_failure=lambda: twiml(str(VoiceResponse())))
+        return nothing()
+    return _run(MessageStored(form.get("RecordingUrl", "")), on_failure=nothing)
 
 
 @voice.post(PATHS["status"])
 @twilio_signed
 def status():
     """Close the caller's contact when the call ends and free anyone it held."""
-    if request.form.get("CallStatus", "") not in ENDED_STATUSES:
-        return twiml(str(VoiceResponse()))
-    return _run(Ended(request.form["CallStatus"]), on_failure=lambda: twiml(str(VoiceResponse())))
+    if request.form.get("CallStatus", "") not in CALL_ENDED:
+        return nothing()
+    return _run(Ended(request.form["CallStatus"]), on_failure=nothing)
 
 
 @voice.post(PATHS["fallback"])
@@ -160,7 +158,7 @@ def fallback():
 def fallback_dialled():
     """After a degraded-mode ring: done if someone talked, else hold and ring again."""
     flow = current_app.extensions["ivr"].catalog.for_number(request.form.get("To"))
-    if request.form.get("DialCallStatus") == "completed":
+    if request.form.get("DialCallStatus") in TALKED:
         actions = (Say("Thank you for calling. Goodbye."), Hangup())
     else:
         actions = (Say("Please stay on the line. I'm still trying to reach someone for you."), Pause(5),
