@@ -37,11 +37,16 @@ def settle(outcome: Outcome, claimed: str | None) -> tuple[Action, ...]:
     return tuple(settled)
 
 
+MAX_DIAL_NOUNS = 10
+
+
 def degraded(flow: Flow, directory: Directory, fallback_number: str | None) -> tuple:
     """What a caller gets when our own machinery fails: every supervisor rung at once, and the fallback."""
-    numbers = tuple(n for n in (flow.settings.fallback_number, fallback_number) if n)
-    return (Say("I'm connecting you to a person now."),
-            RingEveryone(tuple(directory.supervisors()), tuple(dict.fromkeys(numbers))))
+    numbers = tuple(dict.fromkeys(n for n in (flow.settings.fallback_number, fallback_number) if n))
+    # Twilio rings at most ten numbers or clients from one <Dial>: the fallback numbers always, then as
+    # many supervisors as fit.
+    people = tuple(directory.supervisors())[:MAX_DIAL_NOUNS - len(numbers)]
+    return (Say("I'm connecting you to a person now."), RingEveryone(people, numbers))
 
 
 def operator_for(flow: Flow, node: Node | None) -> Target:

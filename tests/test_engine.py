@@ -273,3 +273,12 @@ def test_degraded_mode_rings_every_supervisor_and_the_fallback():
     actions = degraded(FLOW, CATALOG.directory, "+15005550999")
     ring = next(a for a in actions if isinstance(a, RingEveryone))
     assert {a.id for a in ring.agents} == {"rosa", "dev"} and ring.numbers == ("+15005550999",)
+
+
+def test_degraded_mode_stays_within_twilios_ten_numbers_per_dial():
+    from ivr.directory import Agent, Directory
+
+    many = Directory({f"s{i}": Agent(f"s{i}", f"S{i}", "supervisor", (), number=f"+150055502{i:02d}")
+                      for i in range(14)})
+    ring = next(a for a in degraded(FLOW, many, "+15005550999") if isinstance(a, RingEveryone))
+    assert len(ring.agents) + len(ring.numbers) == 10 and ring.numbers == ("+15005550999",)

@@ -141,8 +141,10 @@ def dialled():
 @_never_fails
 def status():
     """The agent's call ended: if the attempt never reached the customer, the request goes back in line."""
+    if request.form.get("CallStatus", "") not in CALL_ENDED:
+        return nothing()
     services, callback, attempt, _, current = _context()
-    if request.form.get("CallStatus", "") not in CALL_ENDED or not current:
+    if not current:
         return nothing()
     services.dispatch.settle(callback, attempt, "requeue", services.clock())
     return nothing()

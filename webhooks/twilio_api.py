@@ -26,7 +26,7 @@ from twilio.rest import Client
 
 log = logging.getLogger("ivr.twilio_api")
 
-CALLBACK_STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+CALLBACK_STATUS_EVENTS = ("completed",)  # every final status (no-answer, busy, ...) comes as this one
 
 
 def is_twilio_url(url: str) -> bool:
