@@ -32,7 +32,7 @@ from ivr.errors import ConfigError
 from ivr.live_catalog import LiveCatalog
 from ivr.queueing import QueueEntry, next_for
 from ivr.render import url
-from webhooks import twilio_api
+from webhooks import config_from_env, twilio_api
 
 log = logging.getLogger("ivr.worker")
 
@@ -46,6 +46,7 @@ class Worker:
         self.public_url = public_url.rstrip("/")
         self.caller_id = caller_id
         self.clock = clock
+        self._checked = clock()
 
     @property
     def catalog(self) -> Catalog:
@@ -65,8 +66,10 @@ class Worker:
 
     def run_once(self) -> list[str]:
         """One round: re-deliver expired callback claims, then hand out waiting callers. Returns what it did."""
-        self.catalogs.check()  # flow edits reach the worker too
         now = self.clock()
+        if now - self._checked >= RELOAD_SECONDS:  # flow edits reach the worker too, without a stat each round
+            self._checked = now
+            self.catalogs.check()
         done = [f"requeued callback {rid[-6:]}" for rid in self.dispatch.reap(now)]
         records, queue = self.dispatch.snapshot()
         directory = self.catalog.directory
@@ -152,22 +155,25 @@ class Worker:
         return f"placed callback {request_id[-6:]} via {agent.id}"
 
 
+RELOAD_SECONDS = 2  # how often the worker looks for flow edits
 PLACE_RETRY_SECONDS = 60  # a callback Twilio refused is offered again after this
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = config_from_env()  # the same settings and defaults as the web process
+    logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every REST request's headers
     env = os.environ
     missing = [k for k in ("REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_URL") if not env.get(k)]
     if missing:
         sys.exit(f"worker: set {', '.join(missing)}")
-    catalogs = LiveCatalog(Path(env.get("FLOWS_DIR", "flows")))
+    # the same audio cache as the web process: prompts are converted once, not on every reload
+    catalogs = LiveCatalog(Path(cfg["FLOWS_DIR"]), audio_cache=Path(cfg["AUDIO_CACHE"]))
     catalog = catalogs.current()
-    client = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True, socket_timeout=5,
+    client = redis.Redis.from_url(cfg["REDIS_URL"], decode_responses=True, socket_timeout=5,
                                   socket_connect_timeout=2)
-    twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
-    worker = Worker(catalogs, client, twilio, env["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
+    twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
+    worker = Worker(catalogs, client, twilio, cfg["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
