@@ -112,6 +112,13 @@ def test_resolved_caller_goes_through_the_menu_again(twilio, client):
     assert again.gather() is not None
 
 
+def test_resolve_accepts_a_form_post_whose_plus_became_a_space(client):
+    response = client.post("/agent/resolve", data="number=+14155550160",
+                           content_type="application/x-www-form-urlencoded",
+                           headers={"Authorization": "Bearer agent-secret"})
+    assert response.status_code == 200 and response.json["caller"] == "***0160"
+
+
 def test_resolve_endpoint_needs_the_token(client):
     assert client.post("/agent/resolve", json={"number": "+14155550160"}).status_code == 401
     bad = client.post("/agent/resolve", json={"number": "nope"}, headers={"Authorization": "Bearer agent-secret"})

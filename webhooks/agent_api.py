@@ -29,6 +29,8 @@ def resolve():
     services = current_app.extensions["ivr"]
     data = request.get_json(silent=True) or request.form
     number = (data.get("number") or "").strip()
+    if number.isdigit() and (data.get("number") or "").startswith(" "):
+        number = "+" + number  # an unencoded '+' in a form post arrives as a space
     caller = caller_id(number, services.caller_secret)
     if caller is None:
         return jsonify(error="give the caller's number in E.164 form, such as +15551234567"), 400
