@@ -150,6 +150,8 @@ def serve(port: int) -> None:
         err.print("refusing to start: fix the flow files first (`ivr check` shows the same list)")
         sys.exit(1)
     web, worker = _procfile_command("web"), _procfile_command("worker")  # before anything starts
+    # the worker talks to Twilio's REST API: only with real credentials, never the development token
+    with_worker = bool(env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL") and env.get("TWILIO_AUTH_TOKEN"))
     if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
         env["TWILIO_AUTH_TOKEN"] = _dev_token()
         err.print("[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
@@ -171,12 +173,12 @@ def serve(port: int) -> None:
             console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
         console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
         processes.append(subprocess.Popen(["bash", "-c", f"exec {web}"], env=env))
-        if env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL"):
+        if with_worker:
             processes.append(subprocess.Popen(["bash", "-c", f"exec {worker}"], env=env))
             console.print("worker started: queued callers and callbacks are handed to people as they free up")
         else:
-            err.print("[yellow]no worker: set TWILIO_ACCOUNT_SID and PUBLIC_URL to hand queued callers and "
-                      "callbacks to people through Twilio's REST API.[/yellow]")
+            err.print("[yellow]no worker: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_URL to hand "
+                      "queued callers and callbacks to people through Twilio's REST API.[/yellow]")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the finally below stops everything
             processes[0].wait()
     finally:
