@@ -76,7 +76,7 @@ class Memory:
         state = outcome.state
         dial = next((a for a in outcome.actions if isinstance(a, DialFirstFree)), None)
         if state is None and not (outcome.busy or outcome.release or outcome.missed or dial or outcome.dequeue
-                                  or outcome.enqueue):
+                                  or outcome.enqueue or outcome.ended):
             return None
         for attempt in (1, 2):
             shas = self.scripts.shas()
@@ -101,10 +101,12 @@ class Memory:
             if outcome.dequeue:
                 pipe.zrem(keys.queue(), *outcome.dequeue)
                 pipe.hdel(keys.queue_entries(), *outcome.dequeue)
+            if outcome.ended:
+                pipe.hset(keys.call(call_sid), "ended", now)  # before any late enqueue of this call lands
             if outcome.enqueue is not None:
                 entry = outcome.enqueue
-                pipe.zadd(keys.queue(), {entry.id: entry.since})
-                pipe.hset(keys.queue_entries(), entry.id, entry.to_json())
+                pipe.evalsha(shas["enqueue"], 3, keys.queue(), keys.queue_entries(), keys.call(call_sid), entry.id,
+                             entry.since, entry.to_json(), "1" if entry.id == call_sid else "0")
                 _wake(pipe, "queued")
             if outcome.callback is not None:
                 request = outcome.callback

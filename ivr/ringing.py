@@ -95,4 +95,4 @@ def ended(state: CallState, event: Ended) -> Outcome:
         else:
             outcome = "hung up while being connected" if state.target else "hung up in the menu"
     held = tuple(a for a in (state.ringing, state.bridged) if a)
-    return Outcome((), state.but(outcome=outcome, ringing=None), release=held, dequeue=(state.call,))
+    return Outcome((), state.but(outcome=outcome, ringing=None), release=held, dequeue=(state.call,), ended=True)

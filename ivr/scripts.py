@@ -164,7 +164,19 @@ redis.call('HSET', KEYS[1], ARGV[4], cjson.encode({s = 'busy', idle = tonumber(r
 return 1
 """
 
-ALL = {"claim": CLAIM, "release": RELEASE, "take": TAKE, "advance": ADVANCE, "settle": SETTLE, "busy": BUSY}
+# ENQUEUE: put a caller (or a callback request) in line, unless their call has already ended. A webhook
+# of the call that loaded its state before the hang-up was saved must not put a ghost back in line.
+# KEYS[1] queue zset, KEYS[2] queue entries hash, KEYS[3] the call's hash (its `ended` field)
+# ARGV[1] queue id, ARGV[2] place (since), ARGV[3] entry JSON, ARGV[4] "1" when the entry is the call itself
+ENQUEUE = """
+if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+ALL = {"claim": CLAIM, "release": RELEASE, "take": TAKE, "advance": ADVANCE, "settle": SETTLE, "busy": BUSY,
+       "enqueue": ENQUEUE}
 
 
 def register(r) -> dict[str, str]:

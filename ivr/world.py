@@ -137,6 +137,7 @@ class Outcome:
     dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait
     callback: dict | None = None  # details of a callback request to store (number, line, ...)
     handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended
+    ended: bool = False  # the call is over: nothing may put it back in line afterwards
 
     def but_dequeue(self, ids: tuple[str, ...]) -> Outcome:
         return replace(self, dequeue=tuple(dict.fromkeys((*self.dequeue, *ids))))

@@ -192,3 +192,16 @@ def test_zero_while_waiting_tells_the_true_place_behind_others(twilio, moving_bu
     second.wait(seconds=3)
     second.press_while_waiting("0")
     assert "You are number 2" in second.heard()
+
+
+def test_a_late_webhook_after_the_hang_up_never_puts_a_ghost_in_line(twilio, r, clock):
+    call = twilio.call().start()
+    call.press("3")
+    rung = call.dialled()[0]
+    for agent in ("alex", "mei", "rosa", "dev"):
+        if {"alex": "+15005550101", "mei": "+15005550104"}.get(agent) != rung:
+            r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx")))
+    action = call.dial().get("action")
+    call.hangup()  # Twilio's status callback arrives first ...
+    call.post(action, DialCallStatus="no-answer", DialBridged="false")  # ... then the Dial action
+    assert queue_ids(r) == []
