@@ -53,6 +53,16 @@ def operator_for(flow: Flow, node: Node | None) -> Target:
     return (node.operator if node is not None else None) or flow.settings.operator
 
 
+def target_of(world: World, state: CallState) -> Target:
+    """Who this caller is being connected to: their current target, else the line's operator."""
+    return state.target or operator_for(world.flow, None)
+
+
+def first_key(digits: str | None) -> str:
+    """The keys a caller pressed, without anything else Twilio might send; "" for none."""
+    return re.sub(r"[^0-9*#]", "", digits or "")
+
+
 def to_person(world: World, state: CallState, node: Node | None, said: tuple[Action, ...]) -> Outcome:
     return route(world, state, operator_for(world.flow, node), said)
 

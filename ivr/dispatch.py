@@ -144,8 +144,7 @@ class Dispatch:
 
 def _wake_then(pipe, also) -> None:
     """Nudge the dispatcher (a person or a place in line may have freed up), plus any other writes."""
-    pipe.rpush(keys.wake(), "settled")
-    pipe.ltrim(keys.wake(), -100, -1)
+    presence.nudge_dispatcher(pipe, "settled")
     if also is not None:
         also(pipe)
 

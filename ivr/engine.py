@@ -16,7 +16,7 @@ from ivr.actions import (
     WhisperAsk,
 )
 from ivr.callstate import CallState
-from ivr.connecting import degraded, operator_for, route, settle
+from ivr.connecting import degraded, route, settle, target_of
 from ivr.flow import Target
 from ivr.menus import enter, take_input
 from ivr.ringing import connect_to, dial_ended, ended, whisper_reply, whisper_summary
@@ -55,7 +55,7 @@ def step(world: World, event: Event) -> Outcome:
         handler = SYSTEM_MENUS.get(event.node, take_input)
         return handler(world, state, event)
     if isinstance(event, Retry):
-        return route(world, state.but(tried=()), state.target or operator_for(world.flow, None), ())
+        return route(world, state.but(tried=()), target_of(world, state), ())
     if isinstance(event, DialEnded):
         return dial_ended(world, state, event)
     if isinstance(event, WhisperStart):

@@ -14,7 +14,6 @@ from ivr.callstate import CallerMemory, CallState, Contact
 from ivr.queueing import QueueEntry
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
-WAKE_KEPT = 100
 CALLBACK_TTL = 7 * 24 * 3600  # a callback request is kept a week, whatever becomes of it
 RESOLVED = "resolved_at"
 CONTACT = "c:"
@@ -107,7 +106,7 @@ class Memory:
                 entry = outcome.enqueue
                 pipe.evalsha(shas["enqueue"], 3, keys.queue(), keys.queue_entries(), keys.call(call_sid), entry.id,
                              entry.since, entry.to_json(), "1" if entry.id == call_sid else "0")
-                _wake(pipe, "queued")
+                presence_rules.nudge_dispatcher(pipe, "queued")
             if outcome.callback is not None:
                 request = outcome.callback
                 pipe.hset(keys.callback(request["id"]), mapping={
@@ -121,7 +120,7 @@ class Memory:
                 if agents:
                     pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode,
                                  *agents)
-                    _wake(pipe, "freed")
+                    presence_rules.nudge_dispatcher(pipe, "freed")
             if dial is not None:
                 # Reserved through the prompts before the Dial, the ring and the whisper; freed by the dial
                 # result, or by this expiry if that never comes.
@@ -153,10 +152,6 @@ class Memory:
         return _caller_memory(self.r.hgetall(keys.caller(caller)))
 
 
-def _wake(pipe, why: str) -> None:
-    """Nudge the dispatcher; the list is trimmed so it never grows when no worker runs."""
-    pipe.rpush(keys.wake(), why)
-    pipe.ltrim(keys.wake(), -WAKE_KEPT, -1)
 
 
 def _caller_memory(caller_hash: dict) -> CallerMemory:

@@ -12,8 +12,8 @@ from ivr.actions import (
     Say,
 )
 from ivr.callstate import CallState
-from ivr.connecting import asks_for_person, route, to_person, words_of
-from ivr.flow import OPERATOR_KEY, Node, Option
+from ivr.connecting import asks_for_person, first_key, route, to_person, words_of
+from ivr.flow import OPERATOR_KEY, OPERATOR_WORDS, Node, Option
 from ivr.world import CONNECTING_LINE, MISSES_TO_PERSON, ZERO_OUT_HINT, Input, Outcome, World
 
 
@@ -46,7 +46,7 @@ def _ask(world: World, node: Node, state: CallState, before: str) -> Ask:
     flow = world.flow
     after = ZERO_OUT_HINT if node.id == flow.start or not state.path or before else ""
     prompt = " ".join(p for p in (before, node.say, after) if p)
-    hints = tuple(dict.fromkeys([w for o in node.options for w in o.words] + ["agent", "representative"]))
+    hints = tuple(dict.fromkeys([w for o in node.options for w in o.words] + list(OPERATOR_WORDS)))
     audio = world.audio.get(node.play) if node.play else None
     return Ask(node.id, prompt, hints, node.timeout, audio=audio, lead=before, tail=after)
 
@@ -62,7 +62,7 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     if node is None or node.type != "menu":
         # The flow changed under the call, or the URL was tampered with: a person sorts it out.
         return to_person(world, state, None, (Say("Let me get you a person."),))
-    digits = re.sub(r"[^0-9*#]", "", event.digits or "")
+    digits = first_key(event.digits)
     words = words_of(event.speech)
     if digits[:1] == OPERATOR_KEY or (not digits and asks_for_person(words)):
         return to_person(world, state.but(path=(*state.path, "asked for a person")), node,

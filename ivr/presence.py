@@ -75,9 +75,17 @@ def set_status(r, agent_id: str, status: str, now: float) -> None:
     pipe = r.pipeline(transaction=False)
     pipe.hset(keys.presence(), agent_id, dump(Presence(status, now)))
     if status == AVAILABLE:  # the worker gives them the longest-waiting caller straight away
-        pipe.rpush(keys.wake(), "available")
-        pipe.ltrim(keys.wake(), -100, -1)
+        nudge_dispatcher(pipe, "available")
     pipe.execute()
+
+
+WAKE_KEPT = 100
+
+
+def nudge_dispatcher(pipe, why: str) -> None:
+    """Wake the worker (a person freed up, or someone started waiting); trimmed so it never grows unread."""
+    pipe.rpush(keys.wake(), why)
+    pipe.ltrim(keys.wake(), -WAKE_KEPT, -1)
 
 
 def read_all(r) -> dict[str, Presence]:

@@ -9,7 +9,7 @@ from ivr.actions import (
 )
 from ivr.callers import spoken
 from ivr.callstate import CallState
-from ivr.connecting import ask_for_message, operator_for, route
+from ivr.connecting import ask_for_message, route, target_of
 from ivr.directory import SUPERVISORS
 from ivr.flow import Target
 from ivr.world import FALLBACK, ON_CALL, TALKED, Connect, DialEnded, Ended, Outcome, WhisperReply, World
@@ -21,7 +21,7 @@ def connect_to(world: World, state: CallState, event: Connect) -> Outcome:
     waited = world.now - state.queued_since if state.queued_since else 0.0
     state = state.but(waited=waited, offers=0)  # queued_since stays: their place, should they wait again
     if agent is None:
-        return route(world, state, state.target or operator_for(world.flow, None), ())
+        return route(world, state, target_of(world, state), ())
     text = f"Thank you for waiting. Connecting you to {agent.name} now."
     return Outcome((Say(text), Dial(agent, world.flow.settings.ring_seconds)), state.but(ringing=agent.id))
 
@@ -38,10 +38,10 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
         if event.status == "completed":
             return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
                            state.but(outcome="spoke with the fallback line"))
-        return route(world, state, state.target or operator_for(world.flow, None), ())
+        return route(world, state, target_of(world, state), ())
     if was_bridged and event.status in TALKED:
         state = state.but(bridged=event.agent, ringing=None)
-        target = state.target or operator_for(world.flow, None)
+        target = target_of(world, state)
         group = target.name if target.kind == "group" else (agent.groups[0] if agent.groups else SUPERVISORS)
         return Outcome((Say("Thank you for calling. Goodbye."), Hangup()), state, release=(event.agent,),
                        handle=(group, event.seconds) if event.seconds > 0 else None)
@@ -49,7 +49,7 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
         return Outcome((Hangup(),), state.but(ringing=None, outcome="hung up while ringing"),
                        release=(event.agent,))
     state = state.but(tried=(*state.tried, event.agent), ringing=None, bridged=None)
-    target = state.target or operator_for(world.flow, None)
+    target = target_of(world, state)
     if target.kind == "agent" and target.name == event.agent:
         sorry = Say(f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor "
                     "who can see your history.")

@@ -23,8 +23,9 @@ from ivr.connecting import (
     degraded,
     enqueue,
     entry_for,
+    first_key,
     on_duty,
-    operator_for,
+    target_of,
     words_of,
 )
 from ivr.flow import OPERATOR_KEY
@@ -46,7 +47,7 @@ def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
             return Outcome((HoldAsk("Connecting you now.", music),))
         # Out of our line but nobody is ringing for them (a hand-over that never happened, or a worker that
         # died mid-way): back in line at the place they had. Nobody is stranded on hold.
-        entry = entry_for(world, state, state.target or operator_for(world.flow, None))
+        entry = entry_for(world, state, target_of(world, state))
         rejoin = entry
     queue = world.queue + ((entry,) if rejoin else ())
     place = queueing.position(entry, queue)
@@ -69,7 +70,7 @@ def _person_ringing_for(world: World, call: str) -> bool:
 
 
 def _hold_choice(world: World, state: CallState, event: Input) -> Outcome:
-    digits = re.sub(r"[^0-9*#]", "", event.digits or "")[:1]
+    digits = first_key(event.digits)[:1]
     if digits == "1":
         return Outcome((Leave(),), state.but(leaving_for="callback"))
     if digits == "2":
@@ -107,7 +108,7 @@ def recorded(world: World, state: CallState, event: Recorded) -> Outcome:
                         Hangup()), state)
     if not world.flow.settings.hours.is_open(world.now):
         return closed(world, state, "I didn't hear a message.")
-    target = state.target or operator_for(world.flow, None)
+    target = target_of(world, state)
     return enqueue(world, state, target, (Say("I didn't hear a message."),))
 
 
@@ -132,7 +133,7 @@ def _system_ask(node: str, text: str) -> Ask:
 
 
 def _callback_choice(world: World, state: CallState, event: Input) -> Outcome:
-    digits = re.sub(r"[^0-9*#]", "", event.digits or "")[:1]
+    digits = first_key(event.digits)[:1]
     if digits == "1":
         number = state.callback_number or state.number
         return _callback_requested(world, state, number)
@@ -155,7 +156,7 @@ def _callback_miss(world: World, state: CallState, node: str) -> Outcome:
     if state.misses + 1 >= MISSES_TO_PERSON:
         if not world.flow.settings.hours.is_open(world.now):
             return ask_for_message(world, state.but(misses=0), "Let's take a message instead.")
-        target = state.target or operator_for(world.flow, None)
+        target = target_of(world, state)
         return enqueue(world, state.but(misses=0), target, (Say("Let's keep your place in line instead."),))
     if node == "@callback_number":
         return _ask_callback_number(state.but(misses=state.misses + 1),
@@ -167,7 +168,7 @@ def _callback_miss(world: World, state: CallState, node: str) -> Outcome:
 def _callback_requested(world: World, state: CallState, number: str | None) -> Outcome:
     if not number:
         return _ask_callback_number(state, "")
-    target = state.target or operator_for(world.flow, None)
+    target = target_of(world, state)
     entry = entry_for(world, state, target, entry_id=f"{queueing.CALLBACK_PREFIX}{state.call}")
     request = {"id": state.call, "number": number, "flow": world.flow.name, "caller": state.caller,
                "path": list(state.path), "since": entry.since, "attempts": 0}
@@ -189,23 +190,28 @@ def closed(world: World, state: CallState, before: str) -> Outcome:
 
 
 def _closed_choice(world: World, state: CallState, event: Input) -> Outcome:
-    digits = re.sub(r"[^0-9*#]", "", event.digits or "")[:1]
+    digits = first_key(event.digits)[:1]
     on_call = world.flow.settings.hours.on_call_number
     wants_person = digits == OPERATOR_KEY or (not digits and asks_for_person(words_of(event.speech)))
     if wants_person and on_call:
         state = state.but(path=(*state.path, "out of hours: on-call"))
-        return Outcome((Say("Connecting you to our on-call team."), DialNumber(on_call, 25, ON_CALL)), state)
+        return _ring_on_call(world, state, on_call)
     if digits == "1" or wants_person:
         return _offer_callback(world, state.but(path=(*state.path, "out of hours: callback")))
     if digits == "2":
         return ask_for_message(world, state.but(path=(*state.path, "out of hours: message")))
     if state.misses + 1 >= MISSES_TO_PERSON:
         if on_call:
-            return Outcome((Say("Connecting you to our on-call team."), DialNumber(on_call, 25, ON_CALL)), state)
+            return _ring_on_call(world, state, on_call)
         return ask_for_message(world, state.but(misses=0))
     heard = "Sorry, I didn't get that." if digits or event.speech else "Sorry, I didn't hear anything."
     outcome = closed(world, state, heard)
     return replace(outcome, state=outcome.state.but(misses=state.misses + 1))
+
+
+def _ring_on_call(world: World, state: CallState, number: str) -> Outcome:
+    ring = DialNumber(number, world.flow.settings.ring_seconds, ON_CALL)
+    return Outcome((Say("Connecting you to our on-call team."), ring), state)
 
 
 SYSTEM_MENUS = {"@hold": _hold_choice, "@callback": _callback_choice, "@callback_number": _callback_number,
