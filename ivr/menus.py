@@ -14,7 +14,7 @@ from ivr.actions import (
 from ivr.callstate import CallState
 from ivr.connecting import asks_for_person, first_key, route, to_person, words_of
 from ivr.flow import OPERATOR_KEY, OPERATOR_WORDS, Node, Option
-from ivr.world import CONNECTING_LINE, MISSES_TO_PERSON, ZERO_OUT_HINT, Input, Outcome, World
+from ivr.world import CONNECTING_LINE, MIN_SPEECH_CONFIDENCE, MISSES_TO_PERSON, ZERO_OUT_HINT, Input, Outcome, World
 
 
 def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]) -> Outcome:
@@ -67,6 +67,13 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     if digits[:1] == OPERATOR_KEY or (not digits and asks_for_person(words)):
         return to_person(world, state.but(path=(*state.path, "asked for a person")), node,
                           (Say(CONNECTING_LINE),))
+    if not digits and event.confidence is not None and event.confidence < MIN_SPEECH_CONFIDENCE:
+        # Better to ask again than to send the caller somewhere they did not ask for; asking for a person
+        # (above) is honoured at any confidence, since a person can always help.
+        words = ""
+        heard_something = True
+    else:
+        heard_something = bool(digits or words)
     option = _match(node, digits, words)
     if option is not None:
         state = state.but(path=(*state.path, option.label), misses=0)
@@ -75,7 +82,7 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     if misses >= MISSES_TO_PERSON:
         state = state.but(misses=0, path=(*state.path, f"no choice made at {node.id}"))
         return to_person(world, state, node, (Say("Let me connect you with a person who can help."),))
-    heard = "Sorry, I didn't hear anything." if not digits and not words else "Sorry, I didn't get that."
+    heard = "Sorry, I didn't get that." if heard_something else "Sorry, I didn't hear anything."
     return Outcome((_ask(world, node, state, heard),), state.but(node=node.id, misses=misses))
 
 

@@ -14,6 +14,7 @@ from ivr.queueing import QueueEntry
 
 ZERO_OUT_HINT = "You can press 0 or say agent at any time to reach a person."
 MISSES_TO_PERSON = 2
+MIN_SPEECH_CONFIDENCE = 0.35  # below this, words choose no menu option ("sorry, I didn't get that")
 TALKED = ("completed", "answered")  # DialCallStatus values after which the two sides spoke
 CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # final CallStatus values
 CONNECTING_LINE = "Connecting you to a person."  # said when a caller presses 0 (ivr.timing counts it)
@@ -35,6 +36,7 @@ class Input:
     node: str
     digits: str = ""
     speech: str = ""
+    confidence: float | None = None  # Twilio's Confidence for the speech, when it sends one
 
 
 @dataclass(frozen=True)

@@ -282,3 +282,14 @@ def test_degraded_mode_stays_within_twilios_ten_numbers_per_dial():
                       for i in range(14)})
     ring = next(a for a in degraded(FLOW, many, "+15005550999") if isinstance(a, RingEveryone))
     assert len(ring.agents) + len(ring.numbers) == 10 and ring.numbers == ("+15005550999",)
+
+
+def test_low_confidence_words_ask_again_but_a_person_is_always_honoured():
+    unsure = step(world(at_menu("welcome")), Input("welcome", speech="billing", confidence=0.2))
+    assert isinstance(unsure.actions[-1], Ask) and "didn't get that" in unsure.actions[-1].prompt
+    sure = step(world(at_menu("welcome")), Input("welcome", speech="billing", confidence=0.8))
+    assert sure.state.node == "billing"
+    person = step(world(at_menu("welcome")), Input("welcome", speech="agent", confidence=0.1))
+    assert dialled(person)
+    no_score = step(world(at_menu("welcome")), Input("welcome", speech="billing"))
+    assert no_score.state.node == "billing", "Twilio does not always send a confidence"

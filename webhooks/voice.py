@@ -60,7 +60,9 @@ def gather():
     form = request.form
     node = request.args.get("node", "")
     # keys pressed while holding are answered with the caller's place: that needs the queue
-    return _run(Input(node, form.get("Digits", ""), form.get("SpeechResult", "")), with_queue=node == "@hold")
+    confidence = _number(form.get("Confidence")) if form.get("Confidence") else None
+    return _run(Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence),
+                with_queue=node == "@hold")
 
 
 @voice.post(PATHS["retry"])
