@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ivr import keys, presence, scripts
 from ivr.memory import RESERVE_MARGIN_SECONDS
-from ivr.queueing import QueueEntry
+from ivr.queueing import QueueEntry, parse_queue
 
 CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
 PLACING_SECONDS = 600  # from placing until the agent answers (ring, whisper): then it goes back in line
@@ -50,9 +50,7 @@ class Dispatch:
         pipe.hgetall(keys.presence())
         pipe.hgetall(keys.queue_entries())
         presence_hash, entries = pipe.execute()
-        queue = (QueueEntry.from_json(raw) for raw in entries.values())
-        return ({a: presence.parse(raw) for a, raw in presence_hash.items()},
-                tuple(sorted((e for e in queue if e is not None), key=lambda e: (e.since, e.id))))
+        return {a: presence.parse(raw) for a, raw in presence_hash.items()}, parse_queue(entries)
 
     def take(self, agent: str, entry: QueueEntry, now: float, ring_seconds: int) -> str | None:
         """Give `entry` to `agent` if both are still free; returns the attempt token, or None."""

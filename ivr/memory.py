@@ -11,7 +11,7 @@ from ivr import keys, scripts
 from ivr import presence as presence_rules
 from ivr.actions import DialFirstFree
 from ivr.callstate import CallerMemory, CallState, Contact
-from ivr.queueing import QueueEntry
+from ivr.queueing import parse_queue
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
 CALLBACK_TTL = 7 * 24 * 3600  # a callback request is kept a week, whatever becomes of it
@@ -58,8 +58,7 @@ class Memory:
         caller_hash = next(replies) if history else {}
         queue, handle = (), {}
         if queue_groups:
-            entries = (QueueEntry.from_json(raw) for raw in next(replies).values())
-            queue = tuple(sorted((e for e in entries if e is not None), key=lambda e: e.since))
+            queue = parse_queue(next(replies))
             handle = {g: tuple(float(t) for t in next(replies)) for g in queue_groups}
         state = None
         if call_hash and call_hash.get("state"):
@@ -77,11 +76,9 @@ class Memory:
         if state is None and not (outcome.busy or outcome.release or outcome.missed or dial or outcome.dequeue
                                   or outcome.enqueue or outcome.ended):
             return None
-        for attempt in (1, 2):
-            shas = self.scripts.shas()
-            # No MULTI: each write stands on its own (the claim and release are atomic Lua), and a
-            # transaction would double the replies to parse on the hot path.
-            pipe = self.r.pipeline(transaction=False)
+        call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
+
+        def build(pipe, shas) -> None:
             if state is not None:
                 call_key = keys.call(state.call)
                 pipe.hset(call_key, "state", state.to_json())
@@ -93,7 +90,6 @@ class Memory:
                     if stale:
                         pipe.hdel(caller_key, *[CONTACT + c for c in stale])
                     pipe.expire(caller_key, window_seconds)
-            call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
             for agent in outcome.busy:
                 pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid,
                              agent)
@@ -127,15 +123,11 @@ class Memory:
                 hold = now + dial.ring_seconds + RESERVE_MARGIN_SECONDS
                 pipe.evalsha(shas["claim"], 2, keys.presence(), keys.call(call_sid), now, hold, call_sid,
                              *[a.id for a in dial.candidates])
-            try:
-                results = pipe.execute()
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self.scripts.forget()  # Redis restarted and forgot the scripts: load them and try once more
-                continue
-            return (results[-1] or None) if dial is not None else None
-        return None
+
+        # No MULTI: each write stands on its own (the claim and release are atomic Lua), and a transaction
+        # would double the replies to parse on the hot path.
+        results = self.scripts.run(build)
+        return (results[-1] or None) if dial is not None else None
 
     def resolve(self, caller: str, now: float) -> int:
         """Mark a caller's problem resolved: their next call goes through the menu again.

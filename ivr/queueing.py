@@ -46,6 +46,12 @@ class QueueEntry:
             return None
 
 
+def parse_queue(entries: dict[str, str]) -> tuple[QueueEntry, ...]:
+    """The stored queue entries (id -> JSON), in their order in line; damaged ones are skipped."""
+    parsed = (QueueEntry.from_json(raw) for raw in entries.values())
+    return tuple(sorted((e for e in parsed if e is not None), key=lambda e: (e.since, e.id)))
+
+
 def shares_people(a: QueueEntry, b: QueueEntry) -> bool:
     return bool(set(a.groups) & set(b.groups))
 

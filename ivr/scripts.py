@@ -199,21 +199,27 @@ class Registered:
     def forget(self) -> None:
         self._shas = None
 
-    def call(self, name: str, keys: list[str], args: list, also=None) -> object:
-        """Run one script by SHA, with any other commands `also(pipe)` adds, in one round trip.
+    def run(self, build) -> list:
+        """Execute the pipeline `build(pipe, shas)` fills, in one round trip; return its replies.
 
-        Loads the scripts again and retries once if Redis restarted and forgot them. Returns the script's
-        reply.
+        If Redis restarted and forgot the scripts, they are loaded again and the pipeline is sent once more.
         """
         for attempt in (1, 2):
             pipe = self.r.pipeline(transaction=False)
-            pipe.evalsha(self.shas()[name], len(keys), *keys, *args)
-            if also is not None:
-                also(pipe)
+            build(pipe, self.shas())
             try:
-                return pipe.execute()[0]
+                return pipe.execute()
             except redis.exceptions.NoScriptError:
                 if attempt == 2:
                     raise
                 self.forget()
-        return None
+        return []
+
+    def call(self, name: str, keys: list[str], args: list, also=None) -> object:
+        """Run one script by SHA, with any other commands `also(pipe)` adds, in one round trip; its reply."""
+        def build(pipe, shas) -> None:
+            pipe.evalsha(shas[name], len(keys), *keys, *args)
+            if also is not None:
+                also(pipe)
+
+        return self.run(build)[0]
