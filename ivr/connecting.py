@@ -19,7 +19,7 @@ from ivr.actions import (
 from ivr.callstate import CallState
 from ivr.directory import SUPERVISORS, Directory
 from ivr.flow import OPERATOR_WORDS, Flow, Node, Target
-from ivr.presence import AWAY, Presence, effective
+from ivr.presence import on_duty as presence_on_duty
 from ivr.queueing import QueueEntry
 from ivr.routing import next_people
 from ivr.world import FALLBACK, Outcome, World
@@ -86,8 +86,7 @@ def route(world: World, state: CallState, target: Target, said: tuple[Action, ..
 
 def on_duty(world: World) -> set[str]:
     """People not away: they will take a call when their current one ends."""
-    return {a for a in world.directory.agents
-            if effective(world.presence.get(a, Presence()), world.now) != AWAY}
+    return presence_on_duty(world.presence, world.directory.agents, world.now)
 
 
 def _anyone_on_duty(world: World, target: Target) -> bool:

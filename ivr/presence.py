@@ -54,6 +54,11 @@ def effective(p: Presence, now: float) -> str:
     return p.status if p.status in STATUSES else AVAILABLE
 
 
+def on_duty(records: dict[str, Presence], agent_ids, now: float) -> set[str]:
+    """The listed agents who are not away: they take a call when their current one ends."""
+    return {a for a in agent_ids if effective(records.get(a, Presence()), now) != AWAY}
+
+
 def free_agents(records: dict[str, Presence], agent_ids, now: float) -> dict[str, float]:
     """Agent id -> idle-since, for every listed agent who could take a call now."""
     free = {}

@@ -73,12 +73,9 @@ class Worker:
         done = [f"requeued callback {rid[-6:]}" for rid in self.dispatch.reap(now)]
         records, queue = self.dispatch.snapshot()
         directory = self.catalog.directory
-        on_duty = {a for a in directory.agents
-                   if presence.effective(records.get(a, presence.Presence()), now) != presence.AWAY}
-        free = sorted((a for a in directory.agents.values()
-                       if presence.effective(records.get(a.id, presence.Presence()), now) == presence.AVAILABLE),
-                      key=lambda a: records.get(a.id, presence.Presence()).idle_since)
-        for agent in free:
+        on_duty = presence.on_duty(records, directory.agents, now)
+        free = presence.free_agents(records, directory.agents, now)  # id -> idle since: longest idle first
+        for agent in sorted((directory.agents[a] for a in free), key=lambda a: free[a.id]):
             waiting = tuple(e for e in queue if not e.is_callback or self._open(e, now))
             entry = next_for(agent, waiting, now, self._max_hold(), on_duty, directory)
             if entry is None:
