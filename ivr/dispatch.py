@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ivr import keys, presence, scripts
 from ivr.memory import RESERVE_MARGIN_SECONDS
@@ -84,8 +84,7 @@ class Dispatch:
         entry = callback.entry or QueueEntry(callback.queue_id, float(callback.request.get("since", now)),
                                              tuple(callback.request.get("groups", ())),
                                              callback.request.get("flow", ""))
-        entry = QueueEntry(entry.id, entry.since, entry.groups, entry.flow, entry.prefer, entry.prefer_until,
-                           not_before)
+        entry = replace(entry, not_before=not_before)
         settled = self.scripts.call(
             "settle", [keys.callback(callback.id), keys.callbacks_claimed(), keys.queue(), keys.queue_entries(),
                        keys.presence(), keys.callbacks_for_supervisors()],

@@ -171,7 +171,8 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
     target = target_of(world, state)
     entry = entry_for(world, state, target, entry_id=f"{queueing.CALLBACK_PREFIX}{state.call}")
     request = {"id": state.call, "number": number, "flow": world.flow.name, "caller": state.caller,
-               "path": list(state.path), "since": entry.since, "attempts": 0}
+               "path": list(state.path), "since": entry.since, "groups": list(entry.groups),
+               "attempts": 0}
     text = (f"Thank you. You keep your place in line, and we'll call you at {spoken(number)} when it's your "
             "turn. Goodbye.")
     state = state.but(outcome="callback requested", leaving_for=None)
