@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import xmlschema
 from twilio.request_validator import RequestValidator
 
-XSD = Path(__file__).resolve().parents[2] / "shared" / "twiml-xsd" / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
+XSD = Path(__file__).resolve().parent / "twiml_xsd" / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
 _schema = None
 
 
