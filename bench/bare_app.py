@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-TWIML = ('<?xml version="1.0" encoding="UTF-8"?>'
-         '<Response><Say voice="Polly.Joanna" language="en-US">Thanks for calling.</Say></Response>')
+TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Response><Say voice="Polly.Joanna" language="en-US">Thanks for calling.</Say></Response>'
+)
 
 app = Flask(__name__)
 

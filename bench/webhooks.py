@@ -94,26 +94,50 @@ GOAL_RATIO = 0.6
 GOAL_P99_MS = 15.0
 OPEN_P999_MIN = 1000  # samples a run needs before its p99.9 is shown: at least one beyond it
 NUMBER_SPACE = 10**7  # +1555 followed by seven digits
-PROJECT_ENV = ("REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_URL", "FLOWS_DIR", "FALLBACK_NUMBER", "CALLER_HASH_KEY",
-               "AGENT_API_TOKEN", "REDIS_TIMEOUT", "IVR_INSECURE_SKIP_TWILIO_SIGNATURE", "GUNICORN_CMD_ARGS", "PORT")
+PROJECT_ENV = (
+    "REDIS_URL",
+    "TWILIO_AUTH_TOKEN",
+    "PUBLIC_URL",
+    "FLOWS_DIR",
+    "FALLBACK_NUMBER",
+    "CALLER_HASH_KEY",
+    "AGENT_API_TOKEN",
+    "REDIS_TIMEOUT",
+    "IVR_INSECURE_SKIP_TWILIO_SIGNATURE",
+    "GUNICORN_CMD_ARGS",
+    "PORT",
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark POST /voice under Twilio-like load, as a ratio against a bare Flask app "
-                    "served with the same gunicorn settings (everything on 127.0.0.1): closed-loop runs for "
-                    "throughput and CPU per request, then open-loop runs at a fixed arrival rate for latency.")
-    parser.add_argument("--connections", type=int, default=16,
-                        help="concurrent keep-alive connections; in the open loop, the most it uses (16)")
+        "served with the same gunicorn settings (everything on 127.0.0.1): closed-loop runs for "
+        "throughput and CPU per request, then open-loop runs at a fixed arrival rate for latency."
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="concurrent keep-alive connections; in the open loop, the most it uses (16)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per closed-loop run (10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each run (2)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of bare-then-service closed-loop runs (2)")
-    parser.add_argument("--rate", type=float, default=300.0,
-                        help="open-loop arrival rate, requests per second (300); 0 skips the open loop")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=300.0,
+        help="open-loop arrival rate, requests per second (300); 0 skips the open loop",
+    )
     parser.add_argument("--open-seconds", type=float, default=6.0, help="measured seconds per open-loop run (6)")
     parser.add_argument("--open-rounds", type=int, default=1, help="rounds of bare-then-service open-loop runs (1)")
-    parser.add_argument("--procs", type=int, default=os.cpu_count() or 2,
-                        help="load-generator processes the connections are spread over (one per CPU)")
+    parser.add_argument(
+        "--procs",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="load-generator processes the connections are spread over (one per CPU)",
+    )
     parser.add_argument("--workers", help="WEB_CONCURRENCY for both servers (default: env, else 2)")
     parser.add_argument("--threads", help="WEB_THREADS for both servers (default: env, else the Procfile's)")
     args = parser.parse_args(argv)
@@ -137,7 +161,7 @@ def free_port() -> int:
 def procfile_web() -> str:
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith("web:"):
-            return line[len("web:"):].strip()
+            return line[len("web:") :].strip()
     raise SystemExit("no `web:` line in the Procfile")
 
 
@@ -150,7 +174,7 @@ def bare_command(web: str) -> str:
     for written in (f'"{app}"', f"'{app}'", app):
         at = web.rfind(written)
         if at >= 0:
-            return web[:at] + BARE_APP + web[at + len(written):]
+            return web[:at] + BARE_APP + web[at + len(written) :]
     raise SystemExit(f"cannot find the app {app!r} in the Procfile's web command")
 
 
@@ -176,9 +200,15 @@ class Server:
 
     def start(self) -> Server:
         with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(["bash", "-c", self.command], cwd=ROOT, env=self.env, stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                ["bash", "-c", self.command],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -234,11 +264,15 @@ def load_process(index: int, conn_ids: list[int], public_url: str, jobs, results
         outs: list[dict] = [{} for _ in conn_ids]
         if job["mode"] == "open":
             slots = Slots(first=index, step=job["procs"])
-            threads = [threading.Thread(target=drive_open, args=(job, slots, validator, account, public_url, outs[i]))
-                       for i in range(len(conn_ids))]
+            threads = [
+                threading.Thread(target=drive_open, args=(job, slots, validator, account, public_url, outs[i]))
+                for i in range(len(conn_ids))
+            ]
         else:
-            threads = [threading.Thread(target=drive, args=(job, cid, validator, account, public_url, outs[i]))
-                       for i, cid in enumerate(conn_ids)]
+            threads = [
+                threading.Thread(target=drive, args=(job, cid, validator, account, public_url, outs[i]))
+                for i, cid in enumerate(conn_ids)
+            ]
         for t in threads:
             t.start()
         for t in threads:
@@ -264,10 +298,21 @@ def merge(into: dict, out: dict) -> None:
 
 def signed_arrival(validator, account: str, url: str, number: int) -> tuple[bytes, dict[str, str]]:
     """The body and headers Twilio sends for a new inbound call from +1555 and `number`."""
-    params = {"CallSid": "CA" + secrets.token_hex(16), "AccountSid": account, "From": f"+1555{number:07d}",
-              "To": LINE, "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature":
-               validator.compute_signature(url, params), "User-Agent": "TwilioProxy/1.1", "Accept": "*/*"}
+    params = {
+        "CallSid": "CA" + secrets.token_hex(16),
+        "AccountSid": account,
+        "From": f"+1555{number:07d}",
+        "To": LINE,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": validator.compute_signature(url, params),
+        "User-Agent": "TwilioProxy/1.1",
+        "Accept": "*/*",
+    }
     return urlencode(params).encode(), headers
 
 
@@ -387,9 +432,10 @@ class LoadPool:
         self.results = ctx.Queue()
         self.jobs = [ctx.Queue() for _ in range(procs)]
         spread = [list(range(connections))[i::procs] for i in range(procs)]
-        self.processes = [ctx.Process(target=load_process, args=(i, spread[i], public_url, self.jobs[i],
-                                                                 self.results), daemon=True)
-                          for i in range(procs)]
+        self.processes = [
+            ctx.Process(target=load_process, args=(i, spread[i], public_url, self.jobs[i], self.results), daemon=True)
+            for i in range(procs)
+        ]
 
     def start(self, timeout: float = 30.0) -> LoadPool:
         for p in self.processes:
@@ -443,7 +489,7 @@ def proc_stat(pid: int) -> list[str] | None:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return data[data.rindex(")") + 2:].split()
+    return data[data.rindex(")") + 2 :].split()
 
 
 def group_cpu_ticks(pgid: int) -> int:
@@ -485,8 +531,11 @@ class CpuWindow(threading.Thread):
 def run_measured(pool: LoadPool, job: dict, target: Server, store) -> tuple[dict, dict[str, float]]:
     """One run of the load pool with the CPU of the target's processes and of Redis sampled over its window."""
     pgid = target.process.pid  # start_new_session: the `bash -c` leads the group gunicorn runs in
-    window = CpuWindow(job["measure_from"], job["end"],
-                       {"server": lambda: group_cpu_ticks(pgid), "redis": lambda: pid_cpu_ticks(store.process.pid)})
+    window = CpuWindow(
+        job["measure_from"],
+        job["end"],
+        {"server": lambda: group_cpu_ticks(pgid), "redis": lambda: pid_cpu_ticks(store.process.pid)},
+    )
     window.start()
     out = pool.run(job)
     window.join(timeout=5)
@@ -504,10 +553,21 @@ def percentile(sorted_values, q: float) -> float:
 def summarise(name: str, round_no: int, out: dict, seconds: float, cpu: dict[str, float]) -> dict:
     lat = sorted(out["latencies"])
     errors = sum(out["errors"].values())
-    return {"name": name, "round": round_no, "requests": out["ok"] + errors, "ok": out["ok"], "errors": errors,
-            "why": dict(out["errors"]), "rps": out["ok"] / seconds, "p50": percentile(lat, 50),
-            "p99": percentile(lat, 99), "latencies": lat, "completed": out["completed"],
-            "cpu_server": cpu["server"], "cpu_redis": cpu["redis"]}
+    return {
+        "name": name,
+        "round": round_no,
+        "requests": out["ok"] + errors,
+        "ok": out["ok"],
+        "errors": errors,
+        "why": dict(out["errors"]),
+        "rps": out["ok"] / seconds,
+        "p50": percentile(lat, 50),
+        "p99": percentile(lat, 99),
+        "latencies": lat,
+        "completed": out["completed"],
+        "cpu_server": cpu["server"],
+        "cpu_redis": cpu["redis"],
+    }
 
 
 def summarise_open(name: str, round_no: int, out: dict, job: dict, cpu: dict[str, float]) -> dict:
@@ -517,11 +577,24 @@ def summarise_open(name: str, round_no: int, out: dict, job: dict, cpu: dict[str
     errors = sum(out["errors"].values())
     seconds = job["end"] - job["measure_from"]
     span = max(seconds, out["last"] - job["measure_from"])
-    return {"name": name, "round": round_no, "requests": out["ok"] + errors, "ok": out["ok"], "errors": errors,
-            "why": dict(out["errors"]), "rps": out["ok"] / span, "p50": percentile(lat, 50),
-            "p99": percentile(lat, 99), "p999": percentile(lat, 99.9) if len(lat) >= OPEN_P999_MIN else None,
-            "max": lat[-1] if lat else float("nan"), "late": out["late"], "latencies": lat,
-            "completed": out["completed"], "cpu_server": cpu["server"], "cpu_redis": cpu["redis"]}
+    return {
+        "name": name,
+        "round": round_no,
+        "requests": out["ok"] + errors,
+        "ok": out["ok"],
+        "errors": errors,
+        "why": dict(out["errors"]),
+        "rps": out["ok"] / span,
+        "p50": percentile(lat, 50),
+        "p99": percentile(lat, 99),
+        "p999": percentile(lat, 99.9) if len(lat) >= OPEN_P999_MIN else None,
+        "max": lat[-1] if lat else float("nan"),
+        "late": out["late"],
+        "latencies": lat,
+        "completed": out["completed"],
+        "cpu_server": cpu["server"],
+        "cpu_redis": cpu["redis"],
+    }
 
 
 def cpu_us(runs: list[dict], key: str) -> float:
@@ -550,8 +623,16 @@ def count_round_trips(redis_url: str, public_url: str) -> list[tuple[str, int, s
             return super().send_packed_command(command, check_health)
 
     logging.basicConfig(level=logging.WARNING)  # before create_app, so its INFO lines stay quiet here
-    app = create_app({"REDIS_URL": redis_url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_URL": public_url,
-                      "FLOWS_DIR": str(ROOT / "flows"), "FALLBACK_NUMBER": "", "TESTING": True})
+    app = create_app(
+        {
+            "REDIS_URL": redis_url,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "PUBLIC_URL": public_url,
+            "FLOWS_DIR": str(ROOT / "flows"),
+            "FALLBACK_NUMBER": "",
+            "TESTING": True,
+        }
+    )
     pool = app.extensions["ivr"].redis.connection_pool
     if pool._created_connections:  # the swap below is only sound before the pool has made a connection
         raise RuntimeError("the app's Redis pool already has connections")
@@ -571,8 +652,9 @@ def count_round_trips(redis_url: str, public_url: str) -> list[tuple[str, int, s
                 calls = stats["calls"] - before_stats.get(name, {}).get("calls", 0)
                 if calls:
                     commands[name.removeprefix("cmdstat_").upper()] = calls
-        described = f"{sum(commands.values())}: " + " ".join(f"{c}x{n}" if n > 1 else c
-                                                           for c, n in sorted(commands.items()))
+        described = f"{sum(commands.values())}: " + " ".join(
+            f"{c}x{n}" if n > 1 else c for c, n in sorted(commands.items())
+        )
         rows.append((what, sends, described))
 
     def whole_call(call, record) -> None:
@@ -585,8 +667,7 @@ def count_round_trips(redis_url: str, public_url: str) -> list[tuple[str, int, s
             docs["whisper"] = call.whisper()[1]
 
         steps.append(("POST /voice/whisper (agent leg)", whisper))
-        steps.append(("POST /voice/whisper/reply Digits=1 (bridge)",
-                      lambda: call.agent_presses(docs["whisper"], "1")))
+        steps.append(("POST /voice/whisper/reply Digits=1 (bridge)", lambda: call.agent_presses(docs["whisper"], "1")))
         steps.append(("POST /voice/dialled completed, bridged", lambda: call.dial_result("completed", True, "120")))
         steps.append(("POST /voice/status completed", call.hangup))
         for what, action in steps:
@@ -661,8 +742,11 @@ def main(argv=None) -> int:
         store = EmbeddedRedis(tmp / "redis", persist=False)
         try:
             store.start()
-            service_env = server_env(service_port, {"REDIS_URL": store.url, "TWILIO_AUTH_TOKEN": TOKEN,
-                                                    "PUBLIC_URL": public_url, "FLOWS_DIR": "flows"}, args)
+            service_env = server_env(
+                service_port,
+                {"REDIS_URL": store.url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_URL": public_url, "FLOWS_DIR": "flows"},
+                args,
+            )
             service = Server("service", web, service_env, tmp)
             bare = Server("bare", bare_command(web), server_env(bare_port, {}, args), tmp)
             servers = [service.start(), bare.start()]
@@ -671,35 +755,64 @@ def main(argv=None) -> int:
                 s.wait_ready()
             threads = service_env.get("WEB_THREADS", "Procfile default")
             print(f"web: {web}")
-            print(f"WEB_CONCURRENCY={service_env['WEB_CONCURRENCY']} WEB_THREADS={threads}; "
-                  f"{args.connections} connections from {args.procs} load processes; {os.cpu_count()} CPUs")
-            print(f"closed loop: {args.rounds} rounds of {args.warmup:g} s warm-up + {args.seconds:g} s; "
-                  + (f"open loop at {args.rate:g} req/s: {open_rounds} rounds of {args.warmup:g} s warm-up + "
-                     f"{args.open_seconds:g} s" if open_rounds else "no open loop (--rate 0)"))
+            print(
+                f"WEB_CONCURRENCY={service_env['WEB_CONCURRENCY']} WEB_THREADS={threads}; "
+                f"{args.connections} connections from {args.procs} load processes; {os.cpu_count()} CPUs"
+            )
+            print(
+                f"closed loop: {args.rounds} rounds of {args.warmup:g} s warm-up + {args.seconds:g} s; "
+                + (
+                    f"open loop at {args.rate:g} req/s: {open_rounds} rounds of {args.warmup:g} s warm-up + "
+                    f"{args.open_seconds:g} s"
+                    if open_rounds
+                    else "no open loop (--rate 0)"
+                )
+            )
             for r in range(args.rounds):
                 for target, expect in ((bare, "<Response"), (service, "<Gather")):
                     run_no = len(runs) + len(open_runs)
                     start = time.monotonic() + 0.2
-                    job = {"mode": "closed", "port": target.port, "expect": expect, "start": start,
-                           "measure_from": start + args.warmup, "end": start + args.warmup + args.seconds,
-                           "number_base": run_no * per_run, "numbers_per_connection": per_run // args.connections}
+                    job = {
+                        "mode": "closed",
+                        "port": target.port,
+                        "expect": expect,
+                        "start": start,
+                        "measure_from": start + args.warmup,
+                        "end": start + args.warmup + args.seconds,
+                        "number_base": run_no * per_run,
+                        "numbers_per_connection": per_run // args.connections,
+                    }
                     out, cpu = run_measured(pool, job, target, store)
                     runs.append(summarise(target.name, r + 1, out, args.seconds, cpu))
                     last = runs[-1]
-                    print(f"  closed round {r + 1} {target.name:<7} {last['rps']:8.0f} req/s  "
-                          f"p50 {last['p50']:6.1f} ms  p99 {last['p99']:6.1f} ms  errors {last['errors']}", flush=True)
+                    print(
+                        f"  closed round {r + 1} {target.name:<7} {last['rps']:8.0f} req/s  "
+                        f"p50 {last['p50']:6.1f} ms  p99 {last['p99']:6.1f} ms  errors {last['errors']}",
+                        flush=True,
+                    )
             for r in range(open_rounds):
                 for target, expect in ((bare, "<Response"), (service, "<Gather")):
                     run_no = len(runs) + len(open_runs)
                     start = time.monotonic() + 0.2
-                    job = {"mode": "open", "port": target.port, "expect": expect, "start": start,
-                           "measure_from": start + args.warmup, "end": start + args.warmup + args.open_seconds,
-                           "rate": args.rate, "number_base": run_no * per_run, "numbers_per_run": per_run}
+                    job = {
+                        "mode": "open",
+                        "port": target.port,
+                        "expect": expect,
+                        "start": start,
+                        "measure_from": start + args.warmup,
+                        "end": start + args.warmup + args.open_seconds,
+                        "rate": args.rate,
+                        "number_base": run_no * per_run,
+                        "numbers_per_run": per_run,
+                    }
                     out, cpu = run_measured(pool, job, target, store)
                     open_runs.append(summarise_open(target.name, r + 1, out, job, cpu))
                     last = open_runs[-1]
-                    print(f"  open   round {r + 1} {target.name:<7} {last['rps']:8.0f} req/s  "
-                          f"p50 {last['p50']:6.1f} ms  p99 {last['p99']:6.1f} ms  errors {last['errors']}", flush=True)
+                    print(
+                        f"  open   round {r + 1} {target.name:<7} {last['rps']:8.0f} req/s  "
+                        f"p50 {last['p50']:6.1f} ms  p99 {last['p99']:6.1f} ms  errors {last['errors']}",
+                        flush=True,
+                    )
             pool.stop()
             for s in servers:
                 s.stop()
@@ -717,53 +830,110 @@ def main(argv=None) -> int:
     def us(x: dict, key: str) -> str:
         return f"{x[key] / x['completed'] * 1e6:.0f}" if x["completed"] else "-"
 
-    rows = [[str(x["round"]), x["name"], str(x["requests"]), f"{x['rps']:.0f}", f"{x['p50']:.1f}",
-             f"{x['p99']:.1f}", us(x, "cpu_server"), us(x, "cpu_redis"), why(x)] for x in runs]
-    show(f"Closed loop: POST /voice, {args.connections} keep-alive connections, {args.seconds:g} s per run",
-         ["round", "app", "requests", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "Redis µs/req", "errors"], rows)
+    rows = [
+        [
+            str(x["round"]),
+            x["name"],
+            str(x["requests"]),
+            f"{x['rps']:.0f}",
+            f"{x['p50']:.1f}",
+            f"{x['p99']:.1f}",
+            us(x, "cpu_server"),
+            us(x, "cpu_redis"),
+            why(x),
+        ]
+        for x in runs
+    ]
+    show(
+        f"Closed loop: POST /voice, {args.connections} keep-alive connections, {args.seconds:g} s per run",
+        ["round", "app", "requests", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "Redis µs/req", "errors"],
+        rows,
+    )
     bares = [x for x in runs if x["name"] == "bare"]
     services = [x for x in runs if x["name"] == "service"]
     per_round = [s["rps"] / b["rps"] if b["rps"] else 0.0 for b, s in zip(bares, services, strict=True)]
     ratio = (sum(s["rps"] for s in services) / sum(b["rps"] for b in bares)) if any(b["rps"] for b in bares) else 0.0
     closed_p99 = percentile(sorted(v for s in services for v in s["latencies"]), 99)
     print(f"\nratio service/bare req/s: {ratio:.2f} (per round: {', '.join(f'{v:.2f}' for v in per_round)})")
-    print(f"CPU µs per request: bare {cpu_us(bares, 'cpu_server'):.0f}, service {cpu_us(services, 'cpu_server'):.0f} "
-          f"(+ Redis {cpu_us(services, 'cpu_redis'):.0f})   [closed loop, gunicorn master + workers, "
-          f"all rounds pooled; Redis during the bare runs: {cpu_us(bares, 'cpu_redis'):.0f}]")
-    print(f"closed loop: service p99 at {args.connections} connections: {closed_p99:.1f} ms "
-          f"(all service rounds pooled; set by throughput through Little's law, not the goal figure)")
+    print(
+        f"CPU µs per request: bare {cpu_us(bares, 'cpu_server'):.0f}, service {cpu_us(services, 'cpu_server'):.0f} "
+        f"(+ Redis {cpu_us(services, 'cpu_redis'):.0f})   [closed loop, gunicorn master + workers, "
+        f"all rounds pooled; Redis during the bare runs: {cpu_us(bares, 'cpu_redis'):.0f}]"
+    )
+    print(
+        f"closed loop: service p99 at {args.connections} connections: {closed_p99:.1f} ms "
+        f"(all service rounds pooled; set by throughput through Little's law, not the goal figure)"
+    )
 
     open_p99 = float("nan")
     if open_runs:
-        rows = [[str(x["round"]), x["name"], str(x["requests"]), f"{x['rps']:.0f}", f"{x['p50']:.1f}",
-                 f"{x['p99']:.1f}", f"{x['p999']:.1f}" if x["p999"] is not None else "-", f"{x['max']:.1f}",
-                 str(x["late"]), us(x, "cpu_server"), us(x, "cpu_redis"), why(x)] for x in open_runs]
-        show(f"Open loop: POST /voice at {args.rate:g} req/s offered, up to {args.connections} connections, "
-             f"{args.open_seconds:g} s per run; latency from each request's scheduled send time",
-             ["round", "app", "requests", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "sent >1 ms late",
-              "CPU µs/req", "Redis µs/req", "errors"], rows)
+        rows = [
+            [
+                str(x["round"]),
+                x["name"],
+                str(x["requests"]),
+                f"{x['rps']:.0f}",
+                f"{x['p50']:.1f}",
+                f"{x['p99']:.1f}",
+                f"{x['p999']:.1f}" if x["p999"] is not None else "-",
+                f"{x['max']:.1f}",
+                str(x["late"]),
+                us(x, "cpu_server"),
+                us(x, "cpu_redis"),
+                why(x),
+            ]
+            for x in open_runs
+        ]
+        show(
+            f"Open loop: POST /voice at {args.rate:g} req/s offered, up to {args.connections} connections, "
+            f"{args.open_seconds:g} s per run; latency from each request's scheduled send time",
+            [
+                "round",
+                "app",
+                "requests",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "max ms",
+                "sent >1 ms late",
+                "CPU µs/req",
+                "Redis µs/req",
+                "errors",
+            ],
+            rows,
+        )
         open_services = [x for x in open_runs if x["name"] == "service"]
         pooled = sorted(v for s in open_services for v in s["latencies"])
         open_p99 = percentile(pooled, 99)
-        print(f"\nopen loop: service at {args.rate:g} req/s offered: p50 {percentile(pooled, 50):.1f} ms, "
-              f"p99 {open_p99:.1f} ms, max {pooled[-1] if pooled else float('nan'):.1f} ms "
-              f"({len(pooled)} requests, all service rounds pooled)")
+        print(
+            f"\nopen loop: service at {args.rate:g} req/s offered: p50 {percentile(pooled, 50):.1f} ms, "
+            f"p99 {open_p99:.1f} ms, max {pooled[-1] if pooled else float('nan'):.1f} ms "
+            f"({len(pooled)} requests, all service rounds pooled)"
+        )
         slow = [x for x in open_runs if x["rps"] < 0.95 * args.rate]
         if slow:
-            print(f"WARNING: an open-loop run achieved under 95% of {args.rate:g} req/s: the server (or the load "
-                  f"generator) did not keep up, so its latencies are those of a queue that kept growing.")
+            print(
+                f"WARNING: an open-loop run achieved under 95% of {args.rate:g} req/s: the server (or the load "
+                f"generator) did not keep up, so its latencies are those of a queue that kept growing."
+            )
 
     errors = sum(x["errors"] for x in runs + open_runs)
     print(f"\ngoal ratio >= {GOAL_RATIO} (closed loop): {verdict(ratio >= GOAL_RATIO)}")
     if open_runs:
-        print(f"goal p99 < {GOAL_P99_MS:g} ms (open loop, service at {args.rate:g} req/s): "
-              f"{verdict(open_p99 < GOAL_P99_MS)} ({open_p99:.1f} ms)")
+        print(
+            f"goal p99 < {GOAL_P99_MS:g} ms (open loop, service at {args.rate:g} req/s): "
+            f"{verdict(open_p99 < GOAL_P99_MS)} ({open_p99:.1f} ms)"
+        )
     else:
         print(f"goal p99 < {GOAL_P99_MS:g} ms: not checked (no open loop)")
     if errors:
         print(f"WARNING: {errors} errors during the measured windows; the figures above are not a clean run.")
-    show("Redis round trips per webhook (one call, in-process, same Redis)",
-         ["webhook", "round trips", "commands"], [[w, str(n), c] for w, n, c in round_trips])
+    show(
+        "Redis round trips per webhook (one call, in-process, same Redis)",
+        ["webhook", "round trips", "commands"],
+        [[w, str(n), c] for w, n, c in round_trips],
+    )
     return 1 if errors else 0
 
 

@@ -142,5 +142,22 @@ class Hangup:
     pass
 
 
-Action = (Say | Play | Pause | Ask | DialFirstFree | Dial | DialNumber | RingEveryone | WhisperAsk | Enqueue | HoldAsk
-          | Leave | Record | CallbackWhisper | DialCustomer | Redirect | Hangup)
+Action = (
+    Say
+    | Play
+    | Pause
+    | Ask
+    | DialFirstFree
+    | Dial
+    | DialNumber
+    | RingEveryone
+    | WhisperAsk
+    | Enqueue
+    | HoldAsk
+    | Leave
+    | Record
+    | CallbackWhisper
+    | DialCustomer
+    | Redirect
+    | Hangup
+)

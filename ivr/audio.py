@@ -159,8 +159,25 @@ def _wav_seconds(path: Path) -> float | None:
 
 def _decode(source: Path) -> AudioSegment:
     """Any file ffmpeg reads -> 8 kHz mono 16-bit audio (ffmpeg's resampler filters what a phone cannot carry)."""
-    command = [ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{source}", "-vn",
-               "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-c:a", "pcm_s16le", "-"]
+    command = [
+        ffmpeg(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        f"file:{source}",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-f",
+        "s16le",
+        "-c:a",
+        "pcm_s16le",
+        "-",
+    ]
     try:
         done = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired:
@@ -169,7 +186,7 @@ def _decode(source: Path) -> AudioSegment:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
         why = f" ({detail[-1][:200]})" if detail else ""
         raise AudioError(source, f"cannot be played: it is not a sound file ffmpeg can read{why}")
-    samples = done.stdout[:len(done.stdout) - len(done.stdout) % 2]
+    samples = done.stdout[: len(done.stdout) - len(done.stdout) % 2]
     return AudioSegment(data=samples, sample_width=2, frame_rate=SAMPLE_RATE, channels=1)
 
 
@@ -181,7 +198,7 @@ def _process(source: Path) -> AudioSegment:
     threshold = sound.max_dBFS - SILENCE_BELOW_PEAK_DB
     lead = silence.detect_leading_silence(sound, silence_threshold=threshold, chunk_size=10)
     trail = silence.detect_leading_silence(sound.reverse(), silence_threshold=threshold, chunk_size=10)
-    sound = sound[max(0, lead - KEEP_SILENCE_MS):max(lead, len(sound) - trail + KEEP_SILENCE_MS)]
+    sound = sound[max(0, lead - KEEP_SILENCE_MS) : max(lead, len(sound) - trail + KEEP_SILENCE_MS)]
     sound = effects.normalize(sound, headroom=PEAK_HEADROOM_DB)  # the loudest peak just below full scale
     if sound.dBFS > TARGET_DBFS:  # loud throughout (music, compressed speech): bring the average down
         sound = sound.apply_gain(TARGET_DBFS - sound.dBFS)
@@ -189,6 +206,7 @@ def _process(source: Path) -> AudioSegment:
 
 
 # --- the flows' audio files ------------------------------------------------------------------------------
+
 
 def prompts(flow: Flow) -> list[tuple[str, Node | None]]:
     """The audio files a flow refers to, as written: its hold music (node None), then each node's `play`."""
@@ -221,21 +239,34 @@ def check_flows(folder: Path, flows: Iterable[Flow], cache_dir: Path | None = No
                 urls[written] = URL_PREFIX + result.name
                 seconds[written] = result.seconds
             elif node is None:
-                problems.append(Problem(flow.file, _setting_line(flow.file, "hold_music"), None,
-                                        f"the hold music '{written}' {result.reason}; "
-                                        "callers on hold will hear the standard hold music instead"))
+                problems.append(
+                    Problem(
+                        flow.file,
+                        _setting_line(flow.file, "hold_music"),
+                        None,
+                        f"the hold music '{written}' {result.reason}; "
+                        "callers on hold will hear the standard hold music instead",
+                    )
+                )
             else:
-                problems.append(Problem(flow.file, node.line, node.id,
-                                        f"the recorded prompt '{written}' {result.reason}; "
-                                        "callers will hear the spoken text (say) instead"))
+                problems.append(
+                    Problem(
+                        flow.file,
+                        node.line,
+                        node.id,
+                        f"the recorded prompt '{written}' {result.reason}; "
+                        "callers will hear the spoken text (say) instead",
+                    )
+                )
     return AudioReport(urls, seconds, tuple(problems))
 
 
 def _prepare_written(folder: Path, written: str, cache_dir: Path | None) -> Prepared:
     relative = PurePosixPath(written.replace("\\", "/"))
     if relative.is_absolute() or PureWindowsPath(written).drive or ".." in relative.parts:
-        raise AudioError(written, "is not inside the flows folder: write its path from there, "
-                                  "such as audio/welcome.mp3")
+        raise AudioError(
+            written, "is not inside the flows folder: write its path from there, such as audio/welcome.mp3"
+        )
     source = folder / relative
     return prepare(source, cache_dir) if cache_dir is not None else inspect(source)
 

@@ -12,9 +12,11 @@ def whisper(request: dict, line: str, now: float, attempts: int, policy: Callbac
     """Told to the agent before the customer is dialled, so the customer never starts over."""
     waited = max(1, math.ceil((now - float(request.get("since", now))) / 60))
     path = [p for p in request.get("path", ()) if p]
-    parts = [f"Callback for a {line.replace('-', ' ')} customer at {spoken(request.get('number'))}.",
-             f"They asked about: {', then '.join(path)}." if path else "They made no menu choice.",
-             f"They asked for this call {waited} minute{'s' if waited != 1 else ''} ago."]
+    parts = [
+        f"Callback for a {line.replace('-', ' ')} customer at {spoken(request.get('number'))}.",
+        f"They asked about: {', then '.join(path)}." if path else "They made no menu choice.",
+        f"They asked for this call {waited} minute{'s' if waited != 1 else ''} ago.",
+    ]
     if attempts:
         parts.append(f"This is try {attempts + 1} of {policy.max_attempts} to reach them.")
     parts.append("Press 1 to call them now, or any other key to pass.")

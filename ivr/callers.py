@@ -7,8 +7,19 @@ import hmac
 import re
 
 # What carriers and Twilio send when the number is withheld or unknown. Such callers are never merged.
-_WITHHELD = {"", "anonymous", "restricted", "unknown", "private", "unavailable", "blocked", "+266696687",
-             "+7378742833", "+2562533", "+8656696"}
+_WITHHELD = {
+    "",
+    "anonymous",
+    "restricted",
+    "unknown",
+    "private",
+    "unavailable",
+    "blocked",
+    "+266696687",
+    "+7378742833",
+    "+2562533",
+    "+8656696",
+}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 

@@ -27,9 +27,15 @@ class Contact:
     def from_json(cls, raw: str) -> Contact | None:
         try:
             data = json.loads(raw)
-            return cls(call=str(data["call"]), at=float(data["at"]), flow=str(data.get("flow", "")),
-                       path=tuple(data.get("path", ())), agent=data.get("agent"),
-                       outcome=str(data.get("outcome", "")), message=data.get("message"))
+            return cls(
+                call=str(data["call"]),
+                at=float(data["at"]),
+                flow=str(data.get("flow", "")),
+                path=tuple(data.get("path", ())),
+                agent=data.get("agent"),
+                outcome=str(data.get("outcome", "")),
+                message=data.get("message"),
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None  # a damaged record is skipped, never fatal to a call
 

@@ -64,21 +64,35 @@ def load_catalog(folder: Path | str, audio_cache: Path | None = None) -> Catalog
     for flow in flows.values():
         for number in flow.numbers:
             if number in by_number:
-                problems.append(Problem(flow.file, None, None,
-                                        f"the number {number} is answered by '{by_number[number]}' too"))
+                problems.append(
+                    Problem(flow.file, None, None, f"the number {number} is answered by '{by_number[number]}' too")
+                )
             by_number[number] = flow.name
     defaults = [f.name for f in flows.values() if f.default]
     if len(flows) == 1:
         defaults = list(flows)
     if flows and len(defaults) != 1:
-        problems.append(Problem(str(folder), None, None,
-                                "exactly one flow must say 'default: true' (it answers every other number); "
-                                f"found {len(defaults)}: {', '.join(defaults) or 'none'}"))
+        problems.append(
+            Problem(
+                str(folder),
+                None,
+                None,
+                "exactly one flow must say 'default: true' (it answers every other number); "
+                f"found {len(defaults)}: {', '.join(defaults) or 'none'}",
+            )
+        )
     if problems:
         raise FlowError(problems)
     sounds = audio_files.check_flows(folder, flows.values(), audio_cache)
     late = check_budgets(flows.values(), sounds.seconds)  # known only now: recordings last what they measure
     if late:
         raise FlowError(late)
-    return Catalog(flows=flows, directory=directory, by_number=by_number, default=defaults[0],
-                   audio=sounds.urls, audio_seconds=sounds.seconds, audio_problems=sounds.problems)
+    return Catalog(
+        flows=flows,
+        directory=directory,
+        by_number=by_number,
+        default=defaults[0],
+        audio=sounds.urls,
+        audio_seconds=sounds.seconds,
+        audio_problems=sounds.problems,
+    )

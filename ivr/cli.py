@@ -69,25 +69,32 @@ def check(path: Path | None) -> None:
     for flow in flows:
         numbers = ", ".join(flow.numbers) or "(no numbers)"
         default = " (the default line)" if flow.default or len(flows) == 1 else ""
-        console.print(f"[green]ok[/green] {flow.file}: '{flow.name}' answers {numbers}{default}; "
-                      f"{len(flow.nodes)} nodes, starts at '{flow.start}'")
-        heard = dict.fromkeys(f"{written} ({'hold music, ' if node is None else ''}{sounds.seconds[written]:.1f} s)"
-                              for written, node in audio.prompts(flow) if written in sounds.seconds)
+        console.print(
+            f"[green]ok[/green] {flow.file}: '{flow.name}' answers {numbers}{default}; "
+            f"{len(flow.nodes)} nodes, starts at '{flow.start}'"
+        )
+        heard = dict.fromkeys(
+            f"{written} ({'hold music, ' if node is None else ''}{sounds.seconds[written]:.1f} s)"
+            for written, node in audio.prompts(flow)
+            if written in sounds.seconds
+        )
         if heard:
-            console.print(f"[green]ok[/green] {flow.file}: recorded audio {escape(', '.join(heard))}",
-                          soft_wrap=True)
+            console.print(f"[green]ok[/green] {flow.file}: recorded audio {escape(', '.join(heard))}", soft_wrap=True)
         _time_to_human(flow, sounds.seconds)
     for problem in sounds.problems:  # a warning, not a failure: callers hear the spoken text instead
         err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
-    console.print(f"[green]ok[/green] {len(directory.agents)} people, "
-                  f"{len(directory.supervisors())} of them supervisors")
+    console.print(
+        f"[green]ok[/green] {len(directory.agents)} people, {len(directory.supervisors())} of them supervisors"
+    )
 
 
 def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
     """Print each node's time to a person (a table on a terminal, plain columns otherwise); warn of late ones."""
     figures = timing.time_to_human(flow, audio_seconds)
-    title = (f"{flow.name}: seconds of prompts heard in full before each node, before 0 is offered, before a "
-             f"person rings (budget {figures.budget} s)")
+    title = (
+        f"{flow.name}: seconds of prompts heard in full before each node, before 0 is offered, before a "
+        f"person rings (budget {figures.budget} s)"
+    )
     rows = timing.rows(figures)
     if console.is_terminal:
         table = Table(*timing.HEADERS, title=escape(title))
@@ -98,8 +105,10 @@ def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
         widths = [max(len(row[i]) for row in (timing.HEADERS, *rows)) for i in range(len(timing.HEADERS))]
         console.print(title, markup=False, soft_wrap=True)
         for row in (timing.HEADERS, *rows):  # figures right-aligned, names and notes left
-            cells = [c.rjust(w) if 1 < i < len(row) - 1 else c.ljust(w)
-                     for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+            cells = [
+                c.rjust(w) if 1 < i < len(row) - 1 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
             console.print("  ".join(cells).rstrip(), markup=False, soft_wrap=True)
     for problem in timing.late_nodes(figures):  # a warning: only the first offer of a person must be in budget
         err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
@@ -107,11 +116,19 @@ def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
 
 @main.command()
 @click.argument("flow_ref", metavar="FLOW")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the picture to this file instead of printing it.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS),
-              help="mermaid (text GitHub draws in a ```mermaid block) or svg (a picture laid out here, with no "
-                   "mermaid tools needed). Default: svg for an -o file ending in .svg, else mermaid.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the picture to this file instead of printing it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="mermaid (text GitHub draws in a ```mermaid block) or svg (a picture laid out here, with no "
+    "mermaid tools needed). Default: svg for an -o file ending in .svg, else mermaid.",
+)
 def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
     """Draw FLOW (a flow file, or a line name in FLOWS_DIR): menus and their options, routes, the zero-out.
 
@@ -154,8 +171,10 @@ def serve(port: int) -> None:
     with_worker = bool(env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL") and env.get("TWILIO_AUTH_TOKEN"))
     if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
         env["TWILIO_AUTH_TOKEN"] = _dev_token()
-        err.print("[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
-                  f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]")
+        err.print(
+            "[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
+            f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]"
+        )
     embedded, processes = None, []
 
     def stop(*_):
@@ -177,8 +196,10 @@ def serve(port: int) -> None:
             processes.append(subprocess.Popen(["bash", "-c", f"exec {worker}"], env=env))
             console.print("worker started: queued callers and callbacks are handed to people as they free up")
         else:
-            err.print("[yellow]no worker: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_URL to hand "
-                      "queued callers and callbacks to people through Twilio's REST API.[/yellow]")
+            err.print(
+                "[yellow]no worker: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_URL to hand "
+                "queued callers and callbacks to people through Twilio's REST API.[/yellow]"
+            )
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the finally below stops everything
             processes[0].wait()
     finally:
@@ -228,8 +249,9 @@ def _redis() -> redis.Redis:
 
 
 def _caller_secret() -> bytes:
-    token = os.environ.get("TWILIO_AUTH_TOKEN") or (DEV_TOKEN_FILE.read_text().strip()
-                                                    if DEV_TOKEN_FILE.exists() else "")
+    token = os.environ.get("TWILIO_AUTH_TOKEN") or (
+        DEV_TOKEN_FILE.read_text().strip() if DEV_TOKEN_FILE.exists() else ""
+    )
     return callers.secret(os.environ.get("CALLER_HASH_KEY"), token)
 
 
@@ -315,17 +337,31 @@ def callbacks_command(show_numbers: bool) -> None:
         request = callback.request
         number = request.get("number") if show_numbers else callers.masked(request.get("number"))
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(request.get("since", 0))))
-        table.add_row(when, request.get("flow", ""), number or "-", " > ".join(request.get("path", ())) or "-",
-                      str(callback.attempts), state)
+        table.add_row(
+            when,
+            request.get("flow", ""),
+            number or "-",
+            " > ".join(request.get("path", ())) or "-",
+            str(callback.attempts),
+            state,
+        )
     console.print(table)
 
 
 @main.command(name="call")
-@click.option("--url", help="Drive a running server (`ivr serve`), e.g. http://localhost:5000. "
-              "Without it: a private server with its own Redis, for this run only.")
+@click.option(
+    "--url",
+    help="Drive a running server (`ivr serve`), e.g. http://localhost:5000. "
+    "Without it: a private server with its own Redis, for this run only.",
+)
 @click.option("--token", help="The server's auth token [default: $TWILIO_AUTH_TOKEN, else .ivr/dev-auth-token].")
-@click.option("--flows", type=click.Path(file_okay=False, path_type=Path), default=lambda: _flows_dir(),
-              show_default="flows or $FLOWS_DIR", help="The flow files (the private server's, and people's names).")
+@click.option(
+    "--flows",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: _flows_dir(),
+    show_default="flows or $FLOWS_DIR",
+    help="The flow files (the private server's, and people's names).",
+)
 @click.option("--from", "caller", metavar="NUMBER", help="The caller's number (or anonymous) [default: +14155550100].")
 @click.option("--to", "line", metavar="NUMBER", help="The number dialled [default: the default flow's first number].")
 @click.option("--script", metavar="FILE", help="Run the steps in FILE (- reads them from stdin), then hang up.")
@@ -343,9 +379,20 @@ def call_command(url, token, flows, caller, line, script, steps) -> None:
     """
     from ivr import phone
 
-    sys.exit(phone.run(url=url, token=token, flows=flows, caller=caller, line=line, script=script, steps=steps,
-                       web_command=lambda: _procfile_command("web"), dev_token_file=DEV_TOKEN_FILE,
-                       audio_cache=Path(os.environ.get("AUDIO_CACHE") or LOCAL / "audio-cache")))
+    sys.exit(
+        phone.run(
+            url=url,
+            token=token,
+            flows=flows,
+            caller=caller,
+            line=line,
+            script=script,
+            steps=steps,
+            web_command=lambda: _procfile_command("web"),
+            dev_token_file=DEV_TOKEN_FILE,
+            audio_cache=Path(os.environ.get("AUDIO_CACHE") or LOCAL / "audio-cache"),
+        )
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

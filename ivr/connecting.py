@@ -45,7 +45,7 @@ def degraded(flow: Flow, directory: Directory, fallback_number: str | None) -> t
     numbers = tuple(dict.fromkeys(n for n in (flow.settings.fallback_number, fallback_number) if n))
     # Twilio rings at most ten numbers or clients from one <Dial>: the fallback numbers always, then as
     # many supervisors as fit.
-    people = tuple(directory.supervisors())[:MAX_DIAL_NOUNS - len(numbers)]
+    people = tuple(directory.supervisors())[: MAX_DIAL_NOUNS - len(numbers)]
     return (Say("I'm connecting you to a person now."), RingEveryone(people, numbers))
 
 
@@ -72,8 +72,7 @@ def route(world: World, state: CallState, target: Target, said: tuple[Action, ..
     if state.target != target:
         state = state.but(target=target, tried=())
     settings = world.flow.settings
-    candidates = next_people(target, world.directory, world.presence, world.now, state.tried,
-                             settings.agents_per_route)
+    candidates = next_people(target, world.directory, world.presence, world.now, state.tried, settings.agents_per_route)
     if candidates:
         busy_now = (Say("Please hold a moment."), Pause(3), Redirect("retry"))
         return Outcome(said + (DialFirstFree(candidates, settings.ring_seconds, busy_now),), state)
@@ -100,9 +99,14 @@ def entry_for(world: World, state: CallState, target: Target, entry_id: str | No
     if target.kind == "agent":
         agent = world.directory.get(target.name)
         groups = (*(agent.groups if agent else ()), SUPERVISORS)
-        return QueueEntry(entry_id or state.call, since, tuple(dict.fromkeys(groups)), world.flow.name,
-                          prefer=target.name,
-                          prefer_until=since + world.flow.settings.queue.prior_agent_wait_seconds)
+        return QueueEntry(
+            entry_id or state.call,
+            since,
+            tuple(dict.fromkeys(groups)),
+            world.flow.name,
+            prefer=target.name,
+            prefer_until=since + world.flow.settings.queue.prior_agent_wait_seconds,
+        )
     return QueueEntry(entry_id or state.call, since, (target.name,), world.flow.name)
 
 
@@ -110,14 +114,23 @@ def enqueue(world: World, state: CallState, target: Target, said: tuple[Action, 
     """Everyone who could help is busy: wait in line, keeping any place already held."""
     entry = entry_for(world, state, target)
     state = state.but(target=target, tried=(), queued_since=entry.since, leaving_for=None)
-    text = ("Everyone who could help is on another call. I'm putting you in line for the next person; "
-            "you will not be disconnected.")
+    text = (
+        "Everyone who could help is on another call. I'm putting you in line for the next person; "
+        "you will not be disconnected."
+    )
     return Outcome(said + (Say(text), Enqueue(world.flow.name)), state, enqueue=entry)
 
 
 def ask_for_message(world: World, state: CallState, before: str = "") -> Outcome:
-    text = " ".join(p for p in (before, "Please leave your name and your message after the tone, then press the "
-                                        "pound key. The team will see it with your call history.") if p)
+    text = " ".join(
+        p
+        for p in (
+            before,
+            "Please leave your name and your message after the tone, then press the "
+            "pound key. The team will see it with your call history.",
+        )
+        if p
+    )
     return Outcome((Say(text), Record(world.flow.settings.voicemail_seconds)), state.but(leaving_for=None))
 
 

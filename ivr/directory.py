@@ -69,8 +69,14 @@ def load_directory(path: Path) -> Directory:
             problems.append(Problem(file, people.line_of(index), agent.id, "this id is used twice"))
         agents[agent.id] = agent
     if agents and not any(a.is_supervisor for a in agents.values()):
-        problems.append(Problem(file, people.line, None,
-                                "no supervisor is listed: callers who cannot be helped need one (role: supervisor)"))
+        problems.append(
+            Problem(
+                file,
+                people.line,
+                None,
+                "no supervisor is listed: callers who cannot be helped need one (role: supervisor)",
+            )
+        )
     if problems:
         raise FlowError(problems)
     return Directory(agents)

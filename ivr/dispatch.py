@@ -58,44 +58,71 @@ class Dispatch:
         callback_key = keys.callback(entry.id.removeprefix("cb:")) if entry.is_callback else keys.callback("-")
         hold = now + (PLACING_SECONDS if entry.is_callback else ring_seconds + RESERVE_MARGIN_SECONDS)
         call_key = keys.call("-") if entry.is_callback else keys.call(entry.id)
-        taken = self.scripts.call("take", [keys.presence(), keys.queue(), keys.queue_entries(),
-                                           keys.callbacks_claimed(), callback_key, call_key],
-                                  [now, hold, agent, entry.id, "1" if entry.is_callback else "0",
-                                   now + CLAIM_SECONDS, attempt])
+        taken = self.scripts.call(
+            "take",
+            [keys.presence(), keys.queue(), keys.queue_entries(), keys.callbacks_claimed(), callback_key, call_key],
+            [now, hold, agent, entry.id, "1" if entry.is_callback else "0", now + CLAIM_SECONDS, attempt],
+        )
         return (attempt or "taken") if taken == 1 else None
 
     def callback(self, request_id: str) -> Callback | None:
         return _callback(request_id, self.r.hgetall(keys.callback(request_id)))
 
-    def advance(self, callback: Callback, attempt: str, status: str, now: float, seconds: int,
-                busy_agent: str | None = None) -> bool:
+    def advance(
+        self, callback: Callback, attempt: str, status: str, now: float, seconds: int, busy_agent: str | None = None
+    ) -> bool:
         """Move an attempt on (placing, agent answered, calling the customer); False if it is stale.
 
         With busy_agent, that person is marked busy on this request in the same atomic step.
         """
         record = presence.dump(presence.busy(presence.Presence(), callback.queue_id, now)) if busy_agent else ""
-        return self.scripts.call("advance", [keys.callback(callback.id), keys.callbacks_claimed(), keys.presence()],
-                                 [attempt, status, now + seconds, callback.queue_id, busy_agent or "",
-                                  record]) == 1
+        return (
+            self.scripts.call(
+                "advance",
+                [keys.callback(callback.id), keys.callbacks_claimed(), keys.presence()],
+                [attempt, status, now + seconds, callback.queue_id, busy_agent or "", record],
+            )
+            == 1
+        )
 
-    def settle(self, callback: Callback, attempt: str, outcome: str, now: float, failed_try: bool = False,
-               not_before: float = 0.0, also=None) -> bool:
+    def settle(
+        self,
+        callback: Callback,
+        attempt: str,
+        outcome: str,
+        now: float,
+        failed_try: bool = False,
+        not_before: float = 0.0,
+        also=None,
+    ) -> bool:
         """End an attempt: 'requeue' (same place in line), 'supervisors', or a final status such as 'done'."""
-        entry = callback.entry or QueueEntry(callback.queue_id, float(callback.request.get("since", now)),
-                                             tuple(callback.request.get("groups", ())),
-                                             callback.request.get("flow", ""))
+        entry = callback.entry or QueueEntry(
+            callback.queue_id,
+            float(callback.request.get("since", now)),
+            tuple(callback.request.get("groups", ())),
+            callback.request.get("flow", ""),
+        )
         entry = replace(entry, not_before=not_before)
         settled = self.scripts.call(
-            "settle", [keys.callback(callback.id), keys.callbacks_claimed(), keys.queue(), keys.queue_entries(),
-                       keys.presence(), keys.callbacks_for_supervisors()],
+            "settle",
+            [
+                keys.callback(callback.id),
+                keys.callbacks_claimed(),
+                keys.queue(),
+                keys.queue_entries(),
+                keys.presence(),
+                keys.callbacks_for_supervisors(),
+            ],
             [attempt, outcome, callback.queue_id, entry.to_json(), entry.since, "1" if failed_try else "0", now],
-            also=lambda pipe: _wake_then(pipe, also))
+            also=lambda pipe: _wake_then(pipe, also),
+        )
         return settled == 1
 
     def expired_claims(self, now: float) -> list[str]:
         """Callback requests whose attempt outlived its claim (a worker died, or Twilio never called)."""
-        return [queue_id.removeprefix("cb:") for queue_id in
-                self.r.zrangebyscore(keys.callbacks_claimed(), "-inf", now)]
+        return [
+            queue_id.removeprefix("cb:") for queue_id in self.r.zrangebyscore(keys.callbacks_claimed(), "-inf", now)
+        ]
 
     def reap(self, now: float) -> list[str]:
         """Put every expired attempt back in line at its old place; returns their request ids."""
@@ -154,5 +181,12 @@ def _callback(request_id: str, data: dict) -> Callback | None:
     except ValueError:
         return None
     entry = QueueEntry.from_json(data["entry"]) if data.get("entry") else None
-    return Callback(request_id, request, data.get("status", ""), data.get("attempt", ""),
-                    int(data.get("attempts", 0) or 0), data.get("agent") or None, entry)
+    return Callback(
+        request_id,
+        request,
+        data.get("status", ""),
+        data.get("attempt", ""),
+        int(data.get("attempts", 0) or 0),
+        data.get("agent") or None,
+        entry,
+    )

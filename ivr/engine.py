@@ -41,9 +41,27 @@ from ivr.world import (
     World,
 )
 
-__all__ = ["Arrive", "Connect", "DialEnded", "Ended", "Event", "Input", "MessageStored", "Outcome", "QueueLeft",
-           "Recorded", "Retry", "Waiting", "WhisperReply", "WhisperStart", "World", "degraded", "settle", "step",
-           "whisper_summary"]
+__all__ = [
+    "Arrive",
+    "Connect",
+    "DialEnded",
+    "Ended",
+    "Event",
+    "Input",
+    "MessageStored",
+    "Outcome",
+    "QueueLeft",
+    "Recorded",
+    "Retry",
+    "Waiting",
+    "WhisperReply",
+    "WhisperStart",
+    "World",
+    "degraded",
+    "settle",
+    "step",
+    "whisper_summary",
+]
 
 
 def step(world: World, event: Event) -> Outcome:
@@ -78,8 +96,14 @@ def step(world: World, event: Event) -> Outcome:
 
 
 def _fresh_state(world: World) -> CallState:
-    return CallState(call=world.call, flow=world.flow.name, caller=world.caller, number=world.number,
-                     started=world.now, flow_version=world.flow.version)
+    return CallState(
+        call=world.call,
+        flow=world.flow.name,
+        caller=world.caller,
+        number=world.number,
+        started=world.now,
+        flow_version=world.flow.version,
+    )
 
 
 def _arrive(world: World) -> Outcome:
@@ -96,8 +120,10 @@ def _arrive(world: World) -> Outcome:
     last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
     state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent))
     if visit >= policy.supervisor_from_call:
-        greeting = Say(f"Welcome back. I can see this is your call number {visit} to us recently, so I'm "
-                       "connecting you straight to a supervisor who can see your recent calls.")
+        greeting = Say(
+            f"Welcome back. I can see this is your call number {visit} to us recently, so I'm "
+            "connecting you straight to a supervisor who can see your recent calls."
+        )
         state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
         return route(world, state, Target.supervisors(), (greeting,))
     if visit >= policy.prior_agent_from_call and last:

@@ -18,8 +18,17 @@ from ivr.yamlfile import Mapping, Sequence
 
 NODE_TYPES = ("menu", "message", "route", "goto", "goodbye")
 # Words that reach a person from every menu; flows may not take them for anything else.
-OPERATOR_WORDS = ("agent", "representative", "operator", "person", "human", "real person", "someone",
-                  "somebody", "customer service")
+OPERATOR_WORDS = (
+    "agent",
+    "representative",
+    "operator",
+    "person",
+    "human",
+    "real person",
+    "someone",
+    "somebody",
+    "customer service",
+)
 OPERATOR_KEY = "0"
 KEYS = set("123456789*#")
 _NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
@@ -159,14 +168,35 @@ def _read_flow(file, stem, data, directory, problems) -> Flow | None:
             nodes[node_id] = node
     if start and start not in raw_nodes:
         top.problem(f"'start' names '{start}', which is not a node", "start")
-    return Flow(name=top.text("name") or stem, file=file, numbers=numbers, default=top.flag("default"),
-                start=start or "", nodes=nodes, settings=settings)
+    return Flow(
+        name=top.text("name") or stem,
+        file=file,
+        numbers=numbers,
+        default=top.flag("default"),
+        start=start or "",
+        nodes=nodes,
+        settings=settings,
+    )
 
 
 def _read_settings(f: Fields, directory: Directory) -> Settings:
-    f.only({"voice", "language", "ring_seconds", "agents_per_route", "operator", "fallback_number",
-            "repeat_callers", "hours", "queue", "callbacks", "voicemail_max_seconds", "hold_music",
-            "time_to_human_budget_seconds"})
+    f.only(
+        {
+            "voice",
+            "language",
+            "ring_seconds",
+            "agents_per_route",
+            "operator",
+            "fallback_number",
+            "repeat_callers",
+            "hours",
+            "queue",
+            "callbacks",
+            "voicemail_max_seconds",
+            "hold_music",
+            "time_to_human_budget_seconds",
+        }
+    )
     d = Settings()
     queue = f.mapping("queue")
     queue.only({"max_hold_seconds", "offer_every_seconds", "prior_agent_wait_seconds"})
@@ -181,8 +211,10 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         supervisor_from_call=repeat.integer("supervisor_from_call", 3, 2, 99),
     )
     if repeat_policy.prior_agent_from_call > repeat_policy.supervisor_from_call:
-        repeat.problem("'prior_agent_from_call' is later than 'supervisor_from_call', so it would never apply",
-                       "prior_agent_from_call")
+        repeat.problem(
+            "'prior_agent_from_call' is later than 'supervisor_from_call', so it would never apply",
+            "prior_agent_from_call",
+        )
     return Settings(
         voice=f.text("voice", d.voice),
         language=f.text("language", d.language),
@@ -203,8 +235,7 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         ),
         voicemail_seconds=f.integer("voicemail_max_seconds", 120, 10, 600),
         hold_music=f.text("hold_music"),
-        time_to_human_budget_seconds=f.integer("time_to_human_budget_seconds", d.time_to_human_budget_seconds,
-                                               5, 600),
+        time_to_human_budget_seconds=f.integer("time_to_human_budget_seconds", d.time_to_human_budget_seconds, 5, 600),
     )
 
 
@@ -229,8 +260,10 @@ def _read_hours(f: Fields) -> Hours:
             if weekdays is None:
                 h.problem(f"{days!r} is not a day or range of days (mon, tue, ... or mon-fri)", line=raw.line_of(days))
             elif times is None:
-                h.problem(f"{spans!r} should be times such as 08:00-20:00 (or 08:00-12:00, 13:00-17:00)",
-                          line=raw.line_of(days))
+                h.problem(
+                    f"{spans!r} should be times such as 08:00-20:00 (or 08:00-12:00, 13:00-17:00)",
+                    line=raw.line_of(days),
+                )
             else:
                 for day in weekdays:
                     table[day] = tuple(sorted((*table.get(day, ()), *times)))
@@ -242,8 +275,13 @@ def _read_hours(f: Fields) -> Hours:
             date.fromisoformat(day)
         except ValueError:
             h.problem(f"holiday {day!r} should be a date such as 2026-12-25", "holidays")
-    return Hours(timezone=zone, open=table, holidays=frozenset(holidays), on_call_number=h.phone("on_call_number"),
-                 always_open=False)
+    return Hours(
+        timezone=zone,
+        open=table,
+        holidays=frozenset(holidays),
+        on_call_number=h.phone("on_call_number"),
+        always_open=False,
+    )
 
 
 def _read_operator(f: Fields, directory: Directory) -> Target | None:
@@ -280,12 +318,27 @@ def _read_node(f: Fields, node_id: str, line: int, directory: Directory) -> Node
     if kind == "menu":
         f.only({"type", "say", "play", "options", "operator", "timeout"})
         operator = _read_operator(f, directory)
-        return Node(node_id, kind, line, say=f.text("say", required=True) or "", options=_read_options(f),
-                    operator=operator, timeout=f.integer("timeout", 6, 2, 30), play=f.text("play"))
+        return Node(
+            node_id,
+            kind,
+            line,
+            say=f.text("say", required=True) or "",
+            options=_read_options(f),
+            operator=operator,
+            timeout=f.integer("timeout", 6, 2, 30),
+            play=f.text("play"),
+        )
     if kind == "message":
         f.only({"type", "say", "play", "next", "outcome"})
-        return Node(node_id, kind, line, say=f.text("say", required=True) or "", next=_next(f, kind),
-                    outcome=f.text("outcome"), play=f.text("play"))
+        return Node(
+            node_id,
+            kind,
+            line,
+            say=f.text("say", required=True) or "",
+            next=_next(f, kind),
+            outcome=f.text("outcome"),
+            play=f.text("play"),
+        )
     if kind == "route":
         f.only({"type", "say", "group", "agent"})
         return Node(node_id, kind, line, say=f.text("say", "") or "", target=_read_target(f, directory))
@@ -293,23 +346,25 @@ def _read_node(f: Fields, node_id: str, line: int, directory: Directory) -> Node
         f.only({"type", "next"})
         return Node(node_id, kind, line, next=_next(f, kind))
     f.only({"type", "say", "play", "outcome"})
-    return Node(node_id, kind, line, say=f.text("say", required=True) or "", outcome=f.text("outcome"),
-                play=f.text("play"))
+    return Node(
+        node_id, kind, line, say=f.text("say", required=True) or "", outcome=f.text("outcome"), play=f.text("play")
+    )
 
 
 def _next(f: Fields, kind: str) -> str | None:
     target = f.text("next")
     if not target:
-        f.problem(f"a {kind} node is a dead end without 'next': say where the caller goes after it "
-                  "(use a goodbye node to end the call on purpose)")
+        f.problem(
+            f"a {kind} node is a dead end without 'next': say where the caller goes after it "
+            "(use a goodbye node to end the call on purpose)"
+        )
     return target
 
 
 def _read_options(f: Fields) -> tuple[Option, ...]:
     raw = f.data.get("options")
     if not isinstance(raw, Sequence) or not raw:
-        f.problem("a menu needs 'options': a list of choices, each with a key and/or words and a next node",
-                  "options")
+        f.problem("a menu needs 'options': a list of choices, each with a key and/or words and a next node", "options")
         return ()
     options, keys, words_seen = [], set(), set()
     for index, item in enumerate(raw):
@@ -332,8 +387,9 @@ def _read_options(f: Fields) -> tuple[Option, ...]:
                 o.problem(f"the words {word!r} are used twice in this menu", "words")
             words_seen.add(word)
         if key is None:
-            o.problem("an option needs a 'key': callers who cannot or will not speak must be able to press it",
-                      line=line)
+            o.problem(
+                "an option needs a 'key': callers who cannot or will not speak must be able to press it", line=line
+            )
         if not target:
             o.problem("an option needs 'next': the node it leads to", line=line)
         keys.add(key)
@@ -376,10 +432,12 @@ def _check_graph(flow: Flow, declared: set[str], problems: list[Problem]) -> Non
             chain.append(current.id)
             current = flow.nodes[current.next]
         if current.id in chain and not reported & set(chain):
-            loop = chain[chain.index(current.id):]
+            loop = chain[chain.index(current.id) :]
             reported.update(loop)
-            where(flow.nodes[loop[0]], "loops with no way out: " + " -> ".join([*loop, loop[0]])
-                  + " (add a menu, a route or a goodbye)")
+            where(
+                flow.nodes[loop[0]],
+                "loops with no way out: " + " -> ".join([*loop, loop[0]]) + " (add a menu, a route or a goodbye)",
+            )
 
 
 def _exits(node: Node) -> list[str]:

@@ -114,8 +114,14 @@ def edges(flow: Flow) -> list[Edge]:
 
 # --- Mermaid ------------------------------------------------------------------------------------------
 
-_MERMAID_SHAPES = {"menu": ("{{", "}}"), "message": ("[", "]"), "goto": (">", "]"), "goodbye": ("([", "])"),
-                   "route": ("[[", "]]"), "person": ("((", "))")}
+_MERMAID_SHAPES = {
+    "menu": ("{{", "}}"),
+    "message": ("[", "]"),
+    "goto": (">", "]"),
+    "goodbye": ("([", "])"),
+    "route": ("[[", "]]"),
+    "person": ("((", "))"),
+}
 _MERMAID_STYLES = {
     "menu": "fill:#e8f0fe,stroke:#1a73e8,color:#202124",
     "message": "fill:#f1f3f4,stroke:#5f6368,color:#202124",
@@ -126,8 +132,21 @@ _MERMAID_STYLES = {
     "late": "stroke:#d93025,stroke-width:3px,stroke-dasharray:6 3",
 }
 # characters that mean something to Mermaid (or to the HTML it makes) are written as entity codes
-_MERMAID_ESCAPES = {'"': "#quot;", "#": "#35;", "&": "#38;", "<": "#60;", ">": "#62;", "`": "#96;",
-                    "|": "#124;", "[": "#91;", "]": "#93;", "{": "#123;", "}": "#125;", "(": "#40;", ")": "#41;"}
+_MERMAID_ESCAPES = {
+    '"': "#quot;",
+    "#": "#35;",
+    "&": "#38;",
+    "<": "#60;",
+    ">": "#62;",
+    "`": "#96;",
+    "|": "#124;",
+    "[": "#91;",
+    "]": "#93;",
+    "{": "#123;",
+    "}": "#125;",
+    "(": "#40;",
+    ")": "#41;",
+}
 
 
 def mermaid_text(text: str) -> str:
@@ -152,9 +171,11 @@ def _mermaid_ids(flow: Flow) -> dict[str, str]:
 def mermaid(flow: Flow, timing: FlowTiming) -> str:
     """The flow as a Mermaid flowchart, top to bottom."""
     ids = _mermaid_ids(flow)
-    out = ["flowchart TD",
-           f"    %% {mermaid_text(flow.name)}: drawn by `ivr graph`. Times are seconds of prompts heard in full "
-           f"from the start of the call; budget {timing.budget} s"]
+    out = [
+        "flowchart TD",
+        f"    %% {mermaid_text(flow.name)}: drawn by `ivr graph`. Times are seconds of prompts heard in full "
+        f"from the start of the call; budget {timing.budget} s",
+    ]
     classes: dict[str, list[str]] = {}
     for node in flow.nodes.values():
         t = timing.nodes.get(node.id)
@@ -199,8 +220,14 @@ COLUMN_GAP = 30
 SLOT_WIDTH = 16
 MARGIN = 30
 TITLE_HEIGHT = 30
-_SVG_FILL = {"menu": ("#e8f0fe", "#1a73e8"), "message": ("#f1f3f4", "#5f6368"), "goto": ("#ffffff", "#5f6368"),
-             "goodbye": ("#fce8e6", "#c5221f"), "route": ("#e6f4ea", "#137333"), "person": ("#fef7e0", "#b06000")}
+_SVG_FILL = {
+    "menu": ("#e8f0fe", "#1a73e8"),
+    "message": ("#f1f3f4", "#5f6368"),
+    "goto": ("#ffffff", "#5f6368"),
+    "goodbye": ("#fce8e6", "#c5221f"),
+    "route": ("#e6f4ea", "#137333"),
+    "person": ("#fef7e0", "#b06000"),
+}
 LATE = "#d93025"
 
 
@@ -258,8 +285,9 @@ def _svg_edges(flow: Flow) -> list[Edge]:
     merged: dict[tuple[str, str, bool], list[str]] = {}
     for edge in edges(flow):
         merged.setdefault((edge.source, edge.target, edge.dotted), []).append(edge.label)
-    return [Edge(s, t, " / ".join(label for label in labels if label), dotted)
-            for (s, t, dotted), labels in merged.items()]
+    return [
+        Edge(s, t, " / ".join(label for label in labels if label), dotted) for (s, t, dotted), labels in merged.items()
+    ]
 
 
 def _label_lines(label: str) -> list[str]:
@@ -281,8 +309,9 @@ def _layout(flow: Flow, timing: FlowTiming, drawn: list[Edge]) -> _Layout:
     for node_id in sorted(flow.nodes, key=lambda n: row_of[n]):  # the file's order within a row, to start
         t = timing.nodes.get(node_id)
         node = flow.nodes[node_id]
-        items[node_id] = _Item(node_id, node.type, node_lines(flow, node, t, timing), row_of[node_id],
-                               late=bool(t and t.over_budget))
+        items[node_id] = _Item(
+            node_id, node.type, node_lines(flow, node, t, timing), row_of[node_id], late=bool(t and t.over_budget)
+        )
     last = max(row_of.values(), default=-1) + 1
     for target, person in _people(flow).items():
         items[person] = _Item(person, "person", [PERSON, target_text(target)], last)
@@ -334,9 +363,11 @@ def _order(rows: list[list[_Item]], above: dict, below: dict) -> None:
         neighbours, sequence = (above, rows[1:]) if sweep % 2 == 0 else (below, rows[-2::-1])
         position = {i.id: n for row in rows for n, i in enumerate(row)}
         for row in sequence:
+
             def key(item, links=neighbours, where=position):
                 linked = [where[j] for j in links[item.id]]
                 return (sum(linked) / len(linked) if linked else where[item.id], first[item.id])
+
             row.sort(key=key)
             position.update({i.id: n for n, i in enumerate(row)})
 
@@ -376,17 +407,18 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
     layout = _layout(flow, timing, drawn)
     items = layout.items
     title = f"{flow.name}: time to a person (prompts heard in full; budget {timing.budget} s)"
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(layout.width)}" height="{_f(layout.height)}" '
-           f'viewBox="0 0 {_f(layout.width)} {_f(layout.height)}" font-family="Helvetica, Arial, sans-serif" '
-           'font-size="12">',
-           f"<title>{escape(title)}</title>",
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5f6368"/></marker></defs>',
-           '<rect width="100%" height="100%" fill="#ffffff"/>',
-           f'<text x="{MARGIN}" y="{MARGIN + 4}" font-size="14" font-weight="bold">{escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(layout.width)}" height="{_f(layout.height)}" '
+        f'viewBox="0 0 {_f(layout.width)} {_f(layout.height)}" font-family="Helvetica, Arial, sans-serif" '
+        'font-size="12">',
+        f"<title>{escape(title)}</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5f6368"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="#ffffff"/>',
+        f'<text x="{MARGIN}" y="{MARGIN + 4}" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
     row_top = [row[0].y for row in layout.rows]
-    row_bottom = [row[0].y + max((i.height for i in row if not i.is_slot), default=LINE_HEIGHT)
-                  for row in layout.rows]
+    row_bottom = [row[0].y + max((i.height for i in row if not i.is_slot), default=LINE_HEIGHT) for row in layout.rows]
     tracks_below: dict[int, int] = {}
     tracks_above: dict[int, int] = {}
     lane = max(i.x + i.width for i in items.values()) + 40
@@ -417,12 +449,13 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
             y_below = row_bottom[source.row] + 10 * below
             y_over = row_top[target.row] - 10 * over
             x2 = target.x + target.width - 14
-            d = (f"M{_f(x1)},{_f(y1)} V{_f(y_below)} H{_f(lane)} V{_f(y_over)} H{_f(x2)} "
-                 f"V{_f(target.y)}")
+            d = f"M{_f(x1)},{_f(y1)} V{_f(y_below)} H{_f(lane)} V{_f(y_over)} H{_f(x2)} V{_f(target.y)}"
             label_at = (x1 + 6, y_below + 4)
         dash = ' stroke-dasharray="5 4"' if edge.dotted else ""
-        out.append(f'<path class="edge" data-from={quoteattr(edge.source)} data-to={quoteattr(edge.target)} '
-                   f'd="{d}" fill="none" stroke="#5f6368" stroke-width="1.3"{dash} marker-end="url(#arrow)"/>')
+        out.append(
+            f'<path class="edge" data-from={quoteattr(edge.source)} data-to={quoteattr(edge.target)} '
+            f'd="{d}" fill="none" stroke="#5f6368" stroke-width="1.3"{dash} marker-end="url(#arrow)"/>'
+        )
         if lines:
             labels.append((label_at, lines, index in layout.routes))
     for item in items.values():
@@ -440,11 +473,14 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
         out.append("</g>")
     for (lx, ly), lines, centred in labels:  # last, so they sit on top of the lines they name
         anchor = "middle" if centred else "start"
-        out.append(f'<text class="label" x="{_f(lx)}" y="{_f(ly + 11)}" text-anchor="{anchor}" font-size="11" '
-                   'fill="#3c4043" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
-                   + "".join(f'<tspan x="{_f(lx)}" dy="{0 if n == 0 else 14}">{escape(line)}</tspan>'
-                             for n, line in enumerate(lines))
-                   + "</text>")
+        out.append(
+            f'<text class="label" x="{_f(lx)}" y="{_f(ly + 11)}" text-anchor="{anchor}" font-size="11" '
+            'fill="#3c4043" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+            + "".join(
+                f'<tspan x="{_f(lx)}" dy="{0 if n == 0 else 14}">{escape(line)}</tspan>' for n, line in enumerate(lines)
+            )
+            + "</text>"
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -452,17 +488,23 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
 def _shape(item: _Item, fill: str, stroke: str) -> str:
     x, y, w, h = _f(item.x), _f(item.y), _f(item.width), _f(item.height)
     if item.kind == "person":
-        return (f'<ellipse cx="{_f(item.cx)}" cy="{_f(item.y + item.height / 2)}" rx="{_f(item.width / 2)}" '
-                f'ry="{_f(item.height / 2)}" fill="{fill}" stroke="{stroke}" stroke-width="2"/>')
+        return (
+            f'<ellipse cx="{_f(item.cx)}" cy="{_f(item.y + item.height / 2)}" rx="{_f(item.width / 2)}" '
+            f'ry="{_f(item.height / 2)}" fill="{fill}" stroke="{stroke}" stroke-width="2"/>'
+        )
     width = 2 if item.late else 1.5
     if item.kind == "route":  # a double border: the one shape that puts the caller through to a person
-        return (f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}" '
-                f'stroke-width="{width}"/><rect x="{_f(item.x + 4)}" y="{_f(item.y + 4)}" '
-                f'width="{_f(item.width - 8)}" height="{_f(item.height - 8)}" rx="2" fill="none" stroke="{stroke}"/>')
+        return (
+            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}" '
+            f'stroke-width="{width}"/><rect x="{_f(item.x + 4)}" y="{_f(item.y + 4)}" '
+            f'width="{_f(item.width - 8)}" height="{_f(item.height - 8)}" rx="2" fill="none" stroke="{stroke}"/>'
+        )
     radius = {"menu": 2, "message": 8, "goto": 8, "goodbye": item.height / 2}[item.kind]
     dash = ' stroke-dasharray="4 3"' if item.kind == "goto" else ""
-    return (f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="{_f(radius)}" fill="{fill}" stroke="{stroke}" '
-            f'stroke-width="{width}"{dash}/>')
+    return (
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="{_f(radius)}" fill="{fill}" stroke="{stroke}" '
+        f'stroke-width="{width}"{dash}/>'
+    )
 
 
 def render(flow: Flow, timing: FlowTiming, fmt: str) -> str:

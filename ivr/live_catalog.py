@@ -63,6 +63,7 @@ class LiveCatalog:
 
     def watch(self, every_seconds: float) -> None:
         """Check for edits in a background thread, so no caller waits for a reload."""
+
         def loop() -> None:
             while not self._stop.wait(every_seconds):
                 try:

@@ -39,8 +39,9 @@ class Memory:
         self.r = r
         self.scripts = scripts.Registered(r)
 
-    def load(self, call: str | None, caller: str | None, with_history: bool,
-             queue_groups: tuple[str, ...] = ()) -> Snapshot:
+    def load(
+        self, call: str | None, caller: str | None, with_history: bool, queue_groups: tuple[str, ...] = ()
+    ) -> Snapshot:
         """One round trip: the call's state, the caller's contacts (on arrival), everyone's presence and,
         for wait documents (queue_groups given), the queue and those groups' recent talk times."""
         history = bool(caller and with_history)
@@ -63,8 +64,13 @@ class Memory:
         state = None
         if call_hash and call_hash.get("state"):
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
-        return Snapshot(state, _caller_memory(caller_hash or {}),
-                        {agent: presence_rules.parse(raw) for agent, raw in presence_hash.items()}, queue, handle)
+        return Snapshot(
+            state,
+            _caller_memory(caller_hash or {}),
+            {agent: presence_rules.parse(raw) for agent, raw in presence_hash.items()},
+            queue,
+            handle,
+        )
 
     def save(self, outcome, snapshot: Snapshot, now: float, window_seconds: int) -> str | None:
         """One round trip: new state, the caller's contact, presence changes and any claim of a person.
@@ -73,8 +79,15 @@ class Memory:
         """
         state = outcome.state
         dial = next((a for a in outcome.actions if isinstance(a, DialFirstFree)), None)
-        if state is None and not (outcome.busy or outcome.release or outcome.missed or dial or outcome.dequeue
-                                  or outcome.enqueue or outcome.ended):
+        if state is None and not (
+            outcome.busy
+            or outcome.release
+            or outcome.missed
+            or dial
+            or outcome.dequeue
+            or outcome.enqueue
+            or outcome.ended
+        ):
             return None
         call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
 
@@ -91,8 +104,7 @@ class Memory:
                         pipe.hdel(caller_key, *[CONTACT + c for c in stale])
                     pipe.expire(caller_key, window_seconds)
             for agent in outcome.busy:
-                pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid,
-                             agent)
+                pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid, agent)
             if outcome.dequeue:
                 pipe.zrem(keys.queue(), *outcome.dequeue)
                 pipe.hdel(keys.queue_entries(), *outcome.dequeue)
@@ -100,13 +112,24 @@ class Memory:
                 pipe.hset(keys.call(call_sid), "ended", now)  # before any late enqueue of this call lands
             if outcome.enqueue is not None:
                 entry = outcome.enqueue
-                pipe.evalsha(shas["enqueue"], 3, keys.queue(), keys.queue_entries(), keys.call(call_sid), entry.id,
-                             entry.since, entry.to_json(), "1" if entry.id == call_sid else "0")
+                pipe.evalsha(
+                    shas["enqueue"],
+                    3,
+                    keys.queue(),
+                    keys.queue_entries(),
+                    keys.call(call_sid),
+                    entry.id,
+                    entry.since,
+                    entry.to_json(),
+                    "1" if entry.id == call_sid else "0",
+                )
                 presence_rules.nudge_dispatcher(pipe, "queued")
             if outcome.callback is not None:
                 request = outcome.callback
-                pipe.hset(keys.callback(request["id"]), mapping={
-                    "request": json.dumps(request, separators=(",", ":")), "attempts": 0, "status": "waiting"})
+                pipe.hset(
+                    keys.callback(request["id"]),
+                    mapping={"request": json.dumps(request, separators=(",", ":")), "attempts": 0, "status": "waiting"},
+                )
                 pipe.expire(keys.callback(request["id"]), CALLBACK_TTL)
             if outcome.handle is not None:
                 group, seconds = outcome.handle
@@ -114,15 +137,22 @@ class Memory:
                 pipe.ltrim(keys.handle_times(group), 0, HANDLE_TIMES_KEPT - 1)
             for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
                 if agents:
-                    pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode,
-                                 *agents)
+                    pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode, *agents)
                     presence_rules.nudge_dispatcher(pipe, "freed")
             if dial is not None:
                 # Reserved through the prompts before the Dial, the ring and the whisper; freed by the dial
                 # result, or by this expiry if that never comes.
                 hold = now + dial.ring_seconds + RESERVE_MARGIN_SECONDS
-                pipe.evalsha(shas["claim"], 2, keys.presence(), keys.call(call_sid), now, hold, call_sid,
-                             *[a.id for a in dial.candidates])
+                pipe.evalsha(
+                    shas["claim"],
+                    2,
+                    keys.presence(),
+                    keys.call(call_sid),
+                    now,
+                    hold,
+                    call_sid,
+                    *[a.id for a in dial.candidates],
+                )
 
         # No MULTI: each write stands on its own (the claim and release are atomic Lua), and a transaction
         # would double the replies to parse on the hot path.
@@ -142,8 +172,6 @@ class Memory:
 
     def history(self, caller: str) -> CallerMemory:
         return _caller_memory(self.r.hgetall(keys.caller(caller)))
-
-
 
 
 def _caller_memory(caller_hash: dict) -> CallerMemory:

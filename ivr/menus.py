@@ -65,8 +65,7 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     digits = first_key(event.digits)
     words = words_of(event.speech)
     if digits[:1] == OPERATOR_KEY or (not digits and asks_for_person(words)):
-        return to_person(world, state.but(path=(*state.path, "asked for a person")), node,
-                          (Say(CONNECTING_LINE),))
+        return to_person(world, state.but(path=(*state.path, "asked for a person")), node, (Say(CONNECTING_LINE),))
     if not digits and event.confidence is not None and event.confidence < MIN_SPEECH_CONFIDENCE:
         # Better to ask again than to send the caller somewhere they did not ask for; asking for a person
         # (above) is honoured at any confidence, since a person can always help.

@@ -29,8 +29,9 @@ def parse(raw: str | None) -> Presence:
         return Presence()
     try:
         data = json.loads(raw)
-        return Presence(str(data.get("s", AVAILABLE)), float(data.get("idle", 0)), float(data.get("until", 0)),
-                        data.get("call"))
+        return Presence(
+            str(data.get("s", AVAILABLE)), float(data.get("idle", 0)), float(data.get("until", 0)), data.get("call")
+        )
     except (ValueError, TypeError, AttributeError):
         return Presence()
 

@@ -32,16 +32,32 @@ class QueueEntry:
         return self.id.startswith(CALLBACK_PREFIX)
 
     def to_json(self) -> str:
-        return json.dumps({"id": self.id, "since": self.since, "groups": list(self.groups), "flow": self.flow,
-                           "prefer": self.prefer, "prefer_until": self.prefer_until,
-                           "not_before": self.not_before}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "id": self.id,
+                "since": self.since,
+                "groups": list(self.groups),
+                "flow": self.flow,
+                "prefer": self.prefer,
+                "prefer_until": self.prefer_until,
+                "not_before": self.not_before,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, raw: str) -> QueueEntry | None:
         try:
             d = json.loads(raw)
-            return cls(str(d["id"]), float(d["since"]), tuple(d.get("groups", ())), str(d.get("flow", "")),
-                       d.get("prefer"), float(d.get("prefer_until", 0)), float(d.get("not_before", 0)))
+            return cls(
+                str(d["id"]),
+                float(d["since"]),
+                tuple(d.get("groups", ())),
+                str(d.get("flow", "")),
+                d.get("prefer"),
+                float(d.get("prefer_until", 0)),
+                float(d.get("not_before", 0)),
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -58,12 +74,16 @@ def shares_people(a: QueueEntry, b: QueueEntry) -> bool:
 
 def position(entry: QueueEntry, queue: tuple[QueueEntry, ...]) -> int:
     """1 for the next caller served: counts those ahead who wait for the same people."""
-    return 1 + sum(1 for other in queue if other.id != entry.id and (other.since, other.id) < (entry.since, entry.id)
-                   and shares_people(other, entry))
+    return 1 + sum(
+        1
+        for other in queue
+        if other.id != entry.id and (other.since, other.id) < (entry.since, entry.id) and shares_people(other, entry)
+    )
 
 
-def may_take(agent: Agent, entry: QueueEntry, now: float, max_hold_seconds: int, on_duty: set[str],
-             directory: Directory) -> bool:
+def may_take(
+    agent: Agent, entry: QueueEntry, now: float, max_hold_seconds: int, on_duty: set[str], directory: Directory
+) -> bool:
     """Whether a free agent may be given this waiting caller now.
 
     A returning caller's own agent is preferred until `prefer_until`; supervisors take a caller of another
@@ -82,17 +102,32 @@ def may_take(agent: Agent, entry: QueueEntry, now: float, max_hold_seconds: int,
     return waited >= max_hold_seconds or not staffed
 
 
-def next_for(agent: Agent, queue: tuple[QueueEntry, ...], now: float, max_hold_seconds: int, on_duty: set[str],
-             directory: Directory) -> QueueEntry | None:
+def next_for(
+    agent: Agent,
+    queue: tuple[QueueEntry, ...],
+    now: float,
+    max_hold_seconds: int,
+    on_duty: set[str],
+    directory: Directory,
+) -> QueueEntry | None:
     """The caller a newly free agent should take: their own returning callers first, then the longest waiting."""
-    eligible = [e for e in sorted(queue, key=lambda e: (e.since, e.id))
-                if e.not_before <= now and may_take(agent, e, now, max_hold_seconds, on_duty, directory)]
+    eligible = [
+        e
+        for e in sorted(queue, key=lambda e: (e.since, e.id))
+        if e.not_before <= now and may_take(agent, e, now, max_hold_seconds, on_duty, directory)
+    ]
     own = [e for e in eligible if e.prefer == agent.id and now < e.prefer_until]
     return (own or eligible or [None])[0]
 
 
-def estimate_minutes(place: int, groups: tuple[str, ...], handle_times: dict[str, tuple[float, ...]],
-                     on_duty: set[str], directory: Directory, twilio_average: float = 0.0) -> int | None:
+def estimate_minutes(
+    place: int,
+    groups: tuple[str, ...],
+    handle_times: dict[str, tuple[float, ...]],
+    on_duty: set[str],
+    directory: Directory,
+    twilio_average: float = 0.0,
+) -> int | None:
     """Minutes until a person is likely free, from the line's own recent handle times; None if unknown.
 
     With n people on duty who each take a call of the average length, the caller at place p waits about

@@ -47,12 +47,27 @@ class EmbeddedRedis:
 
     def start(self) -> EmbeddedRedis:
         self.folder.mkdir(parents=True, exist_ok=True)
-        args = [binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder.resolve()),
-                "--save", "60 1" if self.persist else "", "--appendonly", "no", "--protected-mode", "yes",
-                "--logfile", str((self.folder / "redis.log").resolve())]
+        args = [
+            binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.folder.resolve()),
+            "--save",
+            "60 1" if self.persist else "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str((self.folder / "redis.log").resolve()),
+        ]
         # its own session: a Ctrl-C meant for the server must not stop Redis before the server is done
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while True:

@@ -64,8 +64,9 @@ def url(endpoint: str, **params) -> str:
     return PATHS[endpoint] + (f"?{query}" if query else "")
 
 
-def render(actions: tuple[Action, ...] | list[Action], call: str = "", voice: str = "Polly.Joanna",
-           language: str = "en-US") -> str:
+def render(
+    actions: tuple[Action, ...] | list[Action], call: str = "", voice: str = "Polly.Joanna", language: str = "en-US"
+) -> str:
     """Build the TwiML document for a list of actions."""
     actions = tuple(actions)
     if any(isinstance(a, (Dial, WhisperAsk, CallbackWhisper, DialCustomer)) for a in actions):
@@ -92,11 +93,21 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
             response.pause(length=action.seconds)
         elif isinstance(action, Ask):
             target = url("gather", node=action.node)
-            speech = {"speech_timeout": "auto", "hints": ", ".join(action.hints), "language": language} \
-                if "speech" in action.input else {}
-            gather = Gather(input=action.input, num_digits=action.num_digits, action=target, method="POST",
-                            action_on_empty_result=True, timeout=action.timeout,
-                            finish_on_key=action.finish_on_key, **speech)
+            speech = (
+                {"speech_timeout": "auto", "hints": ", ".join(action.hints), "language": language}
+                if "speech" in action.input
+                else {}
+            )
+            gather = Gather(
+                input=action.input,
+                num_digits=action.num_digits,
+                action=target,
+                method="POST",
+                action_on_empty_result=True,
+                timeout=action.timeout,
+                finish_on_key=action.finish_on_key,
+                **speech,
+            )
             if action.audio:
                 if action.lead:
                     say(gather, action.lead)
@@ -110,12 +121,16 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
         elif isinstance(action, Play):
             response.play(action.url)
         elif isinstance(action, Enqueue):
-            response.enqueue(action.queue, wait_url=url("queue_wait"), wait_url_method="POST",
-                             action=url("queue_left"), method="POST")
+            response.enqueue(
+                action.queue,
+                wait_url=url("queue_wait"),
+                wait_url_method="POST",
+                action=url("queue_left"),
+                method="POST",
+            )
         elif isinstance(action, HoldAsk):
             # Keys work while holding; silence simply lets the hold audio play on.
-            gather = Gather(input="dtmf", num_digits=1, action=url("gather", node="@hold"), method="POST",
-                            timeout=1)
+            gather = Gather(input="dtmf", num_digits=1, action=url("gather", node="@hold"), method="POST", timeout=1)
             say(gather, action.prompt)
             if action.music:
                 gather.play(action.music)
@@ -125,16 +140,26 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
         elif isinstance(action, Leave):
             response.leave()
         elif isinstance(action, Record):
-            response.record(action=url("recorded"), method="POST", max_length=action.max_seconds,
-                            finish_on_key="#", play_beep=True, trim="trim-silence",
-                            recording_status_callback=url("recording_saved"),
-                            recording_status_callback_method="POST")
+            response.record(
+                action=url("recorded"),
+                method="POST",
+                max_length=action.max_seconds,
+                finish_on_key="#",
+                play_beep=True,
+                trim="trim-silence",
+                recording_status_callback=url("recording_saved"),
+                recording_status_callback_method="POST",
+            )
             # Twilio skips the action of an empty recording and goes on to the next verb: without this,
             # a caller who said nothing would be hung up on. They come back as "no message" instead.
             response.redirect(url("recorded"), method="POST")
         elif isinstance(action, Dial):
-            dial = DialVerb(action=url("dialled", agent=action.agent.id), method="POST",
-                            timeout=action.ring_seconds, answer_on_bridge=True)
+            dial = DialVerb(
+                action=url("dialled", agent=action.agent.id),
+                method="POST",
+                timeout=action.ring_seconds,
+                answer_on_bridge=True,
+            )
             _person(dial, action.agent, whisper=url("whisper", call=call, agent=action.agent.id))
             response.append(dial)
         elif isinstance(action, DialNumber):
@@ -149,14 +174,27 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
                 dial.number(number)
             response.append(dial)
         elif isinstance(action, WhisperAsk):
-            _whisper(response, say, url("whisper_reply", call=action.call, agent=action.agent), action.summary,
-                     "Passing the call on.")
+            _whisper(
+                response,
+                say,
+                url("whisper_reply", call=action.call, agent=action.agent),
+                action.summary,
+                "Passing the call on.",
+            )
         elif isinstance(action, CallbackWhisper):
-            _whisper(response, say, url("callback_accept", request=action.request, attempt=action.attempt),
-                     action.summary, "Passing. The request stays in line for the next person.")
+            _whisper(
+                response,
+                say,
+                url("callback_accept", request=action.request, attempt=action.attempt),
+                action.summary,
+                "Passing. The request stays in line for the next person.",
+            )
         elif isinstance(action, DialCustomer):
-            dial = DialVerb(action=url("callback_dialled", request=action.request, attempt=action.attempt),
-                            method="POST", timeout=action.ring_seconds)
+            dial = DialVerb(
+                action=url("callback_dialled", request=action.request, attempt=action.attempt),
+                method="POST",
+                timeout=action.ring_seconds,
+            )
             dial.number(action.number)
             response.append(dial)
         elif isinstance(action, Redirect):

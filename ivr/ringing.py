@@ -31,32 +31,38 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
     was_bridged = event.bridged or state.bridged == event.agent
     if event.agent == ON_CALL:
         if event.status in TALKED:
-            return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
-                           state.but(outcome="spoke with the on-call team"))
+            return Outcome(
+                (Say("Thank you for calling. Goodbye."), Hangup()), state.but(outcome="spoke with the on-call team")
+            )
         return ask_for_message(world, state, "Our on-call team couldn't answer just now.")
     if event.agent == FALLBACK or agent is None:
         if event.status == "completed":
-            return Outcome((Say("Thank you for calling. Goodbye."), Hangup()),
-                           state.but(outcome="spoke with the fallback line"))
+            return Outcome(
+                (Say("Thank you for calling. Goodbye."), Hangup()), state.but(outcome="spoke with the fallback line")
+            )
         return route(world, state, target_of(world, state), ())
     if was_bridged and event.status in TALKED:
         state = state.but(bridged=event.agent, ringing=None)
         target = target_of(world, state)
         group = target.name if target.kind == "group" else (agent.groups[0] if agent.groups else SUPERVISORS)
-        return Outcome((Say("Thank you for calling. Goodbye."), Hangup()), state, release=(event.agent,),
-                       handle=(group, event.seconds) if event.seconds > 0 else None)
+        return Outcome(
+            (Say("Thank you for calling. Goodbye."), Hangup()),
+            state,
+            release=(event.agent,),
+            handle=(group, event.seconds) if event.seconds > 0 else None,
+        )
     if event.status == "canceled":  # the caller hung up while it rang
-        return Outcome((Hangup(),), state.but(ringing=None, outcome="hung up while ringing"),
-                       release=(event.agent,))
+        return Outcome((Hangup(),), state.but(ringing=None, outcome="hung up while ringing"), release=(event.agent,))
     state = state.but(tried=(*state.tried, event.agent), ringing=None, bridged=None)
     target = target_of(world, state)
     if target.kind == "agent" and target.name == event.agent:
-        sorry = Say(f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor "
-                    "who can see your history.")
+        sorry = Say(
+            f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor "
+            "who can see your history."
+        )
         state = state.but(target=Target.supervisors(), tried=(event.agent,))
         return route(world, state, Target.supervisors(), (sorry,)).but_missed(event.agent)
-    return route(world, state, target, (Say("Still connecting you. Thank you for waiting."),)) \
-        .but_missed(event.agent)
+    return route(world, state, target, (Say("Still connecting you. Thank you for waiting."),)).but_missed(event.agent)
 
 
 def whisper_summary(world: World, state: CallState, agent_id: str) -> str:

@@ -7,8 +7,9 @@ from ivr.flow import Target
 from ivr.presence import free_agents
 
 
-def next_people(target: Target, directory: Directory, presence: dict, now: float, tried: tuple[str, ...],
-                per_route: int) -> tuple[Agent, ...]:
+def next_people(
+    target: Target, directory: Directory, presence: dict, now: float, tried: tuple[str, ...], per_route: int
+) -> tuple[Agent, ...]:
     """People to try, in order, for a caller who has already been offered to `tried`.
 
     A group gets up to `per_route` of its own people (longest idle first); a named agent gets one try.
@@ -30,7 +31,7 @@ def next_people(target: Target, directory: Directory, presence: dict, now: float
         own = directory.group(target.name)
         budget = len(own) if target.is_supervisors else per_route
     own_tried = sum(1 for a in own if a.id in tried)
-    first = by_idle(own)[:max(budget - own_tried, 0)]
+    first = by_idle(own)[: max(budget - own_tried, 0)]
     if not first and not own_tried and target.kind == "group":
         return ()
     chosen = {a.id for a in first}

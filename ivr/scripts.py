@@ -31,7 +31,9 @@ end
 # KEYS[1] presence hash, KEYS[2] the call's hash
 # ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
 # Returns the claimed agent id, or false.
-CLAIM = _FREE_NOW + """
+CLAIM = (
+    _FREE_NOW
+    + """
 local now = tonumber(ARGV[1])
 for i = 4, #ARGV do
   local rec = free_now(KEYS[1], ARGV[i], now)
@@ -44,6 +46,7 @@ for i = 4, #ARGV do
 end
 return false
 """
+)
 
 # Shared by RELEASE and SETTLE: free an agent only if `holder` still holds them. Someone who talked, or
 # who rang and did not answer (to_back), is idle from now; someone freed by the caller hanging up while
@@ -67,7 +70,9 @@ end
 # KEYS[1] presence hash, KEYS[2] the call's hash
 # ARGV[1] now, ARGV[2] CallSid, ARGV[3] "back" for agents who did not take the call (else "keep"),
 # ARGV[4..] agent ids
-RELEASE = _LET_GO + """
+RELEASE = (
+    _LET_GO
+    + """
 local now = tonumber(ARGV[1])
 local freed = 0
 for i = 4, #ARGV do
@@ -76,6 +81,7 @@ end
 redis.call('HDEL', KEYS[2], 'ringing')
 return freed
 """
+)
 
 # TAKE: give one waiting caller (or callback request) to one free person, or do nothing.
 # KEYS[1] presence hash, KEYS[2] queue zset, KEYS[3] queue entries hash, KEYS[4] claimed callbacks zset,
@@ -85,7 +91,9 @@ return freed
 # ARGV[6] callback claim expiry, ARGV[7] attempt token
 # Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
 # moved to the claimed set, its entry kept in its hash so it can be put back in the same place).
-TAKE = _FREE_NOW + """
+TAKE = (
+    _FREE_NOW
+    + """
 local now = tonumber(ARGV[1])
 local rec = free_now(KEYS[1], ARGV[3], now)
 if not rec then return 0 end
@@ -103,6 +111,7 @@ if ARGV[5] == '1' then
 end
 return 1
 """
+)
 
 # ADVANCE: move a claimed callback on, only if it is still at the attempt the caller of this script saw.
 # KEYS[1] the callback's hash, KEYS[2] claimed callbacks zset
@@ -124,7 +133,9 @@ return 1
 # ARGV[3] queue id, ARGV[4] entry JSON (for requeue), ARGV[5] place (since), ARGV[6] "1" to count a failed
 # try at the customer, ARGV[7] now
 # Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
-SETTLE = _LET_GO + """
+SETTLE = (
+    _LET_GO
+    + """
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 local now = tonumber(ARGV[7])
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -147,10 +158,13 @@ else
 end
 return 1
 """
+)
 
 # BUSY: an agent accepted a call: busy on it, unless another call holds them now (a late whisper reply).
 # KEYS[1] presence hash; ARGV[1] now, ARGV[2] busy-until, ARGV[3] CallSid, ARGV[4] agent id. Returns 1 or 0.
-BUSY = _FREE_NOW + """
+BUSY = (
+    _FREE_NOW
+    + """
 local now = tonumber(ARGV[1])
 local raw = redis.call('HGET', KEYS[1], ARGV[4])
 local rec = {idle = 0}
@@ -163,6 +177,7 @@ redis.call('HSET', KEYS[1], ARGV[4], cjson.encode({s = 'busy', idle = tonumber(r
   ['until'] = tonumber(ARGV[2]), call = ARGV[3]}))
 return 1
 """
+)
 
 # ENQUEUE: put a caller (or a callback request) in line, unless their call has already ended. A webhook
 # of the call that loaded its state before the hang-up was saved must not put a ghost back in line.
@@ -175,8 +190,15 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
 
-ALL = {"claim": CLAIM, "release": RELEASE, "take": TAKE, "advance": ADVANCE, "settle": SETTLE, "busy": BUSY,
-       "enqueue": ENQUEUE}
+ALL = {
+    "claim": CLAIM,
+    "release": RELEASE,
+    "take": TAKE,
+    "advance": ADVANCE,
+    "settle": SETTLE,
+    "busy": BUSY,
+    "enqueue": ENQUEUE,
+}
 
 
 def register(r) -> dict[str, str]:
@@ -217,6 +239,7 @@ class Registered:
 
     def call(self, name: str, keys: list[str], args: list, also=None) -> object:
         """Run one script by SHA, with any other commands `also(pipe)` adds, in one round trip; its reply."""
+
         def build(pipe, shas) -> None:
             pipe.evalsha(shas[name], len(keys), *keys, *args)
             if also is not None:

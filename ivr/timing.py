@@ -124,8 +124,9 @@ class FlowTiming:
 _INFINITE = 10**12
 
 
-def time_to_human(flow: Flow, audio_seconds: Mapping[str, float] | None = None,
-                  rate: SpeakingRate = SPEAKING_RATE) -> FlowTiming:
+def time_to_human(
+    flow: Flow, audio_seconds: Mapping[str, float] | None = None, rate: SpeakingRate = SPEAKING_RATE
+) -> FlowTiming:
     """Every node's time to a human in FLOW; AUDIO_SECONDS maps usable recordings (as written) to seconds."""
     audio_seconds = audio_seconds or {}
     nodes = flow.nodes
@@ -202,7 +203,9 @@ def time_to_human(flow: Flow, audio_seconds: Mapping[str, float] | None = None,
         steps = _steps_to(node_id, came_from, first)
         steps += _steps_on(node_id, nodes, on_way_in, (via_in, first), (via, again), connecting)
         timings[node_id] = NodeTiming(
-            node=node_id, type=node.type, line=node.line,
+            node=node_id,
+            type=node.type,
+            line=node.line,
             prompt=(first(node_id) if on_way_in else again(node_id)) / 10,
             recorded=bool(node.play and node.play in audio_seconds),
             reach=reach[node_id] / 10,
@@ -213,10 +216,15 @@ def time_to_human(flow: Flow, audio_seconds: Mapping[str, float] | None = None,
             path=steps if to_person is not None else (),
             over_budget=rest is not None and rest > budget * 10,
         )
-    return FlowTiming(flow=flow, budget=budget, nodes=timings,
-                      first_offer=None if offer is None else offer / 10,
-                      offer_node=end.id if offer is not None else None, offer_path=offer_path,
-                      offer_connects=connects)
+    return FlowTiming(
+        flow=flow,
+        budget=budget,
+        nodes=timings,
+        first_offer=None if offer is None else offer / 10,
+        offer_node=end.id if offer is not None else None,
+        offer_path=offer_path,
+        offer_connects=connects,
+    )
 
 
 def _prefix(flow: Flow) -> list[str]:
@@ -343,9 +351,14 @@ def budget_problems(timing: FlowTiming) -> list[Problem]:
     node = timing.flow.nodes[timing.offer_node]
     what = "before a person's phone rings" if timing.offer_connects else "before being offered a person"
     path = " -> ".join(str(step) for step in timing.offer_path)
-    return [Problem(timing.flow.file, node.line, node.id,
-                    f"callers hear {_seconds(timing.first_offer)} of prompts {what} "
-                    f"(budget {timing.budget} s): {path}")]
+    return [
+        Problem(
+            timing.flow.file,
+            node.line,
+            node.id,
+            f"callers hear {_seconds(timing.first_offer)} of prompts {what} (budget {timing.budget} s): {path}",
+        )
+    ]
 
 
 def check_budgets(flows: Iterable[Flow], audio_seconds: Mapping[str, float] | None = None) -> list[Problem]:
@@ -359,14 +372,19 @@ def late_nodes(timing: FlowTiming) -> list[Problem]:
     for t in timing.nodes.values():
         if t.over_budget:
             path = " -> ".join(str(step) for step in t.path)
-            warnings.append(Problem(timing.flow.file, t.line, t.node,
-                                    f"from here a person's phone rings {_seconds(t.to_person - t.reach)} later at "
-                                    f"the earliest (budget {timing.budget} s): {path}"))
+            warnings.append(
+                Problem(
+                    timing.flow.file,
+                    t.line,
+                    t.node,
+                    f"from here a person's phone rings {_seconds(t.to_person - t.reach)} later at "
+                    f"the earliest (budget {timing.budget} s): {path}",
+                )
+            )
     return warnings
 
 
-HEADERS = ("node", "type", "reach s", "offered s", "to a person s", "barge-in reach s", "barge-in person s",
-           "note")
+HEADERS = ("node", "type", "reach s", "offered s", "to a person s", "barge-in reach s", "barge-in person s", "note")
 
 
 def rows(timing: FlowTiming) -> list[tuple[str, ...]]:
@@ -386,6 +404,16 @@ def rows(timing: FlowTiming) -> list[tuple[str, ...]]:
             notes.append("call ends")
         if t.over_budget:
             notes.append(f"over budget ({timing.budget} s)")
-        table.append((t.node, t.type, figure(t.reach), figure(t.offered), figure(t.to_person),
-                      figure(t.reach_floor), figure(t.to_person_floor), "; ".join(notes)))
+        table.append(
+            (
+                t.node,
+                t.type,
+                figure(t.reach),
+                figure(t.offered),
+                figure(t.to_person),
+                figure(t.reach_floor),
+                figure(t.to_person_floor),
+                "; ".join(notes),
+            )
+        )
     return table

@@ -51,18 +51,25 @@ def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
         rejoin = entry
     queue = world.queue + ((entry,) if rejoin else ())
     place = queueing.position(entry, queue)
-    minutes = queueing.estimate_minutes(place, entry.groups, world.handle_times, on_duty(world),
-                                        world.directory, event.twilio_average)
+    minutes = queueing.estimate_minutes(
+        place, entry.groups, world.handle_times, on_duty(world), world.directory, event.twilio_average
+    )
     prompt = queueing.spoken_wait(place, minutes)
     waited = max(event.queue_seconds, world.now - entry.since)
     long_wait = minutes is not None and minutes >= LONG_WAIT_MINUTES and state.offers == 0
     if long_wait or waited >= policy.max_hold_seconds + state.offers * policy.offer_every_seconds:
-        prompt += (" If you'd rather not wait, press 1 and we'll call you back without losing your place "
-                   "in line. Press 2 to leave a message. Or stay on the line.")
-        return Outcome((HoldAsk(prompt, music),), state.but(offers=state.offers + 1, queued_since=entry.since),
-                       enqueue=rejoin)
-    return Outcome((HoldAsk(prompt + " Press 0 at any time to hear your place in line.", music),),
-                   state.but(queued_since=entry.since) if rejoin else None, enqueue=rejoin)
+        prompt += (
+            " If you'd rather not wait, press 1 and we'll call you back without losing your place "
+            "in line. Press 2 to leave a message. Or stay on the line."
+        )
+        return Outcome(
+            (HoldAsk(prompt, music),), state.but(offers=state.offers + 1, queued_since=entry.since), enqueue=rejoin
+        )
+    return Outcome(
+        (HoldAsk(prompt + " Press 0 at any time to hear your place in line.", music),),
+        state.but(queued_since=entry.since) if rejoin else None,
+        enqueue=rejoin,
+    )
 
 
 def _person_ringing_for(world: World, call: str) -> bool:
@@ -89,8 +96,9 @@ def queue_left(world: World, state: CallState, event: QueueLeft) -> Outcome:
     if event.result in ("bridged", "redirected"):
         # The worker redirected them to a person. Should Twilio run this answer rather than the redirect,
         # it is the same connect document, so the caller reaches that person either way.
-        claimed = next((a for a, p in world.presence.items()
-                        if p.call == state.call and effective(p, world.now) == RINGING), None)
+        claimed = next(
+            (a for a, p in world.presence.items() if p.call == state.call and effective(p, world.now) == RINGING), None
+        )
         if claimed:
             return connect_to(world, state, Connect(claimed)).but_dequeue(gone)
         return Outcome((Say("Please hold."), Redirect("retry")), dequeue=gone)
@@ -104,8 +112,9 @@ def queue_left(world: World, state: CallState, event: QueueLeft) -> Outcome:
 def recorded(world: World, state: CallState, event: Recorded) -> Outcome:
     if event.seconds >= 1 and event.url:
         state = state.but(message=event.url, outcome="left a message")
-        return Outcome((Say("Thank you. Your message is saved, and the team will call you back. Goodbye."),
-                        Hangup()), state)
+        return Outcome(
+            (Say("Thank you. Your message is saved, and the team will call you back. Goodbye."), Hangup()), state
+        )
     if not world.flow.settings.hours.is_open(world.now):
         return closed(world, state, "I didn't hear a message.")
     target = target_of(world, state)
@@ -115,17 +124,27 @@ def recorded(world: World, state: CallState, event: Recorded) -> Outcome:
 def _offer_callback(world: World, state: CallState) -> Outcome:
     if state.number:
         when = "and you keep your place in line" if state.queued_since else "as soon as we're open"
-        text = (f"We'll call you back at the number ending in {' '.join(state.number[-4:])}, {when}. "
-                "Press 1 to confirm, or press 2 to give a different number.")
+        text = (
+            f"We'll call you back at the number ending in {' '.join(state.number[-4:])}, {when}. "
+            "Press 1 to confirm, or press 2 to give a different number."
+        )
         return Outcome((_system_ask("@callback", text),), state.but(leaving_for="callback", misses=0))
     return _ask_callback_number(state, "")
 
 
 def _ask_callback_number(state: CallState, before: str) -> Outcome:
-    text = " ".join(p for p in (before, "Please enter the number we should call, starting with the country "
-                                        "code, then press the pound key.") if p)
-    return Outcome((Ask("@callback_number", text, (), 10, input="dtmf", num_digits=16, finish_on_key="#"),),
-                   state.but(leaving_for="callback"))
+    text = " ".join(
+        p
+        for p in (
+            before,
+            "Please enter the number we should call, starting with the country code, then press the pound key.",
+        )
+        if p
+    )
+    return Outcome(
+        (Ask("@callback_number", text, (), 10, input="dtmf", num_digits=16, finish_on_key="#"),),
+        state.but(leaving_for="callback"),
+    )
 
 
 def _system_ask(node: str, text: str) -> Ask:
@@ -147,7 +166,7 @@ def _callback_number(world: World, state: CallState, event: Input) -> Outcome:
     number = normalise("+" + digits) if digits else None
     if number is None:
         return _callback_miss(world, state, "@callback_number")
-    text = (f"You entered {spoken(number)}. Press 1 if that's right, or 2 to enter it again.")
+    text = f"You entered {spoken(number)}. Press 1 if that's right, or 2 to enter it again."
     return Outcome((_system_ask("@callback", text),), state.but(callback_number=number, misses=0))
 
 
@@ -159,8 +178,10 @@ def _callback_miss(world: World, state: CallState, node: str) -> Outcome:
         target = target_of(world, state)
         return enqueue(world, state.but(misses=0), target, (Say("Let's keep your place in line instead."),))
     if node == "@callback_number":
-        return _ask_callback_number(state.but(misses=state.misses + 1),
-                                    "Sorry, that doesn't look like a full phone number with its country code.")
+        return _ask_callback_number(
+            state.but(misses=state.misses + 1),
+            "Sorry, that doesn't look like a full phone number with its country code.",
+        )
     outcome = _offer_callback(world, state)
     return replace(outcome, state=outcome.state.but(misses=state.misses + 1))
 
@@ -170,11 +191,19 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
         return _ask_callback_number(state, "")
     target = target_of(world, state)
     entry = entry_for(world, state, target, entry_id=f"{queueing.CALLBACK_PREFIX}{state.call}")
-    request = {"id": state.call, "number": number, "flow": world.flow.name, "caller": state.caller,
-               "path": list(state.path), "since": entry.since, "groups": list(entry.groups),
-               "attempts": 0}
-    text = (f"Thank you. You keep your place in line, and we'll call you at {spoken(number)} when it's your "
-            "turn. Goodbye.")
+    request = {
+        "id": state.call,
+        "number": number,
+        "flow": world.flow.name,
+        "caller": state.caller,
+        "path": list(state.path),
+        "since": entry.since,
+        "groups": list(entry.groups),
+        "attempts": 0,
+    }
+    text = (
+        f"Thank you. You keep your place in line, and we'll call you at {spoken(number)} when it's your turn. Goodbye."
+    )
     state = state.but(outcome="callback requested", leaving_for=None)
     return Outcome((Say(text), Hangup()), state, enqueue=entry, callback=request)
 
@@ -182,8 +211,10 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
 def closed(world: World, state: CallState, before: str) -> Outcome:
     """Out of hours: a person where there is an on-call number, else a callback or a message. No hang-up."""
     hours = world.flow.settings.hours
-    parts = [before or f"Thanks for calling {world.flow.name.replace('-', ' ')}. We're closed right now.",
-             hours.spoken_next_opening(world.now)]
+    parts = [
+        before or f"Thanks for calling {world.flow.name.replace('-', ' ')}. We're closed right now.",
+        hours.spoken_next_opening(world.now),
+    ]
     if hours.on_call_number:
         parts.append("To reach our on-call team, press 0.")
     parts.append("To have us call you back when we open, press 1. To leave a message, press 2.")
@@ -215,5 +246,9 @@ def _ring_on_call(world: World, state: CallState, number: str) -> Outcome:
     return Outcome((Say("Connecting you to our on-call team."), ring), state)
 
 
-SYSTEM_MENUS = {"@hold": _hold_choice, "@callback": _callback_choice, "@callback_number": _callback_number,
-                "@closed": _closed_choice}
+SYSTEM_MENUS = {
+    "@hold": _hold_choice,
+    "@callback": _callback_choice,
+    "@callback_number": _callback_number,
+    "@closed": _closed_choice,
+}

@@ -105,8 +105,20 @@ class Ended:
     status: str  # CallStatus of the parent call
 
 
-Event = (Arrive | Input | Retry | DialEnded | WhisperStart | WhisperReply | Ended | Waiting | QueueLeft | Connect
-         | Recorded | MessageStored)
+Event = (
+    Arrive
+    | Input
+    | Retry
+    | DialEnded
+    | WhisperStart
+    | WhisperReply
+    | Ended
+    | Waiting
+    | QueueLeft
+    | Connect
+    | Recorded
+    | MessageStored
+)
 
 
 @dataclass(frozen=True)

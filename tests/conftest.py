@@ -54,10 +54,18 @@ def make_app(redis_server, r, clock, tmp_path_factory):
     audio_cache = tmp_path_factory.mktemp("audio-cache")
 
     def make(**overrides):
-        config = {"REDIS_URL": redis_server.url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_URL": PUBLIC_URL,
-                  "FLOWS_DIR": str(ROOT / "flows"), "CLOCK": clock, "AGENT_API_TOKEN": "agent-secret",
-                  "FALLBACK_NUMBER": "", "TESTING": True,
-                  "AUDIO_CACHE": str(audio_cache), "RELOAD_SECONDS": 0}
+        config = {
+            "REDIS_URL": redis_server.url,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PUBLIC_URL": PUBLIC_URL,
+            "FLOWS_DIR": str(ROOT / "flows"),
+            "CLOCK": clock,
+            "AGENT_API_TOKEN": "agent-secret",
+            "FALLBACK_NUMBER": "",
+            "TESTING": True,
+            "AUDIO_CACHE": str(audio_cache),
+            "RELOAD_SECONDS": 0,
+        }
         config.update(overrides)
         return create_app(config)
 

@@ -47,6 +47,7 @@ def load_wav(path: Path) -> AudioSegment:
 
 # --- conversion -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".wav", ".mp3"])
 def test_a_prompt_becomes_8khz_mono_16bit_wav_trimmed_and_evened_out(tmp_path, suffix):
     source = tmp_path / f"welcome{suffix}"
@@ -125,8 +126,12 @@ def test_missing_unreadable_and_silent_files_raise_a_clear_error(tmp_path):
     silent = tmp_path / "silent.wav"
     with silent.open("wb") as out:
         quiet(1000).export(out, format="wav")
-    for path, reason in [(tmp_path / "missing.mp3", "is missing"), (corrupt, "cannot be played"),
-                         (silent, "has no sound in it"), (tmp_path, "is a folder")]:
+    for path, reason in [
+        (tmp_path / "missing.mp3", "is missing"),
+        (corrupt, "cannot be played"),
+        (silent, "has no sound in it"),
+        (tmp_path, "is a folder"),
+    ]:
         with pytest.raises(AudioError) as caught:
             prepare(path, tmp_path / "cache")
         assert isinstance(caught.value, IVRError) and caught.value.reason.startswith(reason)
@@ -137,8 +142,9 @@ def test_missing_unreadable_and_silent_files_raise_a_clear_error(tmp_path):
 
 def test_importing_the_audio_module_warns_about_nothing():
     # pydub warns about audioop and a missing ffmpeg on import; ivr.audio keeps both out of every run
-    done = subprocess.run([sys.executable, "-W", "error", "-c", "import ivr.audio"], capture_output=True,
-                          text=True, cwd=ROOT, check=False)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import ivr.audio"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -198,10 +204,13 @@ def test_missing_and_corrupt_files_are_reported_with_file_line_and_node_not_refu
     catalog = load_catalog(flows)
     file = str(flows / "recorded.yaml")
     assert [(p.file, p.line, p.node) for p in catalog.audio_problems] == [
-        (file, _line("billing"), "billing"), (file, _line("bye"), "bye")]
+        (file, _line("billing"), "billing"),
+        (file, _line("bye"), "bye"),
+    ]
     missing, corrupt = (p.message for p in catalog.audio_problems)
-    assert missing == ("the recorded prompt 'audio/missing.mp3' is missing; "
-                       "callers will hear the spoken text (say) instead")
+    assert missing == (
+        "the recorded prompt 'audio/missing.mp3' is missing; callers will hear the spoken text (say) instead"
+    )
     assert corrupt.startswith("the recorded prompt 'audio/corrupt.mp3' cannot be played")
     assert corrupt.endswith("callers will hear the spoken text (say) instead")
     assert set(catalog.audio) == {"audio/welcome.wav", "audio/hold.mp3"}
@@ -225,8 +234,9 @@ def test_broken_hold_music_and_paths_outside_the_folder_are_reported_on_their_li
     problems = load_catalog(flows).audio_problems
     hold, outside = problems[0], problems[1]
     assert (hold.line, hold.node) == (6, None)
-    assert hold.message == ("the hold music 'audio/nothing.mp3' is missing; "
-                            "callers on hold will hear the standard hold music instead")
+    assert hold.message == (
+        "the hold music 'audio/nothing.mp3' is missing; callers on hold will hear the standard hold music instead"
+    )
     assert (outside.line, outside.node) == (_line("welcome"), "welcome")
     assert "'../secret.wav' is not inside the flows folder" in outside.message
 
@@ -235,12 +245,12 @@ def test_ivr_check_warns_about_audio_and_still_passes(flows):
     result = CliRunner().invoke(main, ["check", str(flows)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     file = flows / "recorded.yaml"
-    assert f"warning {file}:{_line('billing')}: node 'billing': the recorded prompt " \
-           "'audio/missing.mp3' is missing" in result.stderr
-    assert f"warning {file}:{_line('bye')}: node 'bye': the recorded prompt 'audio/corrupt.mp3'" \
-           in result.stderr
-    assert f"ok {file}: recorded audio audio/hold.mp3 (hold music, 3.2 s), audio/welcome.wav (1.2 s)" \
-           in result.stdout
+    assert (
+        f"warning {file}:{_line('billing')}: node 'billing': the recorded prompt "
+        "'audio/missing.mp3' is missing" in result.stderr
+    )
+    assert f"warning {file}:{_line('bye')}: node 'bye': the recorded prompt 'audio/corrupt.mp3'" in result.stderr
+    assert f"ok {file}: recorded audio audio/hold.mp3 (hold music, 3.2 s), audio/welcome.wav (1.2 s)" in result.stdout
     one_file = CliRunner().invoke(main, ["check", str(file)], catch_exceptions=False)
     assert one_file.exit_code == 0 and one_file.stderr == result.stderr
 
@@ -252,6 +262,7 @@ def test_the_app_starts_with_broken_audio_and_logs_it(flows, tmp_path, make_app,
 
 
 # --- GET /audio/<name> ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def served(flows, tmp_path, make_app):
@@ -279,9 +290,16 @@ def test_a_prompt_is_served_with_caching_headers_and_304_when_unchanged(served):
 def test_unknown_names_and_paths_out_of_the_cache_are_404(served):
     client, catalog, cache = served
     (cache / ("0" * 32 + ".wav")).write_bytes(b"not a prompt of any flow")
-    for url in ["/audio/" + "0" * 32 + ".wav", "/audio/" + "f" * 32 + ".wav", "/audio/agents.yaml",
-                "/audio/../flows/agents.yaml", "/audio/..%2Fflows%2Fagents.yaml", "/audio/%2e%2e%2frecorded.yaml",
-                "/audio/..", "/audio/" + catalog.audio["audio/welcome.wav"].split("/")[-1].upper()]:
+    for url in [
+        "/audio/" + "0" * 32 + ".wav",
+        "/audio/" + "f" * 32 + ".wav",
+        "/audio/agents.yaml",
+        "/audio/../flows/agents.yaml",
+        "/audio/..%2Fflows%2Fagents.yaml",
+        "/audio/%2e%2e%2frecorded.yaml",
+        "/audio/..",
+        "/audio/" + catalog.audio["audio/welcome.wav"].split("/")[-1].upper(),
+    ]:
         assert client.get(url, buffered=True).status_code == 404, url
 
 
@@ -301,4 +319,3 @@ def test_the_audio_cache_defaults_under_ivr_home(monkeypatch):
     assert config_from_env()["AUDIO_CACHE"] == os.path.join(".ivr", "audio-cache")
     monkeypatch.setenv("AUDIO_CACHE", "/var/cache/ivr")
     assert config_from_env()["AUDIO_CACHE"] == "/var/cache/ivr"
-

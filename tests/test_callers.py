@@ -14,8 +14,22 @@ def test_one_number_written_many_ways_is_one_caller(raw):
     assert caller_id(raw, KEY) == caller_id("+14155550100", KEY)
 
 
-@pytest.mark.parametrize("raw", [None, "", "anonymous", "Anonymous", "+266696687", "restricted", "unknown",
-                                 "client:alice", "sip:bob@example.com", "+1", "12345"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "anonymous",
+        "Anonymous",
+        "+266696687",
+        "restricted",
+        "unknown",
+        "client:alice",
+        "sip:bob@example.com",
+        "+1",
+        "12345",
+    ],
+)
 def test_withheld_or_malformed_numbers_have_no_key(raw):
     assert caller_id(raw, KEY) is None and masked(raw) == "anonymous"
 

@@ -104,8 +104,9 @@ def test_resolved_caller_goes_through_the_menu_again(twilio, client):
     first.press("3")
     first.agent_answers()
     first.hangup()
-    response = client.post("/agent/resolve", json={"number": "+14155550160"},
-                           headers={"Authorization": "Bearer agent-secret"})
+    response = client.post(
+        "/agent/resolve", json={"number": "+14155550160"}, headers={"Authorization": "Bearer agent-secret"}
+    )
     assert response.status_code == 200 and response.json["contacts_closed"] == 1
     assert response.json["caller"] == "***0160"
     again = twilio.call("+14155550160").start()
@@ -113,9 +114,12 @@ def test_resolved_caller_goes_through_the_menu_again(twilio, client):
 
 
 def test_resolve_accepts_a_form_post_whose_plus_became_a_space(client):
-    response = client.post("/agent/resolve", data="number=+14155550160",
-                           content_type="application/x-www-form-urlencoded",
-                           headers={"Authorization": "Bearer agent-secret"})
+    response = client.post(
+        "/agent/resolve",
+        data="number=+14155550160",
+        content_type="application/x-www-form-urlencoded",
+        headers={"Authorization": "Bearer agent-secret"},
+    )
     assert response.status_code == 200 and response.json["caller"] == "***0160"
 
 
@@ -195,10 +199,17 @@ def test_status_callback_frees_a_ringing_agent_when_the_caller_hangs_up(twilio, 
     assert again.dialled()[0] == rung, "the longest-idle agent is offered again once freed"
 
 
-@pytest.mark.parametrize("params", [
-    {"Digits": "abc"}, {"Digits": "9999999999999"}, {"SpeechResult": "x" * 5000}, {"Digits": "", "SpeechResult": ""},
-    {"Digits": "1", "SpeechResult": "operator"}, {"SpeechResult": "\u00e9\u00e8 \U0001F600 agent"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"Digits": "abc"},
+        {"Digits": "9999999999999"},
+        {"SpeechResult": "x" * 5000},
+        {"Digits": "", "SpeechResult": ""},
+        {"Digits": "1", "SpeechResult": "operator"},
+        {"SpeechResult": "\u00e9\u00e8 \U0001f600 agent"},
+    ],
+)
 def test_bad_input_gets_valid_twiml(twilio, params):
     call = twilio.call().start()
     call.post("/voice/gather?node=welcome", **params)
@@ -215,6 +226,7 @@ def test_missing_call_sid_still_reaches_a_person(twilio):
     params = {"From": "+14155550199", "To": twilio.line}
     response = twilio.post("/voice", params)
     from tests.twilio_sim import assert_valid_twiml
+
     doc = assert_valid_twiml(response.get_data(as_text=True))
     assert {e.text for e in doc.find("Dial")} >= SUPERVISOR_NUMBERS
 
@@ -232,6 +244,7 @@ def test_whisper_urls_carry_the_parent_call(twilio):
 
 
 # --- failure goes to a person too ---------------------------------------------------------------
+
 
 def _black_hole():
     """A TCP port that accepts connections and never answers: a hung Redis."""
@@ -316,10 +329,12 @@ def test_logs_never_hold_a_full_number_or_the_token(twilio, caplog):
     call.hangup()
     assert "4155550111" not in caplog.text and "***0111" in caplog.text
     from tests.conftest import AUTH_TOKEN
+
     assert AUTH_TOKEN not in caplog.text
 
 
 # --- speed by design -----------------------------------------------------------------------------
+
 
 class CountingConnection(redis.Connection):
     """Counts requests sent to Redis: one send is one round trip (a pipeline is sent once)."""

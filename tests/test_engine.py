@@ -32,20 +32,37 @@ MENUS = [n.id for n in FLOW.nodes.values() if n.type == "menu"]
 
 
 def world(state=None, memory=None, presence=None, **kw) -> World:
-    base = dict(flow=FLOW, directory=CATALOG.directory, now=NOW, call="CA" + "0" * 32, caller="c1",
-                number="+14155550100", state=state, memory=memory or CallerMemory(), presence=presence or {})
+    base = dict(
+        flow=FLOW,
+        directory=CATALOG.directory,
+        now=NOW,
+        call="CA" + "0" * 32,
+        caller="c1",
+        number="+14155550100",
+        state=state,
+        memory=memory or CallerMemory(),
+        presence=presence or {},
+    )
     base.update(kw)
     return World(**base)
 
 
 def at_menu(node: str) -> CallState:
-    return CallState(call="CA" + "0" * 32, flow=FLOW.name, caller="c1", number="+14155550100", started=NOW,
-                     node=node, path=("billing",))
+    return CallState(
+        call="CA" + "0" * 32,
+        flow=FLOW.name,
+        caller="c1",
+        number="+14155550100",
+        started=NOW,
+        node=node,
+        path=("billing",),
+    )
 
 
 def said(outcome) -> str:
     return " ".join(a.text for a in outcome.actions if isinstance(a, Say)) + " ".join(
-        a.prompt for a in outcome.actions if isinstance(a, Ask))
+        a.prompt for a in outcome.actions if isinstance(a, Ask)
+    )
 
 
 def dialled(outcome) -> list[str]:
@@ -62,9 +79,18 @@ def test_first_menu_tells_the_caller_how_to_reach_a_person():
 
 
 @pytest.mark.parametrize("node", MENUS)
-@pytest.mark.parametrize("reply", [{"digits": "0"}, {"speech": "Agent"}, {"speech": "representative please"},
-                                   {"speech": "can I talk to an operator"}, {"speech": "a real person"},
-                                   {"speech": "I need someone"}, {"speech": "HUMAN!"}])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"digits": "0"},
+        {"speech": "Agent"},
+        {"speech": "representative please"},
+        {"speech": "can I talk to an operator"},
+        {"speech": "a real person"},
+        {"speech": "I need someone"},
+        {"speech": "HUMAN!"},
+    ],
+)
 def test_zero_out_reaches_a_person_from_every_menu(node, reply):
     outcome = step(world(at_menu(node)), Input(node, **reply))
     assert dialled(outcome), f"{node} {reply} did not ring anyone"
@@ -85,8 +111,9 @@ def test_key_and_words_choose_options():
     assert by_key.state.path[-1] == "billing"
 
 
-@pytest.mark.parametrize("first,second", [({}, {}), ({"digits": "7"}, {"digits": "#"}), ({}, {"speech": "pizza"}),
-                                          ({"digits": "x"}, {})])
+@pytest.mark.parametrize(
+    "first,second", [({}, {}), ({"digits": "7"}, {"digits": "#"}), ({}, {"speech": "pizza"}), ({"digits": "x"}, {})]
+)
 def test_two_misses_in_a_row_reach_a_person_never_a_hangup(first, second):
     once = step(world(at_menu("welcome")), Input("welcome", **first))
     assert isinstance(once.actions[-1], Ask) and once.state.misses == 1
@@ -162,8 +189,9 @@ def test_everyone_away_puts_the_caller_in_line_never_a_hangup():
 
 def test_fallback_number_is_rung_before_holding():
     presence = {a: Presence(status=AWAY) for a in CATALOG.directory.agents}
-    outcome = step(world(at_menu("welcome"), presence=presence, fallback_number="+15005550999"),
-                   Input("welcome", digits="0"))
+    outcome = step(
+        world(at_menu("welcome"), presence=presence, fallback_number="+15005550999"), Input("welcome", digits="0")
+    )
     assert any(isinstance(a, DialNumber) and a.number == "+15005550999" for a in outcome.actions)
 
 
@@ -177,8 +205,14 @@ def test_settle_dials_the_claimed_person_or_holds():
 
 
 def contact(call: str, hours_ago: float, agent: str | None) -> Contact:
-    return Contact(call=call, at=NOW - hours_ago * 3600, flow=FLOW.name, path=("billing",), agent=agent,
-                   outcome="spoke with " + agent if agent else "hung up in the menu")
+    return Contact(
+        call=call,
+        at=NOW - hours_ago * 3600,
+        flow=FLOW.name,
+        path=("billing",),
+        agent=agent,
+        outcome="spoke with " + agent if agent else "hung up in the menu",
+    )
 
 
 def test_second_call_goes_straight_to_the_prior_agent():
@@ -235,8 +269,14 @@ def test_whisper_tells_the_agent_who_why_and_history():
     outcome = step(world(state), WhisperStart("rosa"))
     whisper = outcome.actions[0]
     assert isinstance(whisper, WhisperAsk)
-    for part in ("1 4 1 5 5 5 5 0 1 0 0", "billing, then billing question", "call number 2", "72 hours",
-                 "spoke with Alex", "Press 1"):
+    for part in (
+        "1 4 1 5 5 5 5 0 1 0 0",
+        "billing, then billing question",
+        "call number 2",
+        "72 hours",
+        "spoke with Alex",
+        "Press 1",
+    ):
         assert part in whisper.summary
     assert outcome.state is None, "hearing the whisper changes nothing"
 
@@ -278,8 +318,9 @@ def test_degraded_mode_rings_every_supervisor_and_the_fallback():
 def test_degraded_mode_stays_within_twilios_ten_numbers_per_dial():
     from ivr.directory import Agent, Directory
 
-    many = Directory({f"s{i}": Agent(f"s{i}", f"S{i}", "supervisor", (), number=f"+150055502{i:02d}")
-                      for i in range(14)})
+    many = Directory(
+        {f"s{i}": Agent(f"s{i}", f"S{i}", "supervisor", (), number=f"+150055502{i:02d}") for i in range(14)}
+    )
     ring = next(a for a in degraded(FLOW, many, "+15005550999") if isinstance(a, RingEveryone))
     assert len(ring.agents) + len(ring.numbers) == 10 and ring.numbers == ("+15005550999",)
 

@@ -82,8 +82,8 @@ def test_dead_end_message(tmp_path):
 
 def test_loop_with_no_exit(tmp_path):
     text = GOOD.replace("next: billing", "next: a") + (
-        "  a:\n    type: message\n    say: One.\n    next: b\n"
-        "  b:\n    type: goto\n    next: a\n")
+        "  a:\n    type: message\n    say: One.\n    next: b\n  b:\n    type: goto\n    next: a\n"
+    )
     found = problems(tmp_path, text)
     loop = [p for p in found if "loops with no way out" in p.message]
     assert loop and "a -> b -> a" in loop[0].message and loop[0].node == "a"
@@ -145,7 +145,9 @@ def test_catalog_needs_one_default_and_distinct_numbers(tmp_path):
 
 
 def test_agents_file_problems(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         agents:
           - id: amy
             name: Amy
@@ -155,7 +157,9 @@ def test_agents_file_problems(tmp_path):
             name: Amy again
             client: amy
             role: boss
-        """, "agents.yaml")
+        """,
+        "agents.yaml",
+    )
     with pytest.raises(FlowError) as caught:
         load_directory(path)
     messages = " | ".join(str(p) for p in caught.value.problems)

@@ -84,6 +84,7 @@ def _exits(node: dict) -> list:
 
 # --- the files themselves ---------------------------------------------------------------------------
 
+
 def test_schemas_are_valid_draft_07():
     for schema in (FLOW_SCHEMA, AGENTS_SCHEMA):
         jsonschema.Draft7Validator.check_schema(schema)
@@ -133,7 +134,8 @@ def test_every_file_names_its_schema_for_editors(path):
 # --- broken flows: the schema flags them in the editor, the loader names the line and node --------------
 
 BROKEN_FLOWS = {
-    "unknown field": ("""
+    "unknown field": (
+        """
         start: main
         nodes:
           main:
@@ -144,8 +146,12 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "unknown field 'colour' (expected one of: next, outcome, play, say, type)"),
-    "option key 0": ("""
+        """,
+        "main",
+        "unknown field 'colour' (expected one of: next, outcome, play, say, type)",
+    ),
+    "option key 0": (
+        """
         start: main
         nodes:
           main:
@@ -159,8 +165,12 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "key 0 is kept for reaching a person"),
-    "option key 0 unquoted": ("""
+        """,
+        "main",
+        "key 0 is kept for reaching a person",
+    ),
+    "option key 0 unquoted": (
+        """
         start: main
         nodes:
           main:
@@ -172,8 +182,12 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "key 0 is kept for reaching a person"),
-    "option key 10": ("""
+        """,
+        "main",
+        "key 0 is kept for reaching a person",
+    ),
+    "option key 10": (
+        """
         start: main
         nodes:
           main:
@@ -185,9 +199,13 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "'key' should be one of 1-9, * or #, not '10'"),
+        """,
+        "main",
+        "'key' should be one of 1-9, * or #, not '10'",
+    ),
     # a problem about the node as a whole names the line of its first field
-    "route with both group and agent": ("""
+    "route with both group and agent": (
+        """
         start: main
         nodes:
           main:
@@ -195,15 +213,23 @@ BROKEN_FLOWS = {
             say: Connecting you.
             group: billing
             agent: alex
-        """, "main", "give exactly one of 'group'"),
-    "route with neither group nor agent": ("""
+        """,
+        "main",
+        "give exactly one of 'group'",
+    ),
+    "route with neither group nor agent": (
+        """
         start: main
         nodes:
           main:
             type: route  # <-
             say: Connecting you.
-        """, "main", "give exactly one of 'group'"),
-    "menu operator with both group and agent": ("""
+        """,
+        "main",
+        "give exactly one of 'group'",
+    ),
+    "menu operator with both group and agent": (
+        """
         start: main
         nodes:
           main:
@@ -218,36 +244,56 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "give exactly one of 'group'"),
-    "menu without options": ("""
+        """,
+        "main",
+        "give exactly one of 'group'",
+    ),
+    "menu without options": (
+        """
         start: main
         nodes:
           main:
             type: menu  # <-
             say: Hello.
-        """, "main", "a menu needs 'options'"),
-    "menu with an empty list of options": ("""
+        """,
+        "main",
+        "a menu needs 'options'",
+    ),
+    "menu with an empty list of options": (
+        """
         start: main
         nodes:
           main:
             type: menu
             say: Hello.
             options: []  # <-
-        """, "main", "a menu needs 'options'"),
-    "unknown node type": ("""
+        """,
+        "main",
+        "a menu needs 'options'",
+    ),
+    "unknown node type": (
+        """
         start: main
         nodes:
           main:
             type: menus  # <-
             say: Hello.
-        """, "main", "'type' should be one of menu, message, route, goto, goodbye, not 'menus'"),
-    "node without a type": ("""
+        """,
+        "main",
+        "'type' should be one of menu, message, route, goto, goodbye, not 'menus'",
+    ),
+    "node without a type": (
+        """
         start: main
         nodes:
           main:
             say: Hello.  # <-
-        """, "main", "'type' is required"),
-    "option with words but no key": ("""
+        """,
+        "main",
+        "'type' is required",
+    ),
+    "option with words but no key": (
+        """
         start: main
         nodes:
           main:
@@ -259,8 +305,12 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "an option needs a 'key'"),
-    "option without next": ("""
+        """,
+        "main",
+        "an option needs a 'key'",
+    ),
+    "option without next": (
+        """
         start: main
         nodes:
           main:
@@ -271,8 +321,12 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "an option needs 'next'"),
-    "option words that reach a person": ("""
+        """,
+        "main",
+        "an option needs 'next'",
+    ),
+    "option words that reach a person": (
+        """
         start: main
         nodes:
           main:
@@ -285,22 +339,34 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "the words 'talk to a person' are kept for reaching a person"),
-    "message without next": ("""
+        """,
+        "main",
+        "the words 'talk to a person' are kept for reaching a person",
+    ),
+    "message without next": (
+        """
         start: main
         nodes:
           main:
             type: message  # <-
             say: Hello.
-        """, "main", "a message node is a dead end without 'next'"),
-    "goodbye without say": ("""
+        """,
+        "main",
+        "a message node is a dead end without 'next'",
+    ),
+    "goodbye without say": (
+        """
         start: main
         nodes:
           main:
             type: goodbye  # <-
             outcome: done
-        """, "main", "'say' is required"),
-    "menu timeout too long": ("""
+        """,
+        "main",
+        "'say' is required",
+    ),
+    "menu timeout too long": (
+        """
         start: main
         nodes:
           main:
@@ -313,8 +379,12 @@ BROKEN_FLOWS = {
           end:
             type: goodbye
             say: Goodbye.
-        """, "main", "'timeout' should be from 2 to 30, not 31"),
-    "bad node name": ("""
+        """,
+        "main",
+        "'timeout' should be from 2 to 30, not 31",
+    ),
+    "bad node name": (
+        """
         start: main
         nodes:
           main:
@@ -323,39 +393,59 @@ BROKEN_FLOWS = {
           the end:  # <-
             type: goodbye
             say: Goodbye.
-        """, "the end", "node names may use letters, digits, - and _ only"),
-    "unknown top-level field": ("""
+        """,
+        "the end",
+        "node names may use letters, digits, - and _ only",
+    ),
+    "unknown top-level field": (
+        """
         start: main
         phone: "+15005550006"  # <-
         nodes:
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "unknown field 'phone'"),
-    "number without a plus": ("""
+        """,
+        None,
+        "unknown field 'phone'",
+    ),
+    "number without a plus": (
+        """
         start: main
         numbers: ["15005550006"]  # <-
         nodes:
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'numbers' should hold E.164 numbers"),
-    "default that is not true or false": ("""
+        """,
+        None,
+        "'numbers' should hold E.164 numbers",
+    ),
+    "default that is not true or false": (
+        """
         start: main
         default: "yes"  # <-
         nodes:
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'default' should be true or false"),
-    "no start": ("""
+        """,
+        None,
+        "'default' should be true or false",
+    ),
+    "no start": (
+        """
         name: nowhere  # <-
         nodes:
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'start' is required"),
-    "unknown setting": ("""
+        """,
+        None,
+        "'start' is required",
+    ),
+    "unknown setting": (
+        """
         start: main
         settings:
           voice: Polly.Amy
@@ -364,8 +454,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "unknown field 'ring_time'"),
-    "unknown repeat-caller setting": ("""
+        """,
+        None,
+        "unknown field 'ring_time'",
+    ),
+    "unknown repeat-caller setting": (
+        """
         start: main
         settings:
           repeat_callers:
@@ -374,8 +468,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "unknown field 'window_days'"),
-    "unknown queue setting": ("""
+        """,
+        None,
+        "unknown field 'window_days'",
+    ),
+    "unknown queue setting": (
+        """
         start: main
         settings:
           queue:
@@ -384,8 +482,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "unknown field 'max_hold'"),
-    "unknown callback setting": ("""
+        """,
+        None,
+        "unknown field 'max_hold'",
+    ),
+    "unknown callback setting": (
+        """
         start: main
         settings:
           callbacks:
@@ -394,8 +496,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "unknown field 'attempts'"),
-    "voicemail too long": ("""
+        """,
+        None,
+        "unknown field 'attempts'",
+    ),
+    "voicemail too long": (
+        """
         start: main
         settings:
           voicemail_max_seconds: 900  # <-
@@ -403,8 +509,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'voicemail_max_seconds' should be from 10 to 600, not 900"),
-    "hours table with a day spelt out": ("""
+        """,
+        None,
+        "'voicemail_max_seconds' should be from 10 to 600, not 900",
+    ),
+    "hours table with a day spelt out": (
+        """
         start: main
         settings:
           hours:
@@ -417,8 +527,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'sunday' is not a day or range of days (mon, tue, ... or mon-fri)"),
-    "hours table with times that are not a span": ("""
+        """,
+        None,
+        "'sunday' is not a day or range of days (mon, tue, ... or mon-fri)",
+    ),
+    "hours table with times that are not a span": (
+        """
         start: main
         settings:
           hours:
@@ -429,8 +543,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'9am-1pm' should be times such as 08:00-20:00"),
-    "hours table with a closing time past midnight": ("""
+        """,
+        None,
+        "'9am-1pm' should be times such as 08:00-20:00",
+    ),
+    "hours table with a closing time past midnight": (
+        """
         start: main
         settings:
           hours:
@@ -440,8 +558,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'08:00-24:30' should be times such as 08:00-20:00"),
-    "hours without an open table": ("""
+        """,
+        None,
+        "'08:00-24:30' should be times such as 08:00-20:00",
+    ),
+    "hours without an open table": (
+        """
         start: main
         settings:
           hours:
@@ -451,8 +573,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'open' should list days and times"),
-    "hours with an unknown field": ("""
+        """,
+        None,
+        "'open' should list days and times",
+    ),
+    "hours with an unknown field": (
+        """
         start: main
         settings:
           hours:
@@ -463,8 +589,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "unknown field 'closed'"),
-    "hours in a time zone that is not a zone name": ("""
+        """,
+        None,
+        "unknown field 'closed'",
+    ),
+    "hours in a time zone that is not a zone name": (
+        """
         start: main
         settings:
           hours:
@@ -475,8 +605,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'timezone' should be a time zone name such as America/New_York, not 'US Eastern'"),
-    "holiday that is not a year-month-day date": ("""
+        """,
+        None,
+        "'timezone' should be a time zone name such as America/New_York, not 'US Eastern'",
+    ),
+    "holiday that is not a year-month-day date": (
+        """
         start: main
         settings:
           hours:
@@ -487,8 +621,12 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "holiday '25/12/2026' should be a date such as 2026-12-25"),
-    "on-call number without a plus": ("""
+        """,
+        None,
+        "holiday '25/12/2026' should be a date such as 2026-12-25",
+    ),
+    "on-call number without a plus": (
+        """
         start: main
         settings:
           hours:
@@ -499,15 +637,22 @@ BROKEN_FLOWS = {
           main:
             type: goodbye
             say: Goodbye.
-        """, None, "'on_call_number' should be a number in E.164 form"),
-    "recorded prompt that is not a file name": ("""
+        """,
+        None,
+        "'on_call_number' should be a number in E.164 form",
+    ),
+    "recorded prompt that is not a file name": (
+        """
         start: main
         nodes:
           main:
             type: goodbye
             say: Goodbye.
             play: [audio/bye.mp3]  # <-
-        """, "main", "'play' should be text"),
+        """,
+        "main",
+        "'play' should be text",
+    ),
 }
 
 
@@ -529,7 +674,8 @@ def test_broken_flow_is_flagged_by_the_schema_and_named_by_the_loader(tmp_path, 
 
 
 BROKEN_AGENTS = {
-    "number and client": ("""
+    "number and client": (
+        """
         agents:
           - id: alex  # <-
             name: Alex
@@ -540,8 +686,12 @@ BROKEN_AGENTS = {
             name: Rosa
             number: "+15005550201"
             role: supervisor
-        """, "alex", "give exactly one of 'number'"),
-    "agent without groups": ("""
+        """,
+        "alex",
+        "give exactly one of 'number'",
+    ),
+    "agent without groups": (
+        """
         agents:
           - id: alex  # <-
             name: Alex
@@ -550,8 +700,12 @@ BROKEN_AGENTS = {
             name: Rosa
             number: "+15005550201"
             role: supervisor
-        """, "alex", "an agent needs at least one group"),
-    "supervisors as a group": ("""
+        """,
+        "alex",
+        "an agent needs at least one group",
+    ),
+    "supervisors as a group": (
+        """
         agents:
           - id: alex
             name: Alex
@@ -561,8 +715,12 @@ BROKEN_AGENTS = {
             name: Rosa
             number: "+15005550201"
             role: supervisor
-        """, "alex", "'supervisors' is not a group to join"),
-    "unknown role": ("""
+        """,
+        "alex",
+        "'supervisors' is not a group to join",
+    ),
+    "unknown role": (
+        """
         agents:
           - id: alex
             name: Alex
@@ -573,8 +731,12 @@ BROKEN_AGENTS = {
             name: Rosa
             number: "+15005550201"
             role: supervisor
-        """, "alex", "'role' should be agent or supervisor"),
-    "id with capitals": ("""
+        """,
+        "alex",
+        "'role' should be agent or supervisor",
+    ),
+    "id with capitals": (
+        """
         agents:
           - id: Alex  # <-
             name: Alex
@@ -584,8 +746,12 @@ BROKEN_AGENTS = {
             name: Rosa
             number: "+15005550201"
             role: supervisor
-        """, "Alex", "'id' should be lower-case letters"),
-    "unknown field": ("""
+        """,
+        "Alex",
+        "'id' should be lower-case letters",
+    ),
+    "unknown field": (
+        """
         agents:
           - id: alex
             name: Alex
@@ -596,14 +762,21 @@ BROKEN_AGENTS = {
             name: Rosa
             number: "+15005550201"
             role: supervisor
-        """, "alex", "unknown field 'phone'"),
-    "no supervisor": ("""
+        """,
+        "alex",
+        "unknown field 'phone'",
+    ),
+    "no supervisor": (
+        """
         agents:
           - id: alex  # <-
             name: Alex
             number: "+15005550101"
             groups: [billing]
-        """, None, "no supervisor is listed"),
+        """,
+        None,
+        "no supervisor is listed",
+    ),
 }
 
 
@@ -620,9 +793,11 @@ def test_broken_agents_file_is_flagged_by_the_schema_and_named_by_the_loader(tmp
 
 # --- field for field: the schema allows exactly what the loader reads --------------------------------------
 
+
 def _loader_fields(problems: list[Problem]) -> set[str]:
-    [found] = [m for p in problems if (m := re.search(r"unknown field 'zz_bogus' \(expected one of: (.*)\)$",
-                                                          p.message))]
+    [found] = [
+        m for p in problems if (m := re.search(r"unknown field 'zz_bogus' \(expected one of: (.*)\)$", p.message))
+    ]
     return set(found.group(1).split(", "))
 
 
@@ -664,15 +839,21 @@ def test_required_node_fields_match_the_loader(tmp_path, directory, kind):
         assert flow_problems(tmp_path, without, directory), f"{kind} without {field}"
 
 
-@pytest.mark.parametrize(("where", "text"), [
-    ("the flow file", flow_with(zz_bogus="x")),
-    ("settings", flow_with(settings={"zz_bogus": "x"})),
-    ("repeat_callers", flow_with(settings={"repeat_callers": {"zz_bogus": "x"}})),
-    ("queue", flow_with(settings={"queue": {"zz_bogus": "x"}})),
-    ("callbacks", flow_with(settings={"callbacks": {"zz_bogus": "x"}})),
-    ("hours", flow_with(settings={"hours": {"open": {"mon-fri": "08:00-20:00"}, "zz_bogus": "x"}})),
-    ("an option", flow_with({"type": "menu", "say": "Hi.", "options": [{"key": "1", "next": "end", "zz_bogus": "x"}]})),
-])
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("the flow file", flow_with(zz_bogus="x")),
+        ("settings", flow_with(settings={"zz_bogus": "x"})),
+        ("repeat_callers", flow_with(settings={"repeat_callers": {"zz_bogus": "x"}})),
+        ("queue", flow_with(settings={"queue": {"zz_bogus": "x"}})),
+        ("callbacks", flow_with(settings={"callbacks": {"zz_bogus": "x"}})),
+        ("hours", flow_with(settings={"hours": {"open": {"mon-fri": "08:00-20:00"}, "zz_bogus": "x"}})),
+        (
+            "an option",
+            flow_with({"type": "menu", "say": "Hi.", "options": [{"key": "1", "next": "end", "zz_bogus": "x"}]}),
+        ),
+    ],
+)
 def test_other_fields_match_the_loader(tmp_path, directory, where, text):
     schema = {
         "the flow file": FLOW_SCHEMA,
@@ -689,8 +870,9 @@ def test_other_fields_match_the_loader(tmp_path, directory, where, text):
 
 
 def test_agent_fields_match_the_loader(tmp_path):
-    text = yaml.safe_dump({"agents": [{"id": "rosa", "name": "Rosa", "number": "+15005550201",
-                                       "role": "supervisor", "zz_bogus": "x"}]})
+    text = yaml.safe_dump(
+        {"agents": [{"id": "rosa", "name": "Rosa", "number": "+15005550201", "role": "supervisor", "zz_bogus": "x"}]}
+    )
     agent = AGENTS_SCHEMA["definitions"]["agent"]
     assert agent["additionalProperties"] is False
     assert set(agent["properties"]) == _loader_fields(agents_problems(tmp_path, text))
@@ -711,43 +893,104 @@ def test_the_operator_is_a_group_or_an_agent():
 
 # (where the field sits, its low and high bound as the loader checks them, the loader's default)
 WHOLE_NUMBERS = {
-    "timeout": (lambda v: {"type": "menu", "say": "Hi.", "timeout": v, "options": [{"key": "1", "next": "end"}]},
-                _branch("menu")["properties"]["timeout"], 2, 30, 6),
-    "ring_seconds": (lambda v: {"settings": {"ring_seconds": v}},
-                     DEFS["settings"]["properties"]["ring_seconds"], 5, 60, 20),
-    "agents_per_route": (lambda v: {"settings": {"agents_per_route": v}},
-                         DEFS["settings"]["properties"]["agents_per_route"], 1, 10, 2),
-    "window_hours": (lambda v: {"settings": {"repeat_callers": {"window_hours": v}}},
-                     DEFS["settings"]["properties"]["repeat_callers"]["properties"]["window_hours"], 1, 2160, 72),
-    "prior_agent_from_call": (lambda v: {"settings": {"repeat_callers": {"prior_agent_from_call": v,
-                                                                         "supervisor_from_call": 99}}},
-                              DEFS["settings"]["properties"]["repeat_callers"]["properties"]["prior_agent_from_call"],
-                              2, 99, 2),
-    "supervisor_from_call": (lambda v: {"settings": {"repeat_callers": {"supervisor_from_call": v}}},
-                             DEFS["settings"]["properties"]["repeat_callers"]["properties"]["supervisor_from_call"],
-                             2, 99, 3),
-    "voicemail_max_seconds": (lambda v: {"settings": {"voicemail_max_seconds": v}},
-                              DEFS["settings"]["properties"]["voicemail_max_seconds"], 10, 600, 120),
-    "max_hold_seconds": (lambda v: {"settings": {"queue": {"max_hold_seconds": v}}},
-                         DEFS["settings"]["properties"]["queue"]["properties"]["max_hold_seconds"], 15, 600, 60),
-    "offer_every_seconds": (lambda v: {"settings": {"queue": {"offer_every_seconds": v}}},
-                            DEFS["settings"]["properties"]["queue"]["properties"]["offer_every_seconds"], 30, 600, 60),
-    "prior_agent_wait_seconds": (lambda v: {"settings": {"queue": {"prior_agent_wait_seconds": v}}},
-                                 DEFS["settings"]["properties"]["queue"]["properties"]["prior_agent_wait_seconds"],
-                                 0, 1800, 120),
-    "max_attempts": (lambda v: {"settings": {"callbacks": {"max_attempts": v}}},
-                     DEFS["settings"]["properties"]["callbacks"]["properties"]["max_attempts"], 1, 10, 3),
-    "retry_minutes": (lambda v: {"settings": {"callbacks": {"retry_minutes": v}}},
-                      DEFS["settings"]["properties"]["callbacks"]["properties"]["retry_minutes"], 1, 240, 5),
-    "time_to_human_budget_seconds": (lambda v: {"settings": {"time_to_human_budget_seconds": v}},
-                                     DEFS["settings"]["properties"]["time_to_human_budget_seconds"], 5, 600, 30),
+    "timeout": (
+        lambda v: {"type": "menu", "say": "Hi.", "timeout": v, "options": [{"key": "1", "next": "end"}]},
+        _branch("menu")["properties"]["timeout"],
+        2,
+        30,
+        6,
+    ),
+    "ring_seconds": (
+        lambda v: {"settings": {"ring_seconds": v}},
+        DEFS["settings"]["properties"]["ring_seconds"],
+        5,
+        60,
+        20,
+    ),
+    "agents_per_route": (
+        lambda v: {"settings": {"agents_per_route": v}},
+        DEFS["settings"]["properties"]["agents_per_route"],
+        1,
+        10,
+        2,
+    ),
+    "window_hours": (
+        lambda v: {"settings": {"repeat_callers": {"window_hours": v}}},
+        DEFS["settings"]["properties"]["repeat_callers"]["properties"]["window_hours"],
+        1,
+        2160,
+        72,
+    ),
+    "prior_agent_from_call": (
+        lambda v: {"settings": {"repeat_callers": {"prior_agent_from_call": v, "supervisor_from_call": 99}}},
+        DEFS["settings"]["properties"]["repeat_callers"]["properties"]["prior_agent_from_call"],
+        2,
+        99,
+        2,
+    ),
+    "supervisor_from_call": (
+        lambda v: {"settings": {"repeat_callers": {"supervisor_from_call": v}}},
+        DEFS["settings"]["properties"]["repeat_callers"]["properties"]["supervisor_from_call"],
+        2,
+        99,
+        3,
+    ),
+    "voicemail_max_seconds": (
+        lambda v: {"settings": {"voicemail_max_seconds": v}},
+        DEFS["settings"]["properties"]["voicemail_max_seconds"],
+        10,
+        600,
+        120,
+    ),
+    "max_hold_seconds": (
+        lambda v: {"settings": {"queue": {"max_hold_seconds": v}}},
+        DEFS["settings"]["properties"]["queue"]["properties"]["max_hold_seconds"],
+        15,
+        600,
+        60,
+    ),
+    "offer_every_seconds": (
+        lambda v: {"settings": {"queue": {"offer_every_seconds": v}}},
+        DEFS["settings"]["properties"]["queue"]["properties"]["offer_every_seconds"],
+        30,
+        600,
+        60,
+    ),
+    "prior_agent_wait_seconds": (
+        lambda v: {"settings": {"queue": {"prior_agent_wait_seconds": v}}},
+        DEFS["settings"]["properties"]["queue"]["properties"]["prior_agent_wait_seconds"],
+        0,
+        1800,
+        120,
+    ),
+    "max_attempts": (
+        lambda v: {"settings": {"callbacks": {"max_attempts": v}}},
+        DEFS["settings"]["properties"]["callbacks"]["properties"]["max_attempts"],
+        1,
+        10,
+        3,
+    ),
+    "retry_minutes": (
+        lambda v: {"settings": {"callbacks": {"retry_minutes": v}}},
+        DEFS["settings"]["properties"]["callbacks"]["properties"]["retry_minutes"],
+        1,
+        240,
+        5,
+    ),
+    "time_to_human_budget_seconds": (
+        lambda v: {"settings": {"time_to_human_budget_seconds": v}},
+        DEFS["settings"]["properties"]["time_to_human_budget_seconds"],
+        5,
+        600,
+        30,
+    ),
 }
 
 
-@pytest.mark.parametrize(("place", "schema", "low", "high", "default"), WHOLE_NUMBERS.values(),
-                         ids=WHOLE_NUMBERS.keys())
-def test_whole_numbers_take_the_loaders_range_typed_or_quoted(tmp_path, directory, place, schema, low, high,
-                                                               default):
+@pytest.mark.parametrize(
+    ("place", "schema", "low", "high", "default"), WHOLE_NUMBERS.values(), ids=WHOLE_NUMBERS.keys()
+)
+def test_whole_numbers_take_the_loaders_range_typed_or_quoted(tmp_path, directory, place, schema, low, high, default):
     assert schema["default"] == default
     check = jsonschema.Draft7Validator(schema)
     for n in range(high + 12):
@@ -776,10 +1019,25 @@ def test_option_keys_agree_with_the_loader(tmp_path, directory, key):
     assert (flow_problems(tmp_path, text, directory) == []) == accepted
 
 
-@pytest.mark.parametrize("words", [
-    *OPERATOR_WORDS, *(w.upper() for w in OPERATOR_WORDS), *(f"talk to {w} please" for w in OPERATOR_WORDS),
-    "agents", "personal", "humanity", "operators", "billing", "real", "customer", "no", "yes", "on", "off",
-])
+@pytest.mark.parametrize(
+    "words",
+    [
+        *OPERATOR_WORDS,
+        *(w.upper() for w in OPERATOR_WORDS),
+        *(f"talk to {w} please" for w in OPERATOR_WORDS),
+        "agents",
+        "personal",
+        "humanity",
+        "operators",
+        "billing",
+        "real",
+        "customer",
+        "no",
+        "yes",
+        "on",
+        "off",
+    ],
+)
 def test_spoken_words_agree_with_the_loader(tmp_path, directory, words):
     # yes/no/on/off are quoted by safe_dump, as the schema's description asks people to do
     text = flow_with({"type": "menu", "say": "Hi.", "options": [{"key": "1", "words": [words], "next": "end"}]})
@@ -788,20 +1046,37 @@ def test_spoken_words_agree_with_the_loader(tmp_path, directory, words):
     assert (flow_problems(tmp_path, text, directory) == []) == accepted
 
 
-@pytest.mark.parametrize(("value", "accepted"), [
-    ("true", True), ("false", True), ("True", True), ("FALSE", True), (True, True), (False, True),
-    ("yes", False), ("1", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("true", True),
+        ("false", True),
+        ("True", True),
+        ("FALSE", True),
+        (True, True),
+        (False, True),
+        ("yes", False),
+        ("1", False),
+        ("", False),
+    ],
+)
 def test_default_is_true_or_false(tmp_path, directory, value, accepted):
     text = flow_with(default=value)
     assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
     assert (flow_problems(tmp_path, text, directory) == []) == accepted
 
 
-@pytest.mark.parametrize(("numbers", "accepted"), [
-    ("+15005550006", True), (["+15005550006", "+442071838750"], True), ("+1555", False),
-    ("15005550006", False), ("+05005550006", False), ("+1 500 555 0006", False),
-])
+@pytest.mark.parametrize(
+    ("numbers", "accepted"),
+    [
+        ("+15005550006", True),
+        (["+15005550006", "+442071838750"], True),
+        ("+1555", False),
+        ("15005550006", False),
+        ("+05005550006", False),
+        ("+1 500 555 0006", False),
+    ],
+)
 def test_numbers_are_e164(tmp_path, directory, numbers, accepted):
     text = flow_with(numbers=numbers)
     assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
@@ -812,25 +1087,56 @@ def hours_flow(**hours) -> str:
     return flow_with(settings={"hours": {"open": {"mon-fri": "08:00-20:00"}, **hours}})
 
 
-@pytest.mark.parametrize(("days", "accepted"), [
-    ("mon", True), ("SUN", True), ("Mon-Fri", True), ("sat,sun", True), ("sat, sun", True), ("mon - fri", True),
-    ("fri-mon", True), ("mon-wed,fri", True),
-    ("monday", False), ("weekdays", False), ("mon-", False), ("mon,,tue", False), ("mon,", False), ("", False),
-    ("mon/fri", False), ("1-5", False),
-])
+@pytest.mark.parametrize(
+    ("days", "accepted"),
+    [
+        ("mon", True),
+        ("SUN", True),
+        ("Mon-Fri", True),
+        ("sat,sun", True),
+        ("sat, sun", True),
+        ("mon - fri", True),
+        ("fri-mon", True),
+        ("mon-wed,fri", True),
+        ("monday", False),
+        ("weekdays", False),
+        ("mon-", False),
+        ("mon,,tue", False),
+        ("mon,", False),
+        ("", False),
+        ("mon/fri", False),
+        ("1-5", False),
+    ],
+)
 def test_open_days_agree_with_the_loader(tmp_path, directory, days, accepted):
     text = flow_with(settings={"hours": {"open": {days: "08:00-20:00"}}})
     assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
     assert (flow_problems(tmp_path, text, directory) == []) == accepted
 
 
-@pytest.mark.parametrize(("spans", "accepted"), [
-    ("08:00-20:00", True), ("8:00-20:00", True), ("08:00 - 20:00", True), ("00:00-24:00", True),
-    ("08:00-12:00, 13:00-17:00", True), ("08:00-12:00,13:00-17:00", True), ("23:59-24:00", True),
-    ("8am-8pm", False), ("08:00", False), ("08:00-", False), ("08:60-20:00", False), ("08:00-24:30", False),
-    ("24:00-24:00", False), ("25:00-26:00", False), ("08:00-20:00,", False), ("8-20", False), ("08.00-20.00", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("spans", "accepted"),
+    [
+        ("08:00-20:00", True),
+        ("8:00-20:00", True),
+        ("08:00 - 20:00", True),
+        ("00:00-24:00", True),
+        ("08:00-12:00, 13:00-17:00", True),
+        ("08:00-12:00,13:00-17:00", True),
+        ("23:59-24:00", True),
+        ("8am-8pm", False),
+        ("08:00", False),
+        ("08:00-", False),
+        ("08:60-20:00", False),
+        ("08:00-24:30", False),
+        ("24:00-24:00", False),
+        ("25:00-26:00", False),
+        ("08:00-20:00,", False),
+        ("8-20", False),
+        ("08.00-20.00", False),
+        ("", False),
+    ],
+)
 def test_open_times_agree_with_the_loader(tmp_path, directory, spans, accepted):
     text = flow_with(settings={"hours": {"open": {"mon-fri": spans}}})
     assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
@@ -841,7 +1147,8 @@ def test_open_times_must_close_after_they_open_which_only_the_loader_can_tell(tm
     text = flow_with(settings={"hours": {"open": {"fri": "20:00-08:00"}}})
     assert schema_errors(FLOW_VALIDATOR, text) == []  # a pattern cannot compare two times
     assert [p.message for p in flow_problems(tmp_path, text, directory)] == [
-        "'20:00-08:00' should be times such as 08:00-20:00 (or 08:00-12:00, 13:00-17:00)"]
+        "'20:00-08:00' should be times such as 08:00-20:00 (or 08:00-12:00, 13:00-17:00)"
+    ]
 
 
 def test_an_open_table_is_required_and_not_empty(tmp_path, directory):
@@ -858,10 +1165,19 @@ def test_every_time_zone_name_fits_the_schema():
     assert [zone for zone in zones if not check.is_valid(zone)] == []
 
 
-@pytest.mark.parametrize(("zone", "accepted"), [
-    ("America/New_York", True), ("Europe/London", True), ("UTC", True), ("Etc/GMT-3", True),
-    ("US Eastern", False), ("America/New York", False), ("/etc/localtime", False), ("../../etc/passwd", False),
-])
+@pytest.mark.parametrize(
+    ("zone", "accepted"),
+    [
+        ("America/New_York", True),
+        ("Europe/London", True),
+        ("UTC", True),
+        ("Etc/GMT-3", True),
+        ("US Eastern", False),
+        ("America/New York", False),
+        ("/etc/localtime", False),
+        ("../../etc/passwd", False),
+    ],
+)
 def test_time_zones_agree_with_the_loader(tmp_path, directory, zone, accepted):
     text = hours_flow(timezone=zone)
     assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
@@ -874,10 +1190,18 @@ def test_a_zone_name_the_schema_cannot_know_is_refused_by_the_loader(tmp_path, d
     assert len(flow_problems(tmp_path, text, directory)) == 1
 
 
-@pytest.mark.parametrize(("holidays", "accepted"), [
-    ("2026-12-25", True), (["2026-12-25", "2027-01-01"], True), ([], True),
-    ("25/12/2026", False), (["2026-12-25", "Dec 26"], False), (["2026-13-01"], False), ([""], False),
-])
+@pytest.mark.parametrize(
+    ("holidays", "accepted"),
+    [
+        ("2026-12-25", True),
+        (["2026-12-25", "2027-01-01"], True),
+        ([], True),
+        ("25/12/2026", False),
+        (["2026-12-25", "Dec 26"], False),
+        (["2026-13-01"], False),
+        ([""], False),
+    ],
+)
 def test_holidays_agree_with_the_loader(tmp_path, directory, holidays, accepted):
     text = hours_flow(holidays=holidays)
     assert (schema_errors(FLOW_VALIDATOR, text) == []) == accepted
@@ -885,8 +1209,10 @@ def test_holidays_agree_with_the_loader(tmp_path, directory, holidays, accepted)
 
 
 def test_holidays_typed_plainly_are_dates_for_editors_and_the_loader(tmp_path, directory):
-    text = ("start: main\nsettings:\n  hours:\n    open: {mon-fri: 08:00-20:00}\n"
-            "    holidays: [2026-12-25, 2027-01-01]\nnodes:\n  main: {type: goodbye, say: Bye.}\n")
+    text = (
+        "start: main\nsettings:\n  hours:\n    open: {mon-fri: 08:00-20:00}\n"
+        "    holidays: [2026-12-25, 2027-01-01]\nnodes:\n  main: {type: goodbye, say: Bye.}\n"
+    )
     assert yaml.safe_load(text)["settings"]["hours"]["holidays"][0] == datetime.date(2026, 12, 25)  # YAML 1.1
     assert yaml.load(text, Loader=_EditorLoader)["settings"]["hours"]["holidays"] == ["2026-12-25", "2027-01-01"]
     assert schema_errors(FLOW_VALIDATOR, text) == []
@@ -971,8 +1297,13 @@ def test_schema_defaults_are_the_loaders(tmp_path, directory):
 
 
 def test_speech_always_has_a_keypad_fallback(tmp_path, directory):
-    text = flow_with({"type": "menu", "say": "Say billing or help.",
-                      "options": [{"words": ["billing"], "next": "end"}, {"words": ["help"], "next": "end"}]})
+    text = flow_with(
+        {
+            "type": "menu",
+            "say": "Say billing or help.",
+            "options": [{"words": ["billing"], "next": "end"}, {"words": ["help"], "next": "end"}],
+        }
+    )
     assert schema_errors(FLOW_VALIDATOR, text) != []
     assert [p.message[:26] for p in flow_problems(tmp_path, text, directory)] == ["an option needs a 'key': c"] * 2
 

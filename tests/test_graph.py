@@ -45,7 +45,10 @@ def test_the_mermaid_diagram_has_every_node_option_and_zero_out():
     assert people == {"person_1": "general", "person_2": "billing"}
     zeros = re.findall(r'^    n_(\w+) -\.->\|"0"\| (person_\d+)$', text, re.M)
     assert sorted((menu, people[person]) for menu, person in zeros) == [
-        ("anything_else", "general"), ("billing", "billing"), ("welcome", "general")]
+        ("anything_else", "general"),
+        ("billing", "billing"),
+        ("welcome", "general"),
+    ]
 
 
 def test_routes_have_their_own_shape_and_name_who_they_ring_and_nodes_carry_their_times():
@@ -59,14 +62,16 @@ def test_routes_have_their_own_shape_and_name_who_they_ring_and_nodes_carry_thei
 def test_labels_are_escaped_for_mermaid(tmp_path):
     shutil.copy(FLOWS / "agents.yaml", tmp_path)
     (tmp_path / "odd.yaml").write_text(
-        'name: \'odd "line" [1]\'\nstart: end\nsettings:\n  operator: {agent: alex}\nnodes:\n'
+        "name: 'odd \"line\" [1]'\nstart: end\nsettings:\n  operator: {agent: alex}\nnodes:\n"
         "  end:\n    type: menu\n    say: Hi.\n    options:\n"
         '      - key: "#"\n        words: [\'say "yes" (or [no]) {now} | <b>&amp;\']\n        next: x-1\n'
-        "  x-1:\n    type: goto\n    next: end\n")
+        "  x-1:\n    type: goto\n    next: end\n"
+    )
     flow = load_flow(tmp_path / "odd.yaml", load_directory(tmp_path / "agents.yaml"))
     text = drawn(flow)
-    assert ('n_end -->|"#35;: say #quot;yes#quot; #40;or #91;no#93;#41; #123;now#125; #124; #60;b#62;#38;amp;"| '
-            "n_x_1") in text
+    assert (
+        'n_end -->|"#35;: say #quot;yes#quot; #40;or #91;no#93;#41; #123;now#125; #124; #60;b#62;#38;amp;"| n_x_1'
+    ) in text
     assert "n_x_1 --> n_end" in text  # ids are safe words ("end" is a Mermaid keyword; '-' is an arrow)
     assert "odd #quot;line#quot; #91;1#93;" in text
     for line in text.splitlines()[2:]:
@@ -85,7 +90,9 @@ def test_the_svg_is_well_formed_with_one_box_per_node():
     assert sorted(g.get("id") for g in boxes) == sorted(f"node-{n}" for n in EXAMPLE.nodes)
     people = [g for g in root.iter(f"{SVG}g") if g.get("class") == "person"]
     assert [[t.text for t in g.iter(f"{SVG}text")] for g in people] == [
-        [PERSON, "group general"], [PERSON, "group billing"]]
+        [PERSON, "group general"],
+        [PERSON, "group billing"],
+    ]
     kinds = {g.get("id")[5:]: g.get("class").split()[1] for g in boxes}
     assert kinds == {n.id: n.type for n in EXAMPLE.nodes.values()}
     texts = [t.text for g in boxes for t in g.iter(f"{SVG}text")]
@@ -108,7 +115,7 @@ def test_svg_boxes_do_not_overlap():
             x, y, w, h = cx - rx, cy - ry, 2 * rx, 2 * ry
         rects.append((x, y, w, h))
     for i, a in enumerate(rects):
-        for b in rects[i + 1:]:
+        for b in rects[i + 1 :]:
             apart = a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
             assert apart, (a, b)
 
@@ -135,8 +142,9 @@ def test_the_readme_and_docs_show_what_the_command_draws():
     blocks = re.findall(r"^```mermaid\n(.*?)^```$", readme, re.S | re.M)
     assert blocks == [drawn()], "run: .venv/bin/ivr graph flows/support.yaml, and paste it into the README"
     assert (ROOT / "docs" / "example-flow.mmd").read_text(encoding="utf-8") == drawn()
-    assert (ROOT / "docs" / "example-flow.svg").read_text(encoding="utf-8") == drawn(fmt="svg"), \
+    assert (ROOT / "docs" / "example-flow.svg").read_text(encoding="utf-8") == drawn(fmt="svg"), (
         "run: .venv/bin/ivr graph flows/support.yaml -o docs/example-flow.svg"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["mermaid", "svg"])

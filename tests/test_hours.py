@@ -15,8 +15,9 @@ from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 
 NY = ZoneInfo("America/New_York")
-WEEKDAYS = Hours("America/New_York", {d: ((8 * 60, 20 * 60),) for d in range(5)}, frozenset({"2026-12-25"}),
-                 None, always_open=False)
+WEEKDAYS = Hours(
+    "America/New_York", {d: ((8 * 60, 20 * 60),) for d in range(5)}, frozenset({"2026-12-25"}), None, always_open=False
+)
 
 
 def at(*args) -> float:
@@ -45,14 +46,14 @@ def test_day_and_time_parsing():
 def closed_line(tmp_path, make_app, clock):
     def make(on_call: str | None):
         shutil.copy(ROOT / "flows" / "agents.yaml", tmp_path)
-        extra = f"    on_call_number: \"{on_call}\"\n" if on_call else ""
-        hours = ("settings:\n  hours:\n    timezone: America/New_York\n    open:\n      mon-fri: \"08:00-20:00\"\n"
-                 + extra)
+        extra = f'    on_call_number: "{on_call}"\n' if on_call else ""
+        hours = 'settings:\n  hours:\n    timezone: America/New_York\n    open:\n      mon-fri: "08:00-20:00"\n' + extra
         text = (ROOT / "flows" / "support.yaml").read_text().replace("settings:\n", hours, 1)
         (tmp_path / "support.yaml").write_text(text)
         clock.now = at(2026, 11, 23, 22, 0)  # Monday 10 pm
         app = make_app(FLOWS_DIR=str(tmp_path))
         return Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)
+
     return make
 
 

@@ -37,6 +37,7 @@ def fresh_number() -> str:
 
 # --- in-process: the Flask app through its test client -----------------------------------------------------
 
+
 def flask_transport(client, seen: list[str] | None = None):
     """Post as the phone would, to the app's test client; every 200 answer must be valid TwiML."""
 
@@ -60,8 +61,16 @@ def call(client, *steps: str, caller: str | None = None, transport=None, token: 
     transcript = phone.Transcript(out, colour=False)
     script = phone.ScriptSteps([("", s) for s in steps], transcript)
     known = phone.read_line(ROOT / "flows")
-    device = phone.Phone(PUBLIC_URL, token, caller or fresh_number(), "+15005550006", script, transcript, known,
-                         transport or flask_transport(client))
+    device = phone.Phone(
+        PUBLIC_URL,
+        token,
+        caller or fresh_number(),
+        "+15005550006",
+        script,
+        transcript,
+        known,
+        transport or flask_transport(client),
+    )
     try:
         device.run()
     except phone.PhoneError as exc:
@@ -71,9 +80,17 @@ def call(client, *steps: str, caller: str | None = None, transport=None, token: 
 
 def test_billing_question_reaches_a_billing_person_who_hears_why(client):
     seen: list[str] = []
-    failure, out = call(client, "1", "1", "expect connecting you to our billing team", "answer billing",
-                        "expect billing, then billing question", "wait 90", "hangup",
-                        transport=flask_transport(client, seen))
+    failure, out = call(
+        client,
+        "1",
+        "1",
+        "expect connecting you to our billing team",
+        "answer billing",
+        "expect billing, then billing question",
+        "wait 90",
+        "hangup",
+        transport=flask_transport(client, seen),
+    )
     assert failure is None, out
     assert "ringing Alex (+15005550101)" in out or "ringing Jordan (client jordan-desk)" in out
     assert "agent hears   riverlink support call from 1 4 1 5" in out
@@ -120,8 +137,17 @@ def test_answer_names_who_should_ring_and_fails_clearly_when_someone_else_does(c
 
 
 def test_decline_no_answer_and_busy_pass_the_call_on(client):
-    failure, out = call(client, "say operator", "decline", "expect passing the call on", "no-answer", "busy",
-                        "answer supervisor", "agent hangs up", "expect goodbye")
+    failure, out = call(
+        client,
+        "say operator",
+        "decline",
+        "expect passing the call on",
+        "no-answer",
+        "busy",
+        "answer supervisor",
+        "agent hangs up",
+        "expect goodbye",
+    )
     assert failure is None, out
     assert out.count("Still connecting you") == 3
     assert "no answer" in out and "busy" in out and "hangs up after" in out
@@ -141,10 +167,22 @@ def moving_busy(r):
 
 
 def test_the_queue_wait_keys_leave_and_a_message(client, moving_busy):
-    failure, out = call(client, "3", "expect putting you in line", "expect you are next in line",
-                        "expect [recording audio/hold.mp3]", "wait 20", "0", "expect you keep your place",
-                        "wait 45", "expect call you back without losing your place", "2",
-                        "expect leave your name", "record 12", "expect your message is saved")
+    failure, out = call(
+        client,
+        "3",
+        "expect putting you in line",
+        "expect you are next in line",
+        "expect [recording audio/hold.mp3]",
+        "wait 20",
+        "0",
+        "expect you keep your place",
+        "wait 45",
+        "expect call you back without losing your place",
+        "2",
+        "expect leave your name",
+        "record 12",
+        "expect your message is saved",
+    )
     assert failure is None, out
     assert "you are in the queue 'riverlink-support'" in out and "65 s in the queue" in out
     assert "you leave the queue after 65 s" in out and "message of 12 s stored" in out
@@ -163,23 +201,28 @@ def test_degraded_mode_rings_everyone_and_asks_who_picks_up(make_app):
     client = app.test_client()
     failure, out = call(client, "answer")
     assert "ringing 3 phones at once" in out and "Rosa (+15005550201)" in out and "+15005550999" in out
-    assert failure == ("step 1 'answer': several phones ring at once (rosa, dev, +15005550999): say who picks "
-                       "up, for example `answer rosa`")
+    assert failure == (
+        "step 1 'answer': several phones ring at once (rosa, dev, +15005550999): say who picks "
+        "up, for example `answer rosa`"
+    )
     failure, out = call(client, "no-answer", "expect still trying", "answer +15005550999", "hangup")
     assert failure is None, out
     assert "+15005550999 and the caller are talking" in out
 
 
-@pytest.mark.parametrize(("steps", "message"), [
-    (["hello"], "step 1 'hello': not a step I know"),
-    (["1 2"], "step 1 '1 2': keys go together on one line"),
-    (["answer"], "step 1 'answer': that does not fit here: keys, say <words>, silence or hangup"),
-    (["12"], "step 1 '12': this prompt takes 1 key; put the next keys on the next line"),
-    (["1", "1", "say billing"], "step 3 'say billing': that does not fit here: answer, decline, no-answer"),
-    (["0", "answer", "hangup", "1"], "step 4 '1': that does not fit here: the call has ended"),
-    (["wait soon"], "step 1 'wait soon': wait how many seconds?"),
-    (["expect"], "step 1 'expect': expect what?"),
-])
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        (["hello"], "step 1 'hello': not a step I know"),
+        (["1 2"], "step 1 '1 2': keys go together on one line"),
+        (["answer"], "step 1 'answer': that does not fit here: keys, say <words>, silence or hangup"),
+        (["12"], "step 1 '12': this prompt takes 1 key; put the next keys on the next line"),
+        (["1", "1", "say billing"], "step 3 'say billing': that does not fit here: answer, decline, no-answer"),
+        (["0", "answer", "hangup", "1"], "step 4 '1': that does not fit here: the call has ended"),
+        (["wait soon"], "step 1 'wait soon': wait how many seconds?"),
+        (["expect"], "step 1 'expect': expect what?"),
+    ],
+)
 def test_bad_steps_fail_with_the_step_and_the_reason(client, steps, message):
     failure, _ = call(client, *steps)
     assert failure is not None and failure.startswith(message), failure
@@ -196,12 +239,15 @@ def test_the_end_of_a_script_hangs_up(client):
     assert failure is None and "end of the script: you hang up" in out and seen[-1] == "/voice/status"
 
 
-@pytest.mark.parametrize(("status", "body", "message"), [
-    (500, "oops", "POST /voice: the server answered 500 instead of 200 with TwiML"),
-    (200, "<Response><Say>unclosed</Response>", "POST /voice: the answer is not valid XML"),
-    (200, "<html>hello</html>", "POST /voice: the answer is not TwiML (<html>"),
-    (403, "", "POST /voice: refused (403), the signature did not match"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (500, "oops", "POST /voice: the server answered 500 instead of 200 with TwiML"),
+        (200, "<Response><Say>unclosed</Response>", "POST /voice: the answer is not valid XML"),
+        (200, "<html>hello</html>", "POST /voice: the answer is not TwiML (<html>"),
+        (403, "", "POST /voice: refused (403), the signature did not match"),
+    ],
+)
 def test_a_broken_answer_from_the_server_ends_the_run_clearly(client, status, body, message):
     posted: list[str] = []
 
@@ -219,8 +265,16 @@ def test_typed_steps_explain_a_mistake_and_ask_again(client, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda: next(typed))
     out = io.StringIO()
     transcript = phone.Transcript(out, colour=False)
-    device = phone.Phone(PUBLIC_URL, AUTH_TOKEN, fresh_number(), "+15005550006", phone.TypedSteps(transcript),
-                         transcript, phone.read_line(ROOT / "flows"), flask_transport(client))
+    device = phone.Phone(
+        PUBLIC_URL,
+        AUTH_TOKEN,
+        fresh_number(),
+        "+15005550006",
+        phone.TypedSteps(transcript),
+        transcript,
+        phone.read_line(ROOT / "flows"),
+        flask_transport(client),
+    )
     device.run()
     text = out.getvalue()
     assert "'answer': that does not fit here" in text and "Steps, one per line" in text
@@ -255,6 +309,7 @@ def test_keys_on_hold_are_accepted_by_a_server_without_public_url(make_app, movi
 
 # --- the command, against a server started like `ivr serve` (--url) and against its own private server --------
 
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`ivr serve` as ops staff run it, shared by the tests below (callers are told apart by number)."""
@@ -262,10 +317,21 @@ def server(tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
-    env.update(IVR_HOME=str(home), TWILIO_AUTH_TOKEN=SERVER_TOKEN, PUBLIC_URL=base, WEB_CONCURRENCY="1",
-               AUDIO_CACHE=str(home / "audio-cache"))
-    process = subprocess.Popen([str(Path(sys.executable).parent / "ivr"), "serve", "--port", str(port)], cwd=ROOT,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        IVR_HOME=str(home),
+        TWILIO_AUTH_TOKEN=SERVER_TOKEN,
+        PUBLIC_URL=base,
+        WEB_CONCURRENCY="1",
+        AUDIO_CACHE=str(home / "audio-cache"),
+    )
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ivr"), "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -290,28 +356,61 @@ def ivr_call(*args: str, input: str | None = None, env: dict | None = None):
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
 def test_the_example_scripts_pass_over_the_example_flows(server, script):
     """The CI run: every script in tests/phone_scripts/ through `ivr call --script`."""
-    code, out = ivr_call("--url", server, "--token", SERVER_TOKEN, "--from", fresh_number(),
-                         "--script", str(script))
+    code, out = ivr_call("--url", server, "--token", SERVER_TOKEN, "--from", fresh_number(), "--script", str(script))
     assert code == 0, out
     assert "script complete" in out and ANSI not in out and SERVER_TOKEN not in out
 
 
 def test_a_caller_is_remembered_between_runs_against_one_server(server):
     number = fresh_number()
-    first = ivr_call("--url", server, "--from", number, "--step", "3", "--step", "answer", "--step", "hangup",
-                     env={"TWILIO_AUTH_TOKEN": SERVER_TOKEN})
+    first = ivr_call(
+        "--url",
+        server,
+        "--from",
+        number,
+        "--step",
+        "3",
+        "--step",
+        "answer",
+        "--step",
+        "hangup",
+        env={"TWILIO_AUTH_TOKEN": SERVER_TOKEN},
+    )
     assert first[0] == 0, first[1]
     agent = "Alex" if "Alex picks up" in first[1] else "Mei"
-    second = ivr_call("--url", server, "--from", number, "--step", "expect welcome back", "--step", "no-answer",
-                      "--step", "expect supervisor", "--step", "answer supervisor", "--step", "expect call number 2",
-                      "--step", "hangup", env={"TWILIO_AUTH_TOKEN": SERVER_TOKEN})
+    second = ivr_call(
+        "--url",
+        server,
+        "--from",
+        number,
+        "--step",
+        "expect welcome back",
+        "--step",
+        "no-answer",
+        "--step",
+        "expect supervisor",
+        "--step",
+        "answer supervisor",
+        "--step",
+        "expect call number 2",
+        "--step",
+        "hangup",
+        env={"TWILIO_AUTH_TOKEN": SERVER_TOKEN},
+    )
     assert second[0] == 0, second[1]
     assert f"ringing {agent}" in second[1]
 
 
 def test_a_failed_expectation_exits_1_with_the_reason(server):
-    code, out = ivr_call("--url", server, "--token", SERVER_TOKEN, "--script", "-",
-                         input="# a comment\n\n1\nexpect cancel your service\n")
+    code, out = ivr_call(
+        "--url",
+        server,
+        "--token",
+        SERVER_TOKEN,
+        "--script",
+        "-",
+        input="# a comment\n\n1\nexpect cancel your service\n",
+    )
     assert code == 1
     assert "FAILED        stdin:4: step 2 'expect cancel your service': not heard since the previous step" in out
     assert out.rstrip().splitlines()[-1].startswith("FAILED"), "the reason is the last line"
@@ -333,8 +432,15 @@ def test_piped_steps_on_a_private_server_plain_text_and_everything_stopped():
     """No --url: the command starts its own Redis and web server, and stops both when the call ends."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_URL")}
     steps = "say representative\nexpect connecting you to a person\nanswer\nexpect asked for a person\nhangup\n"
-    done = subprocess.run([str(Path(sys.executable).parent / "ivr"), "call"], cwd=ROOT, env=env, input=steps,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ivr"), "call"],
+        cwd=ROOT,
+        env=env,
+        input=steps,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert ANSI not in done.stdout and "script complete (5 steps)" in done.stdout
     assert "private server at http://127.0.0.1:" in done.stdout and "its own Redis" in done.stdout

@@ -17,8 +17,11 @@ def line_with_prompts(tmp_path, make_app, welcome_audio: bool):
     shutil.copy(ROOT / "flows" / "audio" / "hold.mp3", tmp_path / "audio")
     if welcome_audio:
         Sine(440).to_audio_segment(duration=800).export(tmp_path / "audio" / "welcome.wav", format="wav").close()
-    text = (ROOT / "flows" / "support.yaml").read_text().replace(
-        "  welcome:\n    type: menu\n", "  welcome:\n    type: menu\n    play: audio/welcome.wav\n", 1)
+    text = (
+        (ROOT / "flows" / "support.yaml")
+        .read_text()
+        .replace("  welcome:\n    type: menu\n", "  welcome:\n    type: menu\n    play: audio/welcome.wav\n", 1)
+    )
     (tmp_path / "support.yaml").write_text(text)
     app = make_app(FLOWS_DIR=str(tmp_path))
     return app, Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)

@@ -147,9 +147,11 @@ def test_a_message_is_kept_with_the_callers_history(twilio, moving_busy, r, clie
     from ivr.cli import main
     from tests.conftest import AUTH_TOKEN
 
-    history = CliRunner().invoke(main, ["calls", "history", "+14155550143"],
-                                 env={"REDIS_URL": client.application.config["REDIS_URL"],
-                                      "TWILIO_AUTH_TOKEN": AUTH_TOKEN})
+    history = CliRunner().invoke(
+        main,
+        ["calls", "history", "+14155550143"],
+        env={"REDIS_URL": client.application.config["REDIS_URL"], "TWILIO_AUTH_TOKEN": AUTH_TOKEN},
+    )
     assert "left a message" in history.output
 
 

@@ -18,10 +18,18 @@ def ids(people) -> list[str]:
 
 
 def test_longest_idle_first_then_supervisors_longest_idle_first():
-    presence = {"jordan": Presence(idle_since=NOW - 10), "priya": Presence(idle_since=NOW - 500),
-                "rosa": Presence(idle_since=NOW - 5), "dev": Presence(idle_since=NOW - 50)}
-    assert ids(next_people(Target("group", "technical"), DIRECTORY, presence, NOW, (), 2)) == \
-        ["priya", "jordan", "dev", "rosa"]
+    presence = {
+        "jordan": Presence(idle_since=NOW - 10),
+        "priya": Presence(idle_since=NOW - 500),
+        "rosa": Presence(idle_since=NOW - 5),
+        "dev": Presence(idle_since=NOW - 50),
+    }
+    assert ids(next_people(Target("group", "technical"), DIRECTORY, presence, NOW, (), 2)) == [
+        "priya",
+        "jordan",
+        "dev",
+        "rosa",
+    ]
 
 
 def test_group_budget_counts_people_already_tried():
@@ -37,8 +45,11 @@ def test_a_named_agent_gets_one_try_then_supervisors():
 
 
 def test_people_who_cannot_take_a_call_are_left_out():
-    presence = {"priya": Presence(AWAY), "jordan": Presence(RINGING, until=NOW + 10, call="CA1"),
-                "rosa": Presence(BUSY, until=NOW + 100, call="CA2")}
+    presence = {
+        "priya": Presence(AWAY),
+        "jordan": Presence(RINGING, until=NOW + 10, call="CA1"),
+        "rosa": Presence(BUSY, until=NOW + 100, call="CA2"),
+    }
     assert ids(next_people(Target.supervisors(), DIRECTORY, presence, NOW, (), 2)) == ["dev"]
 
 
@@ -46,8 +57,7 @@ def test_a_busy_group_waits_in_line_rather_than_taking_a_supervisor():
     presence = {"priya": Presence(AWAY), "jordan": Presence(BUSY, until=NOW + 10, call="CA1")}
     assert next_people(Target("group", "technical"), DIRECTORY, presence, NOW, (), 2) == ()
     # but once one of them rang and did not answer, the supervisors are the escalation
-    assert ids(next_people(Target("group", "technical"), DIRECTORY, presence, NOW, ("jordan",), 2)) == \
-        ["rosa", "dev"]
+    assert ids(next_people(Target("group", "technical"), DIRECTORY, presence, NOW, ("jordan",), 2)) == ["rosa", "dev"]
 
 
 def test_supervisors_group_rings_every_supervisor_once():

@@ -13,8 +13,13 @@ from webhooks.security import twilio_signed
 # The published vectors from twilio-python's own test suite (tests/unit/test_request_validator.py).
 VECTOR_TOKEN = "12345"
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
-VECTOR_PARAMS = {"CallSid": "CA1234567890ABCDE", "Digits": "1234", "From": "+14158675309", "To": "+18005551212",
-                 "Caller": "+14158675309"}
+VECTOR_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+    "Caller": "+14158675309",
+}
 VECTOR_SIGNATURE = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
 VECTOR_SIGNATURE_PORT_443 = "kvajT1Ptam85bY51eRf/AJRuM3w="
 
@@ -28,24 +33,30 @@ def vector_app(make_app):
 
 @pytest.mark.parametrize("signature", [VECTOR_SIGNATURE, VECTOR_SIGNATURE_PORT_443])
 def test_published_vectors_are_accepted(vector_app, signature):
-    response = vector_app.test_client().post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS,
-                                             headers={"X-Twilio-Signature": signature})
+    response = vector_app.test_client().post(
+        "/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers={"X-Twilio-Signature": signature}
+    )
     assert response.status_code == 200 and response.get_data(as_text=True) == "accepted"
 
 
-@pytest.mark.parametrize("change", [
-    {"Digits": "1235"},  # a parameter altered
-    {"Extra": "1"},  # a parameter added
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Digits": "1235"},  # a parameter altered
+        {"Extra": "1"},  # a parameter added
+    ],
+)
 def test_altered_requests_are_refused(vector_app, change):
-    response = vector_app.test_client().post("/myapp.php?foo=1&bar=2", data={**VECTOR_PARAMS, **change},
-                                             headers={"X-Twilio-Signature": VECTOR_SIGNATURE})
+    response = vector_app.test_client().post(
+        "/myapp.php?foo=1&bar=2", data={**VECTOR_PARAMS, **change}, headers={"X-Twilio-Signature": VECTOR_SIGNATURE}
+    )
     assert response.status_code == 403
 
 
 def test_a_different_url_is_refused(vector_app):
-    response = vector_app.test_client().post("/myapp.php?foo=1&bar=3", data=VECTOR_PARAMS,
-                                             headers={"X-Twilio-Signature": VECTOR_SIGNATURE})
+    response = vector_app.test_client().post(
+        "/myapp.php?foo=1&bar=3", data=VECTOR_PARAMS, headers={"X-Twilio-Signature": VECTOR_SIGNATURE}
+    )
     assert response.status_code == 403
 
 

@@ -38,8 +38,14 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
     env.update(IVR_HOME=str(tmp_path / "home"), TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_URL=base, WEB_CONCURRENCY="1")
     ivr = Path(sys.executable).parent / "ivr"
-    server = subprocess.Popen([str(ivr), "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(ivr), "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -51,8 +57,15 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
                 assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
                 time.sleep(0.2)
         assert health["redis"] == "ok" and list(health["lines"]) == ["riverlink-support"]
-        params = {"CallSid": new_sid(), "AccountSid": new_sid("AC"), "From": "+14155550142", "To": "+15005550006",
-                  "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        params = {
+            "CallSid": new_sid(),
+            "AccountSid": new_sid("AC"),
+            "From": "+14155550142",
+            "To": "+15005550006",
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
         signature = RequestValidator(TOKEN).compute_signature(base + "/voice", params)
         status, body = post(base + "/voice", params, signature)
         assert status == 200 and "Riverlink" in body

@@ -52,11 +52,13 @@ def write_line(folder: Path, text: str, name: str = "line.yaml") -> Path:
 def long_intro(budget: int | None = None, intro: str = talk(3, 10), menu: str = talk(4, 10)) -> str:
     """A flow with a message before its first menu: 13.2 s + (17.6 s + the 6 s reminder) = 36.8 s by default."""
     settings = f"settings:\n  time_to_human_budget_seconds: {budget}\n" if budget else ""
-    return (f"start: intro\n{settings}nodes:\n"
-            f"  intro:\n    type: message\n    say: {intro}\n    next: welcome\n"
-            f"  welcome:\n    type: menu\n    say: {menu}\n"
-            "    options:\n      - key: \"1\"\n        words: [billing]\n        next: team\n"
-            "  team:\n    type: route\n    say: Connecting you.\n    group: billing\n")
+    return (
+        f"start: intro\n{settings}nodes:\n"
+        f"  intro:\n    type: message\n    say: {intro}\n    next: welcome\n"
+        f"  welcome:\n    type: menu\n    say: {menu}\n"
+        '    options:\n      - key: "1"\n        words: [billing]\n        next: team\n'
+        "  team:\n    type: route\n    say: Connecting you.\n    group: billing\n"
+    )
 
 
 def line_of(text: str, node: str) -> int:
@@ -71,6 +73,7 @@ def check(*args):
 
 # --- speaking rate --------------------------------------------------------------------------------------
 
+
 def test_text_is_estimated_at_150_words_a_minute_with_a_pause_per_sentence():
     assert (SPEAKING_RATE.words_per_minute, SPEAKING_RATE.sentence_pause_seconds) == (150, 0.4)
     assert speech_seconds(talk(1, 10)) == 4.4
@@ -83,6 +86,7 @@ def test_text_is_estimated_at_150_words_a_minute_with_a_pause_per_sentence():
 
 
 # --- the example line -----------------------------------------------------------------------------------
+
 
 def test_the_example_line_offers_a_person_within_its_budget_with_these_figures():
     flow = load_catalog(FLOWS).flows["riverlink-support"]
@@ -104,8 +108,13 @@ def test_the_example_line_offers_a_person_within_its_budget_with_these_figures()
         ("goodbye", "goodbye", "54.8", "26.0", "-", "7.6", "-", "call ends"),
     ]
     copy = timing.nodes["bill_copy"]
-    assert [str(s) for s in copy.path] == ["welcome (26.0 s)", "billing (14.0 s)", "bill_copy (7.6 s)",
-                                           "anything_else (7.2 s)", "0 (2.4 s)"]
+    assert [str(s) for s in copy.path] == [
+        "welcome (26.0 s)",
+        "billing (14.0 s)",
+        "bill_copy (7.6 s)",
+        "anything_else (7.2 s)",
+        "0 (2.4 s)",
+    ]
     assert time_to_human(flow) == timing  # the same figures every time
 
 
@@ -115,32 +124,54 @@ def test_ivr_check_prints_the_table_and_passes_the_example():
     lines = result.output.splitlines()
     header = next(n for n, line in enumerate(lines) if line.startswith("node "))
     assert re.split(r"\s{2,}", lines[header]) == list(HEADERS)
-    assert lines[header + 1].split() == ["welcome", "menu", "0.0", "26.0", "28.4", "0.0", "2.4", "offers", "a",
-                                         "person", "(0)"]
+    assert lines[header + 1].split() == [
+        "welcome",
+        "menu",
+        "0.0",
+        "26.0",
+        "28.4",
+        "0.0",
+        "2.4",
+        "offers",
+        "a",
+        "person",
+        "(0)",
+    ]
     assert lines[header + 10].split()[:7] == ["goodbye", "goodbye", "54.8", "26.0", "-", "7.6", "-"]
     assert "warning" not in result.output
     assert check(FLOWS).output == result.output  # stable
 
 
 def test_a_node_far_from_a_person_is_a_warning_not_a_failure(tmp_path):
-    text = (FLOWS / "support.yaml").read_text().replace(
-        "    say: >-\n      We will email a copy of your latest bill",
-        "    say: >-\n      " + "Please listen carefully to all of the following information. " * 6
-        + "We will email a copy of your latest bill")
+    text = (
+        (FLOWS / "support.yaml")
+        .read_text()
+        .replace(
+            "    say: >-\n      We will email a copy of your latest bill",
+            "    say: >-\n      "
+            + "Please listen carefully to all of the following information. " * 6
+            + "We will email a copy of your latest bill",
+        )
+    )
     path = write_line(tmp_path, text, "support.yaml")
     result = check(path)
     assert result.exit_code == 0, result.output
-    assert f"warning {path}:{line_of(text, 'bill_copy')}: node 'bill_copy': from here a person's phone rings" \
+    assert (
+        f"warning {path}:{line_of(text, 'bill_copy')}: node 'bill_copy': from here a person's phone rings"
         in result.output
+    )
 
 
 # --- the budget -----------------------------------------------------------------------------------------
 
+
 def test_a_long_intro_and_first_menu_fail_the_check_naming_the_path(tmp_path):
     text = textwrap.dedent(long_intro())
     path = write_line(tmp_path, text)
-    expected = (f"{path}:{line_of(text, 'welcome')}: node 'welcome': callers hear 36.8 s of prompts before being "
-                "offered a person (budget 30 s): intro (13.2 s) -> welcome (23.6 s)")
+    expected = (
+        f"{path}:{line_of(text, 'welcome')}: node 'welcome': callers hear 36.8 s of prompts before being "
+        "offered a person (budget 30 s): intro (13.2 s) -> welcome (23.6 s)"
+    )
     with pytest.raises(FlowError) as caught:
         load_catalog(tmp_path)  # what the server loads: it refuses to start
     assert [str(p) for p in caught.value.problems] == [expected]
@@ -153,20 +184,25 @@ def test_a_long_intro_and_first_menu_fail_the_check_naming_the_path(tmp_path):
 def test_the_budget_setting_changes_the_verdict(tmp_path):
     assert check(write_line(tmp_path / "a", long_intro(budget=40))).exit_code == 0
     assert check(write_line(tmp_path / "b", long_intro(budget=36))).exit_code == 1
-    example = (FLOWS / "support.yaml").read_text().replace(
-        "settings:\n", "settings:\n  time_to_human_budget_seconds: 25\n")
+    example = (
+        (FLOWS / "support.yaml").read_text().replace("settings:\n", "settings:\n  time_to_human_budget_seconds: 25\n")
+    )
     result = check(write_line(tmp_path / "c", example, "support.yaml"))
     assert result.exit_code == 1 and "callers hear 26.0 s of prompts" in result.output
     assert "(budget 25 s): welcome (26.0 s)" in result.output
 
 
 def test_a_flow_that_puts_callers_straight_through_is_judged_on_the_ring(tmp_path):
-    text = "start: hello\nnodes:\n  hello:\n    type: message\n    say: " + talk(8, 10) + \
-           "\n    next: team\n  team:\n    type: route\n    say: Connecting you.\n    group: billing\n"
+    text = (
+        "start: hello\nnodes:\n  hello:\n    type: message\n    say: "
+        + talk(8, 10)
+        + "\n    next: team\n  team:\n    type: route\n    say: Connecting you.\n    group: billing\n"
+    )
     timing = time_to_human(load_flow(write_line(tmp_path, text), DIRECTORY))
     assert (timing.first_offer, timing.offer_node, timing.offer_connects) == (36.4, "team", True)
-    assert "before a person's phone rings (budget 30 s): hello (35.2 s) -> team (1.2 s)" in \
-        str(budget_problems(timing)[0])
+    assert "before a person's phone rings (budget 30 s): hello (35.2 s) -> team (1.2 s)" in str(
+        budget_problems(timing)[0]
+    )
 
 
 def test_a_flow_that_only_says_goodbye_has_no_offer_and_no_failure(tmp_path):
@@ -178,6 +214,7 @@ def test_a_flow_that_only_says_goodbye_has_no_offer_and_no_failure(tmp_path):
 
 # --- the model agrees with the engine -------------------------------------------------------------------
 
+
 def _world(flow, state=None):
     return World(flow=flow, directory=DIRECTORY, now=1_800_000_000.0, call="CA" + "0" * 32, state=state)
 
@@ -187,11 +224,13 @@ def _heard(outcome) -> list[str]:
 
 
 def test_the_reminder_is_heard_on_the_first_menu_only_the_first_time_unless_it_is_the_start(tmp_path):
-    text = ("start: intro\nnodes:\n"
-            f"  intro:\n    type: message\n    say: {talk(2, 5)}\n    next: main\n"
-            f"  main:\n    type: menu\n    say: {talk(1, 5)}\n"
-            "    options:\n      - key: \"1\"\n        words: [again]\n        next: back\n"
-            "  back:\n    type: goto\n    next: intro\n")
+    text = (
+        "start: intro\nnodes:\n"
+        f"  intro:\n    type: message\n    say: {talk(2, 5)}\n    next: main\n"
+        f"  main:\n    type: menu\n    say: {talk(1, 5)}\n"
+        '    options:\n      - key: "1"\n        words: [again]\n        next: back\n'
+        "  back:\n    type: goto\n    next: intro\n"
+    )
     flow = load_flow(write_line(tmp_path, text), DIRECTORY)
     timing = time_to_human(flow)
     intro, menu = 4.8, 2.4
@@ -203,8 +242,14 @@ def test_the_reminder_is_heard_on_the_first_menu_only_the_first_time_unless_it_i
     back = timing.nodes["back"]
     assert back.reach == intro + menu + HINT
     assert back.to_person == pytest.approx(back.reach + intro + menu + CONNECTING)
-    assert [str(s) for s in back.path] == ["intro (4.8 s)", "main (8.4 s)", "back (0.0 s)", "intro (4.8 s)",
-                                           "main (2.4 s)", "0 (2.4 s)"]
+    assert [str(s) for s in back.path] == [
+        "intro (4.8 s)",
+        "main (8.4 s)",
+        "back (0.0 s)",
+        "intro (4.8 s)",
+        "main (2.4 s)",
+        "0 (2.4 s)",
+    ]
     zero = step(_world(flow, arrived.state), Input(node="main", digits="0"))
     assert _heard(zero)[0] == CONNECTING_LINE  # the line counted for pressing 0
 
@@ -217,12 +262,15 @@ def test_the_long_intro_flow_is_heard_as_counted(tmp_path):
 
 # --- recorded prompts -----------------------------------------------------------------------------------
 
+
 def recorded_line(folder: Path, seconds: float, say: str) -> Path:
     (folder / "audio").mkdir(parents=True, exist_ok=True)
-    Sine(440).to_audio_segment(duration=int(seconds * 1000)).export(folder / "audio" / "welcome.wav",
-                                                                     format="wav").close()
-    text = long_intro(menu=say).replace("  welcome:\n    type: menu\n",
-                                         "  welcome:\n    type: menu\n    play: audio/welcome.wav\n")
+    Sine(440).to_audio_segment(duration=int(seconds * 1000)).export(
+        folder / "audio" / "welcome.wav", format="wav"
+    ).close()
+    text = long_intro(menu=say).replace(
+        "  welcome:\n    type: menu\n", "  welcome:\n    type: menu\n    play: audio/welcome.wav\n"
+    )
     text = text.replace(f"say: {talk(3, 10)}", "say: Hello.")  # a short intro: 0.8 s
     return write_line(folder, text)
 

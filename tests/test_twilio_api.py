@@ -59,8 +59,12 @@ def test_place_call_sends_what_twilio_needs_and_returns_the_sid(stub):
     assert create.username == stub.account_sid
     assert create.status == 201
     assert create.form == {
-        "To": [CALLER], "From": [LINE], "Url": [ANSWER_URL], "Method": ["POST"],
-        "StatusCallback": [STATUS_URL], "StatusCallbackMethod": ["POST"],
+        "To": [CALLER],
+        "From": [LINE],
+        "Url": [ANSWER_URL],
+        "Method": ["POST"],
+        "StatusCallback": [STATUS_URL],
+        "StatusCallbackMethod": ["POST"],
         "StatusCallbackEvent": list(CALLBACK_STATUS_EVENTS),
     }
     assert sid.startswith("CA") and len(sid) == 34
@@ -114,11 +118,18 @@ def test_wrong_token_is_a_401(stub):
 
 
 def test_missing_auth_is_a_401(stub):
-    response = requests.post(f"{stub.url}/2010-04-01/Accounts/{stub.account_sid}/Calls.json",
-                             data={"To": CALLER, "From": LINE, "Url": ANSWER_URL}, timeout=2)
+    response = requests.post(
+        f"{stub.url}/2010-04-01/Accounts/{stub.account_sid}/Calls.json",
+        data={"To": CALLER, "From": LINE, "Url": ANSWER_URL},
+        timeout=2,
+    )
     assert response.status_code == 401
-    assert response.json() == {"code": 20003, "message": "Authenticate", "status": 401,
-                               "more_info": "https://www.twilio.com/docs/errors/20003"}
+    assert response.json() == {
+        "code": 20003,
+        "message": "Authenticate",
+        "status": 401,
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+    }
     assert stub.creates()[0].username is None
 
 
@@ -169,8 +180,10 @@ def test_nothing_goes_to_twilio_com(stub, monkeypatch):
 def test_rewrite_keeps_path_and_query_and_only_touches_twilio_hosts():
     http = RedirectingHttpClient("http://127.0.0.1:8123/prefix/")
     try:
-        assert http.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls.json?PageSize=5") == \
-            "http://127.0.0.1:8123/prefix/2010-04-01/Accounts/AC1/Calls.json?PageSize=5"
+        assert (
+            http.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls.json?PageSize=5")
+            == "http://127.0.0.1:8123/prefix/2010-04-01/Accounts/AC1/Calls.json?PageSize=5"
+        )
         assert http.rewrite("https://studio.twilio.com:443/v2/Flows") == "http://127.0.0.1:8123/prefix/v2/Flows"
         assert http.rewrite("https://API.TWILIO.COM/x") == "http://127.0.0.1:8123/prefix/x"
         assert http.rewrite("https://example.com/twilio.com") == "https://example.com/twilio.com"

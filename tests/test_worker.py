@@ -61,9 +61,16 @@ def request_callback(call, twilio):
 
 def agent_leg(twilio, create, **extra):
     """Twilio calls the person first: post what the created call's Url gets, as Twilio would."""
-    params = {"CallSid": new_sid(), "AccountSid": twilio.account, "From": create.field("From"),
-              "To": create.field("To"), "CallStatus": "in-progress", "Direction": "outbound-api",
-              "ApiVersion": "2010-04-01", **extra}
+    params = {
+        "CallSid": new_sid(),
+        "AccountSid": twilio.account,
+        "From": create.field("From"),
+        "To": create.field("To"),
+        "CallStatus": "in-progress",
+        "Direction": "outbound-api",
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
     return params
 
 
@@ -139,8 +146,11 @@ def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, c
     doc = post_doc(twilio, accept, agent_leg(twilio, create, Digits="1"))
     assert doc.find("Dial/Number").text == "+14155550163"
     assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.BUSY
-    doc = post_doc(twilio, doc.find("Dial").get("action"),
-                   agent_leg(twilio, create, DialCallStatus="completed", DialCallDuration="95"))
+    doc = post_doc(
+        twilio,
+        doc.find("Dial").get("action"),
+        agent_leg(twilio, create, DialCallStatus="completed", DialCallDuration="95"),
+    )
     assert doc.find("Hangup") is not None
     assert r.hget(keys.callback(call.sid), "status") == "done"
     post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallStatus="completed"))
@@ -164,7 +174,7 @@ def test_a_customer_who_does_not_answer_is_tried_again_later_then_supervisors(tw
         if attempt < 2:
             assert "try again in" in said(doc)
             assert worker.run_once() == [], "not before the retry time"
-            clock.advance(seconds=60 * 5 * 2 ** attempt + 1)
+            clock.advance(seconds=60 * 5 * 2**attempt + 1)
     assert "supervisors" in said(doc)
     assert r.hget(keys.callback(call.sid), "status") == "needs a supervisor"
     assert r.zrange(keys.callbacks_for_supervisors(), 0, -1) == [f"cb:{call.sid}"]
@@ -205,13 +215,24 @@ def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio,
     call = queued(twilio, "+14155550167")
     request_callback(call, twilio)
     rest.hold_creates()
-    env = {**os.environ, "REDIS_URL": redis_server.url, "TWILIO_ACCOUNT_SID": rest.account_sid,
-           "TWILIO_AUTH_TOKEN": rest.auth_token, "TWILIO_API_BASE": rest.url, "PUBLIC_URL": PUBLIC_URL,
-           "FLOWS_DIR": str(ROOT / "flows")}
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_server.url,
+        "TWILIO_ACCOUNT_SID": rest.account_sid,
+        "TWILIO_AUTH_TOKEN": rest.auth_token,
+        "TWILIO_API_BASE": rest.url,
+        "PUBLIC_URL": PUBLIC_URL,
+        "FLOWS_DIR": str(ROOT / "flows"),
+    }
 
     def start_worker():
-        return subprocess.Popen([sys.executable, "-m", "webhooks.worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "webhooks.worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     first = start_worker()
     try:
@@ -246,8 +267,11 @@ def test_callbacks_wait_for_business_hours(tmp_path, make_app, rest, r, clock):
     import shutil
 
     shutil.copy(ROOT / "flows" / "agents.yaml", tmp_path)
-    text = (ROOT / "flows" / "support.yaml").read_text().replace(
-        "settings:\n", "settings:\n  hours:\n    timezone: UTC\n    open:\n      mon-sun: \"00:00-00:01\"\n", 1)
+    text = (
+        (ROOT / "flows" / "support.yaml")
+        .read_text()
+        .replace("settings:\n", 'settings:\n  hours:\n    timezone: UTC\n    open:\n      mon-sun: "00:00-00:01"\n', 1)
+    )
     (tmp_path / "support.yaml").write_text(text)
     closed_worker = Worker(LiveCatalog(tmp_path), r, rest.client(), PUBLIC_URL, clock=clock)
     from ivr.queueing import QueueEntry
@@ -289,12 +313,18 @@ def test_queue_and_callback_webhooks_make_at_most_two_redis_round_trips(app, twi
     worker.run_once()
     create = rest.creates()[0]
     doc = measure("callback agent answered", lambda: post_doc(twilio, create.field("Url"), agent_leg(twilio, create)))
-    doc = measure("callback accepted", lambda: post_doc(twilio, doc.find("Gather").get("action"),
-                                                        agent_leg(twilio, create, Digits="1")))
-    measure("callback dialled", lambda: post_doc(twilio, doc.find("Dial").get("action"),
-                                                 agent_leg(twilio, create, DialCallStatus="completed")))
-    measure("callback status", lambda: post_doc(twilio, create.field("StatusCallback"),
-                                                agent_leg(twilio, create, CallStatus="completed")))
+    doc = measure(
+        "callback accepted",
+        lambda: post_doc(twilio, doc.find("Gather").get("action"), agent_leg(twilio, create, Digits="1")),
+    )
+    measure(
+        "callback dialled",
+        lambda: post_doc(twilio, doc.find("Dial").get("action"), agent_leg(twilio, create, DialCallStatus="completed")),
+    )
+    measure(
+        "callback status",
+        lambda: post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallStatus="completed")),
+    )
     assert max(counts.values()) <= 2, counts
 
 
@@ -312,7 +342,8 @@ def test_a_handed_over_caller_whose_person_does_not_answer_keeps_their_place(twi
 
 
 def test_if_twilio_runs_the_queue_action_after_a_hand_over_the_caller_still_reaches_the_person(
-        twilio, worker, rest, r, clock):
+    twilio, worker, rest, r, clock
+):
     busy(r, clock, "alex", "mei", "rosa", "dev")
     call = queued(twilio)
     free(r, clock, "mei")
@@ -341,8 +372,7 @@ def test_supervisors_see_the_callbacks_that_need_them(twilio, worker, rest, r, c
 def test_callback_webhooks_never_answer_an_agent_with_an_error(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     twilio = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)
-    params = {"CallSid": new_sid(), "AccountSid": twilio.account, "From": LINE, "To": ALEX,
-              "CallStatus": "in-progress"}
+    params = {"CallSid": new_sid(), "AccountSid": twilio.account, "From": LINE, "To": ALEX, "CallStatus": "in-progress"}
     for path in ("/voice/callback/agent", "/voice/callback/accept", "/voice/callback/dialled"):
         doc = post_doc(twilio, f"{path}?request=CA{'1' * 32}&attempt=abc", params)
         assert "cannot go ahead right now" in said(doc) and doc.find("Hangup") is not None
@@ -396,8 +426,9 @@ def test_a_callback_twilio_refuses_is_retried_after_a_pause_not_in_a_loop(twilio
     assert worker.run_once() == [] and len(rest.creates()) == 1
     clock.advance(seconds=61)
     done = worker.run_once()
-    assert done[0].startswith(f"placed callback {call.sid[-6:]} via") and not done[0].endswith("alex"), \
+    assert done[0].startswith(f"placed callback {call.sid[-6:]} via") and not done[0].endswith("alex"), (
         "and to someone else next: alex, who was just tried, is now the least idle"
+    )
 
 
 def test_a_caller_who_records_nothing_is_not_hung_up_on(twilio, r, clock):

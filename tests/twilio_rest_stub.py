@@ -138,8 +138,12 @@ class StubCall:
 
 def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
     """An error body in Twilio's (legacy) format, which twilio-python turns into TwilioRestException."""
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 class _Server(ThreadingHTTPServer):
@@ -176,8 +180,13 @@ class _Handler(BaseHTTPRequestHandler):
 class TwilioRestStub:
     """Twilio's Calls API on 127.0.0.1 (free port) in a background thread. Use as a context manager."""
 
-    def __init__(self, account_sid: str | None = None, auth_token: str | None = None,
-                 known_calls: Iterable[str] = (), accept_any_call: bool = False):
+    def __init__(
+        self,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        known_calls: Iterable[str] = (),
+        accept_any_call: bool = False,
+    ):
         self.account_sid = account_sid or new_sid("AC")
         self.auth_token = auth_token or secrets.token_hex(16)
         self.accept_any_call = accept_any_call
@@ -202,8 +211,9 @@ class TwilioRestStub:
         assert self._server is None, "already started"
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.stub = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="twilio-rest-stub", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="twilio-rest-stub", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -245,16 +255,20 @@ class TwilioRestStub:
         """A real twilio Client (webhooks.twilio_api.make_client) aimed at this stub; closed with the stub."""
         from webhooks.twilio_api import make_client
 
-        client = make_client(account_sid or self.account_sid, auth_token or self.auth_token,
-                             api_base=self.url, timeout=timeout)
+        client = make_client(
+            account_sid or self.account_sid, auth_token or self.auth_token, api_base=self.url, timeout=timeout
+        )
         self._clients.append(client)
         return client
 
     # --- calls the stub knows ---
     def add_call(self, sid: str | None = None, **fields) -> str:
         """Make a call known (an inbound call to redirect, say); returns its sid."""
-        call = StubCall(sid=sid or new_sid("CA"), account_sid=self.account_sid,
-                        **{"direction": "inbound", "status": "in-progress", **fields})
+        call = StubCall(
+            sid=sid or new_sid("CA"),
+            account_sid=self.account_sid,
+            **{"direction": "inbound", "status": "in-progress", **fields},
+        )
         with self._lock:
             self._calls[call.sid] = call
         return call.sid
@@ -338,9 +352,17 @@ class TwilioRestStub:
             kind = "other"
         username, password = self._basic_auth(handler.headers.get("Authorization"))
         record = RecordedRequest(
-            method=handler.command, path=parts.path, query=parse_qs(parts.query, keep_blank_values=True),
-            form=form, kind=kind, account_sid=match["account"] if match else None, call_sid=call_sid,
-            username=username, host=handler.headers.get("Host", ""), time=time.monotonic())
+            method=handler.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            form=form,
+            kind=kind,
+            account_sid=match["account"] if match else None,
+            call_sid=call_sid,
+            username=username,
+            host=handler.headers.get("Host", ""),
+            time=time.monotonic(),
+        )
         with self._changed:
             self._requests.append(record)
             self._changed.notify_all()
@@ -351,14 +373,18 @@ class TwilioRestStub:
         status, payload = self._answer(handler, record, password, failure)
         self._send(handler, record, status, payload)
 
-    def _answer(self, handler: _Handler, record: RecordedRequest, password: str | None,
-                failure: tuple[int, int, str] | None) -> tuple[int, dict[str, Any]]:
+    def _answer(
+        self, handler: _Handler, record: RecordedRequest, password: str | None, failure: tuple[int, int, str] | None
+    ) -> tuple[int, dict[str, Any]]:
         if failure is not None:
             status, code, message = failure
             return status, twilio_error(status, code, message)
-        if not (record.username is not None and password is not None
-                and hmac.compare_digest(record.username.encode(), self.account_sid.encode())
-                and hmac.compare_digest(password.encode(), self.auth_token.encode())):
+        if not (
+            record.username is not None
+            and password is not None
+            and hmac.compare_digest(record.username.encode(), self.account_sid.encode())
+            and hmac.compare_digest(password.encode(), self.auth_token.encode())
+        ):
             return 401, twilio_error(401, 20003, "Authenticate")
         not_found = twilio_error(404, 20404, f"The requested resource {record.path} was not found")
         if record.kind == "other" or record.account_sid != self.account_sid:
@@ -369,7 +395,8 @@ class TwilioRestStub:
             call = self._calls.get(record.call_sid or "")
             if call is None and self.accept_any_call:
                 call = self._calls[record.call_sid] = StubCall(
-                    sid=record.call_sid, account_sid=self.account_sid, direction="inbound", status="in-progress")
+                    sid=record.call_sid, account_sid=self.account_sid, direction="inbound", status="in-progress"
+                )
             if call is None:
                 return 404, not_found
             if record.kind == "update":
@@ -382,8 +409,10 @@ class TwilioRestStub:
             return 200, call.json()
 
     def _create(self, record: RecordedRequest) -> tuple[int, dict[str, Any]]:
-        for name, code, message in (("To", 21201, "No 'To' number is specified"),
-                                    ("From", 21213, "No 'From' number is specified")):
+        for name, code, message in (
+            ("To", 21201, "No 'To' number is specified"),
+            ("From", 21213, "No 'From' number is specified"),
+        ):
             if not record.field(name):
                 return 400, twilio_error(400, code, message)
         if not (record.field("Url") or record.field("Twiml") or record.field("ApplicationSid")):
@@ -397,11 +426,16 @@ class TwilioRestStub:
             finally:
                 self._held -= 1
             call = StubCall(
-                sid=new_sid("CA"), account_sid=self.account_sid, to=record.field("To"),
-                from_=record.field("From"), url=record.field("Url"), method=record.field("Method") or "POST",
+                sid=new_sid("CA"),
+                account_sid=self.account_sid,
+                to=record.field("To"),
+                from_=record.field("From"),
+                url=record.field("Url"),
+                method=record.field("Method") or "POST",
                 status_callback=record.field("StatusCallback"),
                 status_callback_method=record.field("StatusCallbackMethod"),
-                status_callback_events=record.form.get("StatusCallbackEvent", []))
+                status_callback_events=record.form.get("StatusCallbackEvent", []),
+            )
             self._calls[call.sid] = call
         return 201, call.json()
 
@@ -423,7 +457,7 @@ class TwilioRestStub:
         if not header or not header.startswith("Basic "):
             return None, None
         try:
-            decoded = base64.b64decode(header[len("Basic "):], validate=True).decode()
+            decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             return None, None
         username, sep, password = decoded.partition(":")

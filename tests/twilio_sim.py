@@ -84,8 +84,14 @@ class SimCall:
 
     # --- what the caller hears ---
     def params(self, **extra) -> dict:
-        base = {"CallSid": self.sid, "AccountSid": self.twilio.account, "To": self.to, "CallStatus": "in-progress",
-                "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        base = {
+            "CallSid": self.sid,
+            "AccountSid": self.twilio.account,
+            "To": self.to,
+            "CallStatus": "in-progress",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
         if self.from_ is not None:
             base["From"] = self.from_
             base["Caller"] = self.from_
@@ -150,28 +156,41 @@ class SimCall:
 
     def wait(self, seconds: float = 5, average: float = 0) -> ET.Element:
         """Twilio fetches the wait document of a queued caller (QueueTime = seconds in the queue)."""
-        return self.post(self._enqueue.get("waitUrl"), QueueTime=str(int(seconds)), AvgQueueTime=str(int(average)),
-                         QueuePosition="1", CurrentQueueSize="1", QueueSid="QU" + "0" * 32)
+        return self.post(
+            self._enqueue.get("waitUrl"),
+            QueueTime=str(int(seconds)),
+            AvgQueueTime=str(int(average)),
+            QueuePosition="1",
+            CurrentQueueSize="1",
+            QueueSid="QU" + "0" * 32,
+        )
 
     def press_while_waiting(self, digits: str) -> ET.Element:
         return self._answer_gather(Digits=digits)
 
     def left_queue(self, result: str, seconds: float = 30) -> ET.Element:
         """The Enqueue ends (after <Leave/>, a hang-up or an error): Twilio requests its action."""
-        return self.post(self._enqueue.get("action"), QueueResult=result, QueueTime=str(int(seconds)),
-                         QueueSid="QU" + "0" * 32)
+        return self.post(
+            self._enqueue.get("action"), QueueResult=result, QueueTime=str(int(seconds)), QueueSid="QU" + "0" * 32
+        )
 
     def finish_recording(self, seconds: float, url: str = "https://api.twilio.com/2010-04-01/Recordings/RE1"):
         record = self.doc.find("Record")
         assert record is not None, f"no <Record> in {self.xml}"
         self.recording = (record.get("recordingStatusCallback"), url, seconds)
-        return self.post(record.get("action"), RecordingUrl=url, RecordingDuration=str(int(seconds)),
-                         RecordingSid="RE" + "1" * 32)
+        return self.post(
+            record.get("action"), RecordingUrl=url, RecordingDuration=str(int(seconds)), RecordingSid="RE" + "1" * 32
+        )
 
     def recording_stored(self) -> ET.Element:
         callback, url, seconds = self.recording
-        return self.post(callback, RecordingUrl=url, RecordingDuration=str(int(seconds)),
-                         RecordingStatus="completed", RecordingSid="RE" + "1" * 32)
+        return self.post(
+            callback,
+            RecordingUrl=url,
+            RecordingDuration=str(int(seconds)),
+            RecordingStatus="completed",
+            RecordingSid="RE" + "1" * 32,
+        )
 
     def hangup(self, status: str = "completed") -> ET.Element:
         return self.post("/voice/status", CallStatus=status, CallDuration="42")
@@ -188,9 +207,17 @@ class SimCall:
         return " ".join(" ".join(e.itertext()).strip() for e in doc.iter("Say")), doc
 
     def _agent_params(self, **extra) -> dict:
-        return {"CallSid": self.agent_leg, "ParentCallSid": self.sid, "AccountSid": self.twilio.account,
-                "From": self.twilio.line, "To": self.dialled()[0], "CallStatus": "in-progress",
-                "Direction": "outbound-api", "ApiVersion": "2010-04-01", **extra}
+        return {
+            "CallSid": self.agent_leg,
+            "ParentCallSid": self.sid,
+            "AccountSid": self.twilio.account,
+            "From": self.twilio.line,
+            "To": self.dialled()[0],
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "ApiVersion": "2010-04-01",
+            **extra,
+        }
 
     def agent_presses(self, whisper_doc: ET.Element, digits: str) -> ET.Element:
         gather = whisper_doc.find("Gather")
@@ -215,8 +242,7 @@ class SimCall:
     def dial_result(self, status: str, bridged: bool = False, duration: str = "0") -> ET.Element:
         dial = self.dial()
         assert dial is not None, f"no <Dial> in {self.xml}"
-        extra = {"DialCallStatus": status, "DialBridged": "true" if bridged else "false",
-                 "DialCallDuration": duration}
+        extra = {"DialCallStatus": status, "DialBridged": "true" if bridged else "false", "DialCallDuration": duration}
         if status not in ("no-answer", "busy", "failed"):
             extra["DialCallSid"] = getattr(self, "agent_leg", new_sid())
         return self.post(dial.get("action"), **extra)

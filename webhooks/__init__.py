@@ -80,8 +80,10 @@ def create_app(config: dict | None = None) -> Flask:
         raise ConfigError("TWILIO_AUTH_TOKEN is not set: it is needed to check that requests come from Twilio")
     if cfg["SKIP_SIGNATURE"]:
         log.warning("!" * 78)
-        log.warning("!!! %s=1: Twilio signatures are NOT checked. Anyone can drive calls. "
-                    "Development only. !!!", SKIP_SIGNATURE_ENV)
+        log.warning(
+            "!!! %s=1: Twilio signatures are NOT checked. Anyone can drive calls. Development only. !!!",
+            SKIP_SIGNATURE_ENV,
+        )
         log.warning("!" * 78)
     try:
         catalogs = LiveCatalog(cfg["FLOWS_DIR"], audio_cache=Path(cfg["AUDIO_CACHE"]))
@@ -91,14 +93,26 @@ def create_app(config: dict | None = None) -> Flask:
             log.error("flow problem: %s", problem)
         raise
     client = redis.Redis.from_url(
-        cfg["REDIS_URL"], decode_responses=True, socket_timeout=cfg["REDIS_TIMEOUT"],
-        socket_connect_timeout=cfg["REDIS_TIMEOUT"], retry=Retry(NoBackoff(), 1), health_check_interval=30)
+        cfg["REDIS_URL"],
+        decode_responses=True,
+        socket_timeout=cfg["REDIS_TIMEOUT"],
+        socket_connect_timeout=cfg["REDIS_TIMEOUT"],
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
     token = cfg["TWILIO_AUTH_TOKEN"]
     app.extensions["ivr"] = Services(
-        catalogs=catalogs, redis=client, memory=Memory(client), validator=RequestValidator(token),
-        check_signatures=not cfg["SKIP_SIGNATURE"], caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
-        fallback_number=cfg["FALLBACK_NUMBER"] or None, agent_api_token=cfg["AGENT_API_TOKEN"] or None,
-        clock=cfg.get("CLOCK") or time.time, dispatch=Dispatch(client))
+        catalogs=catalogs,
+        redis=client,
+        memory=Memory(client),
+        validator=RequestValidator(token),
+        check_signatures=not cfg["SKIP_SIGNATURE"],
+        caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
+        fallback_number=cfg["FALLBACK_NUMBER"] or None,
+        agent_api_token=cfg["AGENT_API_TOKEN"] or None,
+        clock=cfg.get("CLOCK") or time.time,
+        dispatch=Dispatch(client),
+    )
     if not cfg.get("PUBLIC_URL"):
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)
@@ -129,6 +143,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     if cfg["RELOAD_SECONDS"] > 0:
         catalogs.watch(cfg["RELOAD_SECONDS"])
-    log.info("answering %d line(s): %s; %d people in the directory", len(catalog.flows),
-             ", ".join(f"{f.name} v{f.version}" for f in catalog.flows.values()), len(catalog.directory.agents))
+    log.info(
+        "answering %d line(s): %s; %d people in the directory",
+        len(catalog.flows),
+        ", ".join(f"{f.name} v{f.version}" for f in catalog.flows.values()),
+        len(catalog.directory.agents),
+    )
     return app

@@ -41,11 +41,11 @@ def prompt(name: str):
             log.error("recorded prompt %s is gone from the cache and cannot be made again: %s", name, exc)
             abort(404)
         if path is None or path.name != name:  # the source was edited since the catalog was loaded
-            log.error("recorded prompt %s: its source %s changed since start; restart to pick it up", name,
-                      sources[0])
+            log.error("recorded prompt %s: its source %s changed since start; restart to pick it up", name, sources[0])
             abort(404)
-    response = send_file(path, mimetype="audio/wav", conditional=True, etag=name.removesuffix(".wav"),
-                         max_age=MAX_AGE_SECONDS)
+    response = send_file(
+        path, mimetype="audio/wav", conditional=True, etag=name.removesuffix(".wav"), max_age=MAX_AGE_SECONDS
+    )
     response.cache_control.public = True
     response.cache_control.immutable = True
     return response

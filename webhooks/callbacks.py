@@ -27,7 +27,6 @@ log = logging.getLogger("ivr.callbacks")
 callbacks = Blueprint("callbacks", __name__)
 
 
-
 def _context():
     """The request this webhook is about, its line, and whether this attempt is still the one in flight."""
     services = current_app.extensions["ivr"]
@@ -52,6 +51,7 @@ def _never_fails(view):
 
     The request itself is safe: its claim expires and it goes back to its place in line.
     """
+
     @wraps(view)
     def guarded(*args, **kwargs):
         try:
@@ -59,8 +59,7 @@ def _never_fails(view):
         except Exception:
             log.exception("callback webhook %s failed", request.path)
             response = VoiceResponse()
-            response.say("Sorry, this callback cannot go ahead right now. It stays in line and will be offered "
-                         "again.")
+            response.say("Sorry, this callback cannot go ahead right now. It stays in line and will be offered again.")
             response.hangup()
             return twiml(str(response))
 
@@ -93,8 +92,9 @@ def accept():
         services.dispatch.settle(callback, attempt, "requeue", now)
         return _say(flow, Say("Passing. The request stays in line for the next person."), Hangup())
     agent = callback.agent
-    if not services.dispatch.advance(callback, attempt, "calling the customer", now, dispatch.TALKING_SECONDS,
-                                     busy_agent=agent):
+    if not services.dispatch.advance(
+        callback, attempt, "calling the customer", now, dispatch.TALKING_SECONDS, busy_agent=agent
+    ):
         return _handled(flow)  # settled between the whisper and the key press: never dial twice
     log.info("callback %s: %s is calling %s", callback.id[-6:], agent, masked(callback.request.get("number")))
     number = callback.request["number"]
@@ -113,9 +113,14 @@ def dialled():
     status = request.form.get("DialCallStatus", "")
     if status in TALKED:
         # The callback completes the contact of the call that asked for it (same id): one problem, one contact.
-        contact = Contact(call=callback.id, at=float(callback.request.get("since", now)), flow=flow.name,
-                          path=(*callback.request.get("path", ()), "called back"), agent=callback.agent,
-                          outcome=f"called back by {callback.agent}")
+        contact = Contact(
+            call=callback.id,
+            at=float(callback.request.get("since", now)),
+            flow=flow.name,
+            path=(*callback.request.get("path", ()), "called back"),
+            agent=callback.agent,
+            outcome=f"called back by {callback.agent}",
+        )
 
         def remember(pipe) -> None:
             caller = callback.request.get("caller")

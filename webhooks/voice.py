@@ -45,7 +45,6 @@ voice = Blueprint("voice", __name__)
 _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 
 
-
 @voice.post(PATHS["arrive"])
 @twilio_signed
 def arrive():
@@ -61,8 +60,9 @@ def gather():
     node = request.args.get("node", "")
     # keys pressed while holding are answered with the caller's place: that needs the queue
     confidence = _number(form.get("Confidence")) if form.get("Confidence") else None
-    return _run(Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence),
-                with_queue=node == "@hold")
+    return _run(
+        Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence), with_queue=node == "@hold"
+    )
 
 
 @voice.post(PATHS["retry"])
@@ -78,24 +78,38 @@ def dialled():
     """Hear how ringing a person ended: talked, declined, busy or no answer."""
     form = request.form
     bridged = form.get("DialBridged", "").lower() == "true"
-    return _run(DialEnded(request.args.get("agent", ""), form.get("DialCallStatus", ""), bridged,
-                          _number(form.get("DialCallDuration"))))
+    return _run(
+        DialEnded(
+            request.args.get("agent", ""),
+            form.get("DialCallStatus", ""),
+            bridged,
+            _number(form.get("DialCallDuration")),
+        )
+    )
 
 
 @voice.post(PATHS["whisper"])
 @twilio_signed
 def whisper():
     """Tell the agent who is calling and why, before the caller is bridged."""
-    return _run(WhisperStart(request.args.get("agent", "")), call=request.args.get("call", ""),
-                caller_leg=False, on_failure=_bare_whisper)
+    return _run(
+        WhisperStart(request.args.get("agent", "")),
+        call=request.args.get("call", ""),
+        caller_leg=False,
+        on_failure=_bare_whisper,
+    )
 
 
 @voice.post(PATHS["whisper_reply"])
 @twilio_signed
 def whisper_reply():
     """Take the agent's answer to the whisper: 1 bridges the caller, anything else passes."""
-    return _run(WhisperReply(request.args.get("agent", ""), request.form.get("Digits", "")),
-                call=request.args.get("call", ""), caller_leg=False, on_failure=nothing)
+    return _run(
+        WhisperReply(request.args.get("agent", ""), request.form.get("Digits", "")),
+        call=request.args.get("call", ""),
+        caller_leg=False,
+        on_failure=nothing,
+    )
 
 
 @voice.post(PATHS["queue_wait"])
@@ -103,8 +117,11 @@ def whisper_reply():
 def queue_wait():
     """The wait document for a queued caller: place in line, an honest estimate, hold audio."""
     form = request.form
-    return _run(Waiting(_number(form.get("QueueTime")), _number(form.get("AvgQueueTime"))), with_queue=True,
-                on_failure=_still_waiting)
+    return _run(
+        Waiting(_number(form.get("QueueTime")), _number(form.get("AvgQueueTime"))),
+        with_queue=True,
+        on_failure=_still_waiting,
+    )
 
 
 @voice.post(PATHS["queue_left"])
@@ -163,8 +180,11 @@ def fallback_dialled():
     if request.form.get("DialCallStatus") in TALKED:
         actions = (Say("Thank you for calling. Goodbye."), Hangup())
     else:
-        actions = (Say("Please stay on the line. I'm still trying to reach someone for you."), Pause(5),
-                   Redirect("fallback"))
+        actions = (
+            Say("Please stay on the line. I'm still trying to reach someone for you."),
+            Pause(5),
+            Redirect("fallback"),
+        )
     return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
 
 
@@ -183,8 +203,14 @@ def _still_waiting() -> Response:
     return twiml(str(response))
 
 
-def _run(event: Event, call: str | None = None, with_history: bool = False, caller_leg: bool = True,
-         on_failure=None, with_queue: bool = False) -> Response:
+def _run(
+    event: Event,
+    call: str | None = None,
+    with_history: bool = False,
+    caller_leg: bool = True,
+    on_failure=None,
+    with_queue: bool = False,
+) -> Response:
     """Load, step, save, render: two Redis round trips, and a person on any failure."""
     services = current_app.extensions["ivr"]
     form = request.form
@@ -198,20 +224,38 @@ def _run(event: Event, call: str | None = None, with_history: bool = False, call
         groups = tuple(sorted(catalog.directory.groups())) if with_queue else ()
         snapshot = services.memory.load(call, caller, with_history, groups)
         state = snapshot.state
-        flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) \
-            or catalog.for_number(form.get("To"))
+        flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) or catalog.for_number(
+            form.get("To")
+        )
         now = services.clock()
-        world = World(flow=flow, directory=catalog.directory, now=now, call=call, caller=caller,
-                      number=normalise(number), state=state, memory=snapshot.memory,
-                      presence=snapshot.presence, fallback_number=services.fallback_number,
-                      queue=snapshot.queue, handle_times=snapshot.handle_times,
-                      audio=catalog.audio)
+        world = World(
+            flow=flow,
+            directory=catalog.directory,
+            now=now,
+            call=call,
+            caller=caller,
+            number=normalise(number),
+            state=state,
+            memory=snapshot.memory,
+            presence=snapshot.presence,
+            fallback_number=services.fallback_number,
+            queue=snapshot.queue,
+            handle_times=snapshot.handle_times,
+            audio=catalog.audio,
+        )
         outcome = step(world, event)
         claimed = services.memory.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
         actions = settle(outcome, claimed)
-        log.info("call ...%s %s %s v%s %s %s -> %s", call[-6:], masked(number) if caller_leg else "agent-leg",
-                 flow.name, flow.version, request.path, _describe(event),
-                 " ".join(type(a).__name__ for a in actions) or "bridge")
+        log.info(
+            "call ...%s %s %s v%s %s %s -> %s",
+            call[-6:],
+            masked(number) if caller_leg else "agent-leg",
+            flow.name,
+            flow.version,
+            request.path,
+            _describe(event),
+            " ".join(type(a).__name__ for a in actions) or "bridge",
+        )
         settings = flow.settings
         return twiml(render(actions, call, settings.voice, settings.language))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:

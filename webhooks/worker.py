@@ -38,8 +38,15 @@ log = logging.getLogger("ivr.worker")
 
 
 class Worker:
-    def __init__(self, catalogs: LiveCatalog, r: redis.Redis, twilio, public_url: str,
-                 caller_id: str | None = None, clock=time.time):
+    def __init__(
+        self,
+        catalogs: LiveCatalog,
+        r: redis.Redis,
+        twilio,
+        public_url: str,
+        caller_id: str | None = None,
+        clock=time.time,
+    ):
         self.catalogs = catalogs
         self.dispatch = Dispatch(r)
         self.twilio = twilio
@@ -105,8 +112,7 @@ class Worker:
             self.dispatch.release(agent.id, entry.id, self.clock())
             if exc.status != 404:
                 self.dispatch.put_back(entry)
-            log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status,
-                        exc.code)
+            log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status, exc.code)
             return f"call {entry.id[-6:]} {'gone' if exc.status == 404 else 'back in line'}"
         except requests.exceptions.ConnectionError:  # never reached Twilio (ConnectTimeout included)
             self.dispatch.release(agent.id, entry.id, self.clock())
@@ -133,9 +139,12 @@ class Worker:
             if not caller_id:
                 raise ConfigError(f"line '{flow.name}' lists no number to call from; set TWILIO_CALLER_ID")
             sid = twilio_api.place_call(
-                self.twilio, to=to, from_=caller_id,
+                self.twilio,
+                to=to,
+                from_=caller_id,
                 url=self.public_url + url("callback_agent", request=request_id, attempt=token),
-                status_callback=self.public_url + url("callback_status", request=request_id, attempt=token))
+                status_callback=self.public_url + url("callback_status", request=request_id, attempt=token),
+            )
         except (TwilioRestException, ConfigError, requests.exceptions.ConnectionError) as exc:
             # Nothing was placed: back to its place in line, offered again after a pause, not in a tight loop.
             now = self.clock()
@@ -145,8 +154,7 @@ class Worker:
             return f"callback {request_id[-6:]} not placed"
         except requests.exceptions.Timeout:  # a read timeout: the call may have been placed
             # Its own webhooks settle it, or the claim's expiry does.
-            log.error("no answer from Twilio placing callback %s; left to its webhooks or the reaper",
-                      request_id[-6:])
+            log.error("no answer from Twilio placing callback %s; left to its webhooks or the reaper", request_id[-6:])
             return f"callback {request_id[-6:]} unknown"
         log.info("callback %s: calling %s first (call ...%s)", request_id[-6:], agent.id, sid[-6:])
         return f"placed callback {request_id[-6:]} via {agent.id}"
@@ -167,8 +175,7 @@ def main() -> None:
     # the same audio cache as the web process: prompts are converted once, not on every reload
     catalogs = LiveCatalog(Path(cfg["FLOWS_DIR"]), audio_cache=Path(cfg["AUDIO_CACHE"]))
     catalog = catalogs.current()
-    client = redis.Redis.from_url(cfg["REDIS_URL"], decode_responses=True, socket_timeout=5,
-                                  socket_connect_timeout=2)
+    client = redis.Redis.from_url(cfg["REDIS_URL"], decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
     twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
     worker = Worker(catalogs, client, twilio, cfg["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
     stop = threading.Event()

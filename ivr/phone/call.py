@@ -27,14 +27,28 @@ def redirect(phone: Phone, verb: ET.Element, doc: Doc) -> Doc:
 
 
 VERBS: dict[str, Callable[[Phone, ET.Element, Doc], Doc | None]] = {
-    "Gather": gather, "Redirect": redirect, "Dial": dial, "Enqueue": enqueue, "Record": record}
+    "Gather": gather,
+    "Redirect": redirect,
+    "Dial": dial,
+    "Enqueue": enqueue,
+    "Record": record,
+}
 
 
 class Phone:
     """Places calls against one server and follows them to the end, one step at a time."""
 
-    def __init__(self, base_url: str, token: str, caller: str, line: str, steps, transcript: Transcript,
-                 known: Line | None = None, transport: Transport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        caller: str,
+        line: str,
+        steps,
+        transcript: Transcript,
+        known: Line | None = None,
+        transport: Transport | None = None,
+    ):
         self.base = base_url.rstrip("/")
         self.webhooks = WebhookClient(self.base, token, transport or http_transport()[0])
         self.caller = caller
@@ -52,11 +66,16 @@ class Phone:
         """Call, follow the call to its end, and call again while the steps ask for it."""
         while True:
             self.call()
-            step = self.steps.next(Moment("ended", frozenset({"call-again"}),
-                                          "the call has ended: `call again`, or Enter to quit"
-                                          if self.steps.interactive else
-                                          "the call has ended; only `call again` or `expect` may follow",
-                                          empty=QUIT))
+            step = self.steps.next(
+                Moment(
+                    "ended",
+                    frozenset({"call-again"}),
+                    "the call has ended: `call again`, or Enter to quit"
+                    if self.steps.interactive
+                    else "the call has ended; only `call again` or `expect` may follow",
+                    empty=QUIT,
+                )
+            )
             if step is None:
                 return
 
@@ -87,8 +106,15 @@ class Phone:
 
     # --- HTTP ---
     def _params(self, **extra) -> dict:
-        params = {"CallSid": self.sid, "AccountSid": self.account, "To": self.line, "Called": self.line,
-                  "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        params = {
+            "CallSid": self.sid,
+            "AccountSid": self.account,
+            "To": self.line,
+            "Called": self.line,
+            "CallStatus": "in-progress",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
         if self.caller:
             params.update(From=self.caller, Caller=self.caller)
         params.update({k: v for k, v in extra.items() if v is not None})

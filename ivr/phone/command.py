@@ -35,9 +35,21 @@ def find_token(given: str | None, dev_token_file: Path) -> str | None:
     return None
 
 
-def run(*, url: str | None, token: str | None, flows: Path, caller: str | None, line: str | None,
-        script: str | None, steps: tuple[str, ...], web_command: Callable[[], str], dev_token_file: Path,
-        audio_cache: Path | None, out: TextIO | None = None, stdin: TextIO | None = None) -> int:
+def run(
+    *,
+    url: str | None,
+    token: str | None,
+    flows: Path,
+    caller: str | None,
+    line: str | None,
+    script: str | None,
+    steps: tuple[str, ...],
+    web_command: Callable[[], str],
+    dev_token_file: Path,
+    audio_cache: Path | None,
+    out: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """Run `ivr call`; return the exit code (0: the call(s) went as scripted, 1: a failure, explained)."""
     out = out or sys.stdout
     stdin = stdin or sys.stdin
@@ -73,8 +85,11 @@ def run(*, url: str | None, token: str | None, flows: Path, caller: str | None, 
             return 2
         token = find_token(token, dev_token_file)
         if not token:
-            transcript.line("failed", f"no auth token to sign with: pass --token, set TWILIO_AUTH_TOKEN, or run "
-                                      f"`ivr serve` in this folder first (it writes {dev_token_file})")
+            transcript.line(
+                "failed",
+                f"no auth token to sign with: pass --token, set TWILIO_AUTH_TOKEN, or run "
+                f"`ivr serve` in this folder first (it writes {dev_token_file})",
+            )
             return 1
         try:
             known = read_line(flows)
@@ -88,8 +103,11 @@ def run(*, url: str | None, token: str | None, flows: Path, caller: str | None, 
     try:
         if url is None:
             server = PrivateServer(web_command(), flows, audio_cache)
-            transcript.line("phone", f"starting a private server at {server.url} with its own Redis, flows from "
-                                     f"{flows}: callers start fresh on every run")
+            transcript.line(
+                "phone",
+                f"starting a private server at {server.url} with its own Redis, flows from "
+                f"{flows}: callers start fresh on every run",
+            )
             server.start()
             url, token = server.url, server.token
         post, close = http_transport(trust_env=server is None)

@@ -42,16 +42,27 @@ def dial(phone: Phone, dial: ET.Element, doc: Doc) -> Doc | None:
                 return f"{rings[0].id} is ringing, not {step.arg}"
             return f"{step.arg} is not ringing (ringing: {', '.join(r.id for r in rings)})"
         if ring is None:
-            return (f"several phones ring at once ({', '.join(r.id for r in rings)}): say who picks up, "
-                    f"for example `{step.kind} {rings[0].id}`")
+            return (
+                f"several phones ring at once ({', '.join(r.id for r in rings)}): say who picks up, "
+                f"for example `{step.kind} {rings[0].id}`"
+            )
         if step.kind == "decline" and not ring.url:
-            return f"{ring.name} hears no whisper on this call, so there is nothing to decline: " \
-                   "use answer, no-answer or busy"
+            return (
+                f"{ring.name} hears no whisper on this call, so there is nothing to decline: "
+                "use answer, no-answer or busy"
+            )
         return None
 
     who = "answer [who]" if len(rings) > 1 else "answer"
-    step = phone.ask(Moment("ringing", frozenset({"answer", "decline", "no-answer", "busy", "hangup"}),
-                            f"{who}, decline, no-answer, busy or hangup", check, empty=None))
+    step = phone.ask(
+        Moment(
+            "ringing",
+            frozenset({"answer", "decline", "no-answer", "busy", "hangup"}),
+            f"{who}, decline, no-answer, busy or hangup",
+            check,
+            empty=None,
+        )
+    )
     action = doc.resolve(dial.get("action")) if dial.get("action") else None
     if step.kind == "hangup":
         raise CallOver(f"you hung up while {'the phones' if len(rings) > 1 else rings[0].name} rang")
@@ -73,9 +84,17 @@ def dial(phone: Phone, dial: ET.Element, doc: Doc) -> Doc | None:
 
 def _agent_leg(phone: Phone, ring: Ringing, leg: str, key: str) -> bool:
     """Play the whisper on the agent's own leg; True when the caller is bridged."""
-    params = {"CallSid": leg, "ParentCallSid": phone.sid, "AccountSid": phone.account,
-              "From": phone.caller or "anonymous", "To": ring.address, "Called": ring.address,
-              "CallStatus": "in-progress", "Direction": "outbound-dial", "ApiVersion": "2010-04-01"}
+    params = {
+        "CallSid": leg,
+        "ParentCallSid": phone.sid,
+        "AccountSid": phone.account,
+        "From": phone.caller or "anonymous",
+        "To": ring.address,
+        "Called": ring.address,
+        "CallStatus": "in-progress",
+        "Direction": "outbound-dial",
+        "ApiVersion": "2010-04-01",
+    }
     pressed = False
 
     def play(verb: ET.Element, doc: Doc) -> Doc | bool | None:
@@ -93,8 +112,11 @@ def _agent_leg(phone: Phone, ring: Ringing, leg: str, key: str) -> bool:
             phone.out.line("agent", f"{ring.name}'s phone hangs up")
             return False
         else:
-            phone.out.line("phone", f"<{verb.tag}> in a whisper: Twilio allows only Say, Play, Gather, "
-                                    "Pause, Redirect and Hangup there; skipped")
+            phone.out.line(
+                "phone",
+                f"<{verb.tag}> in a whisper: Twilio allows only Say, Play, Gather, "
+                "Pause, Redirect and Hangup there; skipped",
+            )
         return None
 
     if phone.walk(phone.post(ring.url, raw=params), "agent_hears", play) is False:
@@ -108,9 +130,14 @@ def _talk(phone: Phone, ring: Ringing, leg: str, action: str | None) -> Doc | No
     phone.out.line("phone", f"{ring.name} and the caller are talking")
     started, talked = time.monotonic(), 0.0
     while True:
-        step = phone.ask(Moment("talking", frozenset(ALL_KINDS),
-                                "hangup (you), agent hangs up, or wait <seconds> to talk on",
-                                empty="agent hangs up"))
+        step = phone.ask(
+            Moment(
+                "talking",
+                frozenset(ALL_KINDS),
+                "hangup (you), agent hangs up, or wait <seconds> to talk on",
+                empty="agent hangs up",
+            )
+        )
         if step.kind == "wait":
             talked += step.seconds
             continue
@@ -128,12 +155,12 @@ def _talk(phone: Phone, ring: Ringing, leg: str, action: str | None) -> Doc | No
     return following
 
 
-def _dial_ended(phone: Phone, action: str | None, status: str, leg: str | None = None, bridged: bool = False,
-                seconds: int = 0) -> Doc | None:
+def _dial_ended(
+    phone: Phone, action: str | None, status: str, leg: str | None = None, bridged: bool = False, seconds: int = 0
+) -> Doc | None:
     if action is None:
         return None  # no action: Twilio carries on with the next verb
-    extra = {"DialCallStatus": status, "DialBridged": "true" if bridged else "false",
-             "DialCallDuration": str(seconds)}
+    extra = {"DialCallStatus": status, "DialBridged": "true" if bridged else "false", "DialCallDuration": str(seconds)}
     if leg:
         extra["DialCallSid"] = leg
     return phone.post(action, **extra)

@@ -30,16 +30,15 @@ def gather(phone: Phone, gather: ET.Element, doc: Doc) -> Doc | None:
                 return f"keys after {finish} are not heard: {finish} ends the entry"
             keys = keys.removesuffix(finish) if finish else keys
             if limit and len(keys) > limit:
-                return (f"this prompt takes {limit} key{'s' if limit > 1 else ''}; put the next keys on the "
-                        "next line")
+                return f"this prompt takes {limit} key{'s' if limit > 1 else ''}; put the next keys on the next line"
         if step.kind == "say" and "speech" not in inputs:
             return "this prompt takes keys only: spoken words are not heard here"
         return None
 
-    listens = "keys, say <words>" if {"dtmf", "speech"} <= inputs else \
-        "say <words>" if "speech" in inputs else "keys"
-    step = phone.ask(Moment("menu", frozenset({"keys", "say", "silence", "hangup"}),
-                            f"{listens}, silence or hangup", check))
+    listens = "keys, say <words>" if {"dtmf", "speech"} <= inputs else "say <words>" if "speech" in inputs else "keys"
+    step = phone.ask(
+        Moment("menu", frozenset({"keys", "say", "silence", "hangup"}), f"{listens}, silence or hangup", check)
+    )
     action = doc.resolve(gather.get("action"))
     if step.kind == "hangup":
         raise CallOver("you hung up")

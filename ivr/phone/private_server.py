@@ -41,17 +41,39 @@ class PrivateServer:
     def start(self) -> PrivateServer:
         self.folder = Path(tempfile.mkdtemp(prefix="ivr-call-"))
         self.redis = EmbeddedRedis(self.folder / "redis", persist=False).start()
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("REDIS_URL", "PUBLIC_URL", "TWILIO_AUTH_TOKEN", "IVR_INSECURE_SKIP_TWILIO_SIGNATURE",
-                            "TWILIO_ACCOUNT_SID", "AGENT_API_TOKEN")}
-        env.update(PORT=str(self.port), FLOWS_DIR=str(self.flows), WEB_CONCURRENCY="1", REDIS_URL=self.redis.url,
-                   TWILIO_AUTH_TOKEN=self.token, IVR_HOME=str(self.folder),
-                   AUDIO_CACHE=str(self.audio_cache or self.folder / "audio-cache"))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "REDIS_URL",
+                "PUBLIC_URL",
+                "TWILIO_AUTH_TOKEN",
+                "IVR_INSECURE_SKIP_TWILIO_SIGNATURE",
+                "TWILIO_ACCOUNT_SID",
+                "AGENT_API_TOKEN",
+            )
+        }
+        env.update(
+            PORT=str(self.port),
+            FLOWS_DIR=str(self.flows),
+            WEB_CONCURRENCY="1",
+            REDIS_URL=self.redis.url,
+            TWILIO_AUTH_TOKEN=self.token,
+            IVR_HOME=str(self.folder),
+            AUDIO_CACHE=str(self.audio_cache or self.folder / "audio-cache"),
+        )
         # gunicorn lives beside this Python, whether or not the virtual env is activated
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        self.process = subprocess.Popen(["bash", "-c", f"exec {self.web_command}"], env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)  # Ctrl-C reaches the phone, which stops it
+        self.process = subprocess.Popen(
+            ["bash", "-c", f"exec {self.web_command}"],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # Ctrl-C reaches the phone, which stops it
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         self._wait_healthy()

@@ -36,15 +36,26 @@ def enqueue(phone: Phone, enqueue: ET.Element, doc: Doc) -> Doc | None:
         if wait_url is None:
             phone.out.line("hears", "[hold music]")
             return Hold()
-        return _hold(phone, phone.post(wait_url, QueueSid=queue["QueueSid"], QueueTime=str(int(queue["QueueTime"])),
-                                       QueuePosition="1", CurrentQueueSize="1", AvgQueueTime="0"))
+        return _hold(
+            phone,
+            phone.post(
+                wait_url,
+                QueueSid=queue["QueueSid"],
+                QueueTime=str(int(queue["QueueTime"])),
+                QueuePosition="1",
+                CurrentQueueSize="1",
+                AvgQueueTime="0",
+            ),
+        )
 
     def result(outcome: str) -> Doc:
-        return phone.post(action, QueueResult=outcome, QueueSid=queue["QueueSid"],
-                          QueueTime=str(int(queue["QueueTime"])))
+        return phone.post(
+            action, QueueResult=outcome, QueueSid=queue["QueueSid"], QueueTime=str(int(queue["QueueTime"]))
+        )
 
     hold = fetch()
     while not hold.leave:
+
         def check(step: Step, hold=hold) -> str | None:
             if step.kind == "keys" and hold.gather is None:
                 return "the wait message takes no keys right now: wait <seconds> or hangup"
@@ -54,8 +65,9 @@ def enqueue(phone: Phone, enqueue: ET.Element, doc: Doc) -> Doc | None:
                     return f"the wait message takes {limit} key{'s' if limit > 1 else ''} at a time"
             return None
 
-        step = phone.ask(Moment("queue", frozenset({"wait", "keys", "silence", "hangup"}),
-                                "wait <seconds>, keys, or hangup", check))
+        step = phone.ask(
+            Moment("queue", frozenset({"wait", "keys", "silence", "hangup"}), "wait <seconds>, keys, or hangup", check)
+        )
         if step.kind == "hangup":
             if action:
                 result("hangup")

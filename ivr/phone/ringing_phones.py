@@ -44,8 +44,9 @@ class Ringing:
         if who in (self.target.casefold(), self.address.casefold()):
             return True
         agent = self.agent
-        return bool(agent) and (who in (agent.id, agent.name.casefold(), agent.role, f"{agent.role}s")
-                                or who in agent.groups)
+        return bool(agent) and (
+            who in (agent.id, agent.name.casefold(), agent.role, f"{agent.role}s") or who in agent.groups
+        )
 
 
 def phones_rung(phone: Phone, dial: ET.Element, doc: Doc) -> list[Ringing]:

@@ -21,8 +21,7 @@ class ScriptSteps:
 
     @classmethod
     def from_text(cls, text: str, name: str, transcript: Transcript) -> ScriptSteps:
-        return cls([(f"{name}:{n}" if name else "", line) for n, line in enumerate(text.splitlines(), 1)],
-                   transcript)
+        return cls([(f"{name}:{n}" if name else "", line) for n, line in enumerate(text.splitlines(), 1)], transcript)
 
     def fail(self, step: Step, message: str) -> ScriptFailed:
         place = f"{step.where}: " if step.where else ""
@@ -65,7 +64,7 @@ class ScriptSteps:
 
     def _expect(self, step: Step) -> None:
         if self.transcript.was_heard(step.arg):
-            self.transcript.line("ok", f"({step.number}) heard \"{step.arg}\"")
+            self.transcript.line("ok", f'({step.number}) heard "{step.arg}"')
             return
         heard = self.transcript.heard_text()
         raise self.fail(step, f"not heard since the previous step; heard: {heard or 'nothing'}")
@@ -112,9 +111,9 @@ class TypedSteps:
                 continue
             if step.kind == "expect":
                 if self.transcript.was_heard(step.arg):
-                    self.transcript.line("ok", f"heard \"{step.arg}\"")
+                    self.transcript.line("ok", f'heard "{step.arg}"')
                 else:
-                    self.transcript.line("failed", f"\"{step.arg}\" was not heard since the previous step")
+                    self.transcript.line("failed", f'"{step.arg}" was not heard since the previous step')
                 continue
             problem = moment.misfit(step)
             if problem:

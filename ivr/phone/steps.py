@@ -27,8 +27,20 @@ Steps, one per line (a script, --step, or typed at the prompt):
 Lines starting with # and blank lines are ignored in scripts. At the prompt, `help` shows this list."""
 
 KEYS = re.compile(r"^[0-9*#]+$")
-ALL_KINDS = ("keys", "say", "silence", "answer", "decline", "no-answer", "busy", "agent-hangup", "wait", "record",
-             "hangup", "call-again")  # every step that acts on the call (expect and help only look)
+ALL_KINDS = (
+    "keys",
+    "say",
+    "silence",
+    "answer",
+    "decline",
+    "no-answer",
+    "busy",
+    "agent-hangup",
+    "wait",
+    "record",
+    "hangup",
+    "call-again",
+)  # every step that acts on the call (expect and help only look)
 
 
 @dataclass(frozen=True)
@@ -62,9 +74,19 @@ def parse_step(text: str) -> Step:
             raise ValueError("expect what? for example: expect billing question")
         return Step("expect", rest, text=raw)
     phrase = raw.lower()
-    simple = {"silence": "silence", "no-answer": "no-answer", "no answer": "no-answer", "busy": "busy",
-              "hangup": "hangup", "hang up": "hangup", "agent hangs up": "agent-hangup",
-              "agent-hangup": "agent-hangup", "call again": "call-again", "help": "help", "?": "help"}
+    simple = {
+        "silence": "silence",
+        "no-answer": "no-answer",
+        "no answer": "no-answer",
+        "busy": "busy",
+        "hangup": "hangup",
+        "hang up": "hangup",
+        "agent hangs up": "agent-hangup",
+        "agent-hangup": "agent-hangup",
+        "call again": "call-again",
+        "help": "help",
+        "?": "help",
+    }
     if phrase in simple:
         return Step(simple[phrase], text=raw)
     if word in ("answer", "decline"):

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import TextIO
 
-LABELS = {"hears": "caller hears", "agent_hears": "agent hears", "you": "you", "agent": "agent", "phone": "phone",
-          "ok": "ok", "failed": "FAILED"}
-STYLES = {"hears": "bold cyan", "agent_hears": "bold magenta", "you": "bold green", "agent": "bold yellow",
-          "phone": "dim", "ok": "green", "failed": "bold red"}
+LABELS = {
+    "hears": "caller hears",
+    "agent_hears": "agent hears",
+    "you": "you",
+    "agent": "agent",
+    "phone": "phone",
+    "ok": "ok",
+    "failed": "FAILED",
+}
+STYLES = {
+    "hears": "bold cyan",
+    "agent_hears": "bold magenta",
+    "you": "bold green",
+    "agent": "bold yellow",
+    "phone": "dim",
+    "ok": "green",
+    "failed": "bold red",
+}
 WIDTH = max(len(label) for label in LABELS.values()) + 2
 
 

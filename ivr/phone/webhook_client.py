@@ -50,24 +50,31 @@ class WebhookClient:
         try:
             status, body = self.transport(url, params, {"X-Twilio-Signature": signature})
         except requests.Timeout:
-            raise ServerError(f"{what}: no answer within {WEBHOOK_TIMEOUT} s; Twilio would give up and play "
-                              "its error message to the caller") from None
+            raise ServerError(
+                f"{what}: no answer within {WEBHOOK_TIMEOUT} s; Twilio would give up and play "
+                "its error message to the caller"
+            ) from None
         except (requests.RequestException, OSError) as exc:
             raise ServerError(f"{what}: cannot reach the server at {self.base} ({type(exc).__name__})") from None
         if status == 403:
-            raise ServerError(f"{what}: refused (403), the signature did not match. Is the token the server's "
-                              f"TWILIO_AUTH_TOKEN, and does the server see the address {self.base}? (Behind a "
-                              "proxy the server needs PUBLIC_URL.)")
+            raise ServerError(
+                f"{what}: refused (403), the signature did not match. Is the token the server's "
+                f"TWILIO_AUTH_TOKEN, and does the server see the address {self.base}? (Behind a "
+                "proxy the server needs PUBLIC_URL.)"
+            )
         if status != 200:
-            raise ServerError(f"{what}: the server answered {status} instead of 200 with TwiML; Twilio would "
-                              f"play its error message to the caller. Body: {_excerpt(body)}")
+            raise ServerError(
+                f"{what}: the server answered {status} instead of 200 with TwiML; Twilio would "
+                f"play its error message to the caller. Body: {_excerpt(body)}"
+            )
         try:
             root = ET.fromstring(body)
         except ET.ParseError as exc:
             raise ServerError(f"{what}: the answer is not valid XML ({exc}): {_excerpt(body)}") from None
         if root.tag != "Response":
-            raise ServerError(f"{what}: the answer is not TwiML (<{root.tag}> where <Response> should be): "
-                              f"{_excerpt(body)}")
+            raise ServerError(
+                f"{what}: the answer is not TwiML (<{root.tag}> where <Response> should be): {_excerpt(body)}"
+            )
         return Doc(root, url)
 
 
