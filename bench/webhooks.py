@@ -2,7 +2,7 @@
 
 What it does, all on 127.0.0.1 and all stopped by itself at the end:
 
-1. Starts a real Redis (ivr.redis_server.EmbeddedRedis, a temporary folder, no persistence).
+1. Starts a real Redis (ivr.store.embedded_redis.EmbeddedRedis, a temporary folder, no persistence).
 2. Starts the service with the Procfile's `web:` command, run by `bash -c` exactly as written, with PORT,
    REDIS_URL, TWILIO_AUTH_TOKEN, PUBLIC_URL and FLOWS_DIR set (WEB_CONCURRENCY defaults to 2).
 3. Starts the baseline, bench/bare_app.py, with the very same command but for the app it serves, so both
@@ -725,7 +725,7 @@ def verdict(ok: bool) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill too
-    from ivr.redis_server import EmbeddedRedis
+    from ivr.store.embedded_redis import EmbeddedRedis
 
     web = procfile_web()
     service_port, bare_port = free_port(), free_port()

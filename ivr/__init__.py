@@ -1,1 +1,1 @@
-"""The phone line's domain: flows, the call engine, routing and caller memory. Never imports Flask."""
+"""The phone line: flows (the line as data), call (pure logic), store (Redis), dispatcher (worker), tools (CLI)."""

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from ivr.actions import (
+from ivr.call.actions import (
     Action,
     Ask,
     CallbackWhisper,
@@ -32,7 +32,7 @@ from ivr.actions import (
     Say,
     WhisperAsk,
 )
-from ivr.directory import Agent
+from ivr.flows.directory import Agent
 
 # Endpoint name -> path. webhooks.voice registers its routes from this table.
 PATHS = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from ivr.redis_server import EmbeddedRedis
+from ivr.store.embedded_redis import EmbeddedRedis
 from tests.twilio_sim import Twilio
 from webhooks import create_app
 

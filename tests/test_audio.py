@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr import audio
-from ivr.audio import AudioError, AudioSegment, prepare
-from ivr.catalog import load_catalog
-from ivr.cli import main
 from ivr.errors import IVRError
+from ivr.flows import audio
+from ivr.flows.audio import AudioError, AudioSegment, prepare
+from ivr.flows.catalog import load_catalog
+from ivr.tools.cli import main
 from tests.conftest import ROOT
 
 RATE = 44100
 
 
 def tone(ms: int, volume: float, freq: float = 440.0) -> AudioSegment:
-    from pydub.generators import Sine  # after ivr.audio, which imports pydub without its warnings
+    from pydub.generators import Sine  # after ivr.flows.audio, which imports pydub without its warnings
 
     return Sine(freq, sample_rate=RATE).to_audio_segment(duration=ms, volume=volume)
 
@@ -141,9 +141,13 @@ def test_missing_unreadable_and_silent_files_raise_a_clear_error(tmp_path):
 
 
 def test_importing_the_audio_module_warns_about_nothing():
-    # pydub warns about audioop and a missing ffmpeg on import; ivr.audio keeps both out of every run
+    # pydub warns about audioop and a missing ffmpeg on import; ivr.flows.audio keeps both out of every run
     done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", "import ivr.audio"], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-W", "error", "-c", "import ivr.flows.audio"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 

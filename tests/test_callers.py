@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.callers import caller_id, masked, normalise, secret, spoken
+from ivr.call.callers import caller_id, masked, normalise, secret, spoken
 
 KEY = secret(None, "token")
 

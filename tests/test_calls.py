@@ -8,7 +8,8 @@ import threading
 import pytest
 import redis
 
-from ivr import keys, presence
+from ivr.call import presence
+from ivr.store import keys
 from tests.twilio_sim import query
 
 SUPERVISOR_NUMBERS = {"+15005550201", "+15005550202"}

@@ -6,8 +6,9 @@ import shutil
 
 from click.testing import CliRunner
 
-from ivr import callers, keys, presence
-from ivr.cli import main
+from ivr.call import callers, presence
+from ivr.store import keys
+from ivr.tools.cli import main
 from tests.conftest import AUTH_TOKEN, ROOT
 
 

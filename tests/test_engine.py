@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.actions import Ask, DialFirstFree, DialNumber, Enqueue, Hangup, Redirect, RingEveryone, Say, WhisperAsk
-from ivr.callstate import CallerMemory, CallState, Contact
-from ivr.catalog import load_catalog
-from ivr.engine import (
+from ivr.call.actions import Ask, DialFirstFree, DialNumber, Enqueue, Hangup, Redirect, RingEveryone, Say, WhisperAsk
+from ivr.call.callstate import CallerMemory, CallState, Contact
+from ivr.call.engine import (
     Arrive,
     DialEnded,
     Ended,
@@ -22,8 +21,9 @@ from ivr.engine import (
     settle,
     step,
 )
-from ivr.flow import Target
-from ivr.presence import AWAY, BUSY, Presence
+from ivr.call.presence import AWAY, BUSY, Presence
+from ivr.flows.catalog import load_catalog
+from ivr.flows.flow import Target
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "flows")
 FLOW = CATALOG.flows["riverlink-support"]
@@ -316,7 +316,7 @@ def test_degraded_mode_rings_every_supervisor_and_the_fallback():
 
 
 def test_degraded_mode_stays_within_twilios_ten_numbers_per_dial():
-    from ivr.directory import Agent, Directory
+    from ivr.flows.directory import Agent, Directory
 
     many = Directory(
         {f"s{i}": Agent(f"s{i}", f"S{i}", "supervisor", (), number=f"+150055502{i:02d}") for i in range(14)}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr.catalog import load_catalog
-from ivr.directory import load_directory
 from ivr.errors import FlowError
-from ivr.flow import load_flow
+from ivr.flows.catalog import load_catalog
+from ivr.flows.directory import load_directory
+from ivr.flows.flow import load_flow
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 DIRECTORY = load_directory(FLOWS / "agents.yaml")

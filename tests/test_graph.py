@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
-from ivr.directory import load_directory
-from ivr.flow import load_flow
-from ivr.graph import PERSON, mermaid, mermaid_text, render, svg
-from ivr.timing import time_to_human
+from ivr.flows.directory import load_directory
+from ivr.flows.flow import load_flow
+from ivr.flows.timing import time_to_human
+from ivr.tools.cli import main
+from ivr.tools.graph import PERSON, mermaid, mermaid_text, render, svg
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = ROOT / "flows"

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr import keys
-from ivr.hours import Hours, parse_days, parse_spans
+from ivr.flows.hours import Hours, parse_days, parse_spans
+from ivr.store import keys
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
-from ivr import keys, presence
-from ivr.actions import DialFirstFree
-from ivr.callstate import CallState
-from ivr.directory import Agent
-from ivr.engine import Outcome
-from ivr.memory import RESERVE_MARGIN_SECONDS, Memory, Snapshot
+from ivr.call import presence
+from ivr.call.actions import DialFirstFree
+from ivr.call.callstate import CallState
+from ivr.call.engine import Outcome
+from ivr.flows.directory import Agent
+from ivr.store import keys
+from ivr.store.calls import RESERVE_MARGIN_SECONDS, Memory, Snapshot
 
 NOW = 1_800_000_000.0
 WINDOW = 72 * 3600

@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr import keys, phone, presence
-from ivr.cli import main
-from ivr.redis_server import free_port
+from ivr.call import presence
+from ivr.store import keys
+from ivr.store.embedded_redis import free_port
+from ivr.tools import phone
+from ivr.tools.cli import main
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import assert_valid_twiml
 

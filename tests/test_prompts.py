@@ -6,7 +6,8 @@ import shutil
 
 from pydub.generators import Sine
 
-from ivr import keys, presence
+from ivr.call import presence
+from ivr.store import keys
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 

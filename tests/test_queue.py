@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ivr import keys, presence
-from ivr.queueing import QueueEntry
+from ivr.call import presence
+from ivr.call.queueing import QueueEntry
+from ivr.store import keys
 
 
 @pytest.fixture
@@ -144,7 +145,7 @@ def test_a_message_is_kept_with_the_callers_history(twilio, moving_busy, r, clie
     assert again.gather() is not None, "no agent on record yet: the menu, but the call counts"
     from click.testing import CliRunner
 
-    from ivr.cli import main
+    from ivr.tools.cli import main
     from tests.conftest import AUTH_TOKEN
 
     history = CliRunner().invoke(

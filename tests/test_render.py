@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.actions import (
+from ivr.call.actions import (
     Ask,
     Dial,
     DialFirstFree,
@@ -16,7 +16,7 @@ from ivr.actions import (
     Say,
     WhisperAsk,
 )
-from ivr.directory import Agent
+from ivr.flows.directory import Agent
 from ivr.render import render
 from tests.twilio_sim import assert_valid_twiml, query
 

@@ -15,7 +15,7 @@ from urllib.error import HTTPError
 
 from twilio.request_validator import RequestValidator
 
-from ivr.redis_server import free_port
+from ivr.store.embedded_redis import free_port
 from tests.conftest import ROOT
 from tests.twilio_sim import assert_valid_twiml, new_sid
 

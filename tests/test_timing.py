@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 from pydub.generators import Sine
 
-from ivr.actions import Ask, Say
-from ivr.catalog import load_catalog
-from ivr.directory import load_directory
-from ivr.engine import Arrive, Input, World, step
+from ivr.call.actions import Ask, Say
+from ivr.call.engine import Arrive, Input, World, step
+from ivr.call.world import ZERO_OUT_HINT
 from ivr.errors import FlowError
-from ivr.flow import load_flow
-from ivr.timing import (
+from ivr.flows.catalog import load_catalog
+from ivr.flows.directory import load_directory
+from ivr.flows.flow import load_flow
+from ivr.flows.timing import (
     CONNECTING_LINE,
     HEADERS,
     SPEAKING_RATE,
@@ -26,7 +27,6 @@ from ivr.timing import (
     speech_seconds,
     time_to_human,
 )
-from ivr.world import ZERO_OUT_HINT
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = ROOT / "flows"
@@ -66,7 +66,7 @@ def line_of(text: str, node: str) -> int:
 
 
 def check(*args):
-    from ivr.cli import main
+    from ivr.tools.cli import main
 
     return CliRunner().invoke(main, ["check", *map(str, args)], catch_exceptions=False)
 

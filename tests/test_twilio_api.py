@@ -1,4 +1,4 @@
-"""webhooks.twilio_api: the real twilio Client, built by make_client, against the local REST stand-in."""
+"""ivr.dispatcher.twilio_api: the real twilio Client, built by make_client, against the local REST stand-in."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 
-from tests.twilio_rest_stub import TwilioRestStub
-from webhooks.twilio_api import (
+from ivr.dispatcher.twilio_api import (
     CALLBACK_STATUS_EVENTS,
     RedirectingHttpClient,
     make_client,
     place_call,
     redirect_call,
 )
+from tests.twilio_rest_stub import TwilioRestStub
 
 CALLER = "+14155550123"
 LINE = "+15005550006"

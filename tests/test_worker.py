@@ -11,14 +11,15 @@ import time
 
 import pytest
 
-from ivr import keys, presence
-from ivr.dispatch import CLAIM_SECONDS, Dispatch
-from ivr.live_catalog import LiveCatalog
-from ivr.memory import RESERVE_MARGIN_SECONDS
+from ivr.call import presence
+from ivr.dispatcher.worker import Worker
+from ivr.flows.live_catalog import LiveCatalog
+from ivr.store import keys
+from ivr.store.calls import RESERVE_MARGIN_SECONDS
+from ivr.store.dispatch import CLAIM_SECONDS, Dispatch
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
-from webhooks.worker import Worker
 
 LINE = "+15005550006"
 ALEX = "+15005550101"
@@ -227,7 +228,7 @@ def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio,
 
     def start_worker():
         return subprocess.Popen(
-            [sys.executable, "-m", "webhooks.worker"],
+            [sys.executable, "-m", "ivr.dispatcher"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -274,7 +275,7 @@ def test_callbacks_wait_for_business_hours(tmp_path, make_app, rest, r, clock):
     )
     (tmp_path / "support.yaml").write_text(text)
     closed_worker = Worker(LiveCatalog(tmp_path), r, rest.client(), PUBLIC_URL, clock=clock)
-    from ivr.queueing import QueueEntry
+    from ivr.call.queueing import QueueEntry
 
     entry = QueueEntry("cb:CA" + "9" * 32, clock.now, ("moving",), "riverlink-support")
     r.zadd(keys.queue(), {entry.id: entry.since})
@@ -355,7 +356,7 @@ def test_if_twilio_runs_the_queue_action_after_a_hand_over_the_caller_still_reac
 def test_supervisors_see_the_callbacks_that_need_them(twilio, worker, rest, r, clock, redis_server):
     from click.testing import CliRunner
 
-    from ivr.cli import main
+    from ivr.tools.cli import main
 
     busy(r, clock, "alex", "mei")
     call = queued(twilio, "+14155550169")

@@ -11,7 +11,7 @@ Every request is recorded as it arrives (before any delay, hold or fault), for a
 the handler, as when our worker dies mid-request while Twilio still places the call) and `delay`.
 
     with TwilioRestStub() as stub:
-        client = stub.client()            # webhooks.twilio_api.make_client(..., api_base=stub.url)
+        client = stub.client()            # ivr.dispatcher.twilio_api.make_client(..., api_base=stub.url)
         ...
         stub.wait_for(lambda: stub.creates())
 """
@@ -252,8 +252,8 @@ class TwilioRestStub:
         return f"http://127.0.0.1:{self.port}"
 
     def client(self, timeout: float = 2.0, auth_token: str | None = None, account_sid: str | None = None):
-        """A real twilio Client (webhooks.twilio_api.make_client) aimed at this stub; closed with the stub."""
-        from webhooks.twilio_api import make_client
+        """A real twilio Client (ivr.dispatcher.twilio_api.make_client) aimed at this stub; closed with the stub."""
+        from ivr.dispatcher.twilio_api import make_client
 
         client = make_client(
             account_sid or self.account_sid, auth_token or self.auth_token, api_base=self.url, timeout=timeout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +15,15 @@ from redis.retry import Retry
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import callers
-from ivr.catalog import Catalog
-from ivr.dispatch import Dispatch
+from ivr.call import callers
 from ivr.errors import ConfigError, FlowError
-from ivr.live_catalog import LiveCatalog
-from ivr.memory import Memory
+from ivr.flows.catalog import Catalog
+from ivr.flows.live_catalog import LiveCatalog
+from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env
+from ivr.store.calls import Memory
+from ivr.store.dispatch import Dispatch
 
 log = logging.getLogger("ivr.app")
-
-SKIP_SIGNATURE_ENV = "IVR_INSECURE_SKIP_TWILIO_SIGNATURE"
 
 
 @dataclass
@@ -47,24 +45,6 @@ class Services:
     def catalog(self) -> Catalog:
         """The flows now live (edits take effect within RELOAD_SECONDS, valid ones only)."""
         return self.catalogs.current()
-
-
-def config_from_env() -> dict:
-    env = os.environ
-    return {
-        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
-        "REDIS_URL": env.get("REDIS_URL", ""),
-        "PUBLIC_URL": env.get("PUBLIC_URL", ""),
-        "FLOWS_DIR": env.get("FLOWS_DIR", "flows"),
-        "AUDIO_CACHE": env.get("AUDIO_CACHE", os.path.join(env.get("IVR_HOME", ".ivr"), "audio-cache")),
-        "FALLBACK_NUMBER": env.get("FALLBACK_NUMBER", ""),
-        "CALLER_HASH_KEY": env.get("CALLER_HASH_KEY", ""),
-        "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
-        "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
-        "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
-        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
-        "RELOAD_SECONDS": float(env.get("RELOAD_SECONDS", "2")),
-    }
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -122,7 +102,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webhooks.agent_api import agent_api
     from webhooks.audio import audio
-    from webhooks.callbacks import callbacks
+    from webhooks.callback_calls import callbacks
     from webhooks.voice import voice
 
     app.register_blueprint(voice)

@@ -7,7 +7,7 @@ import logging
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from ivr.callers import caller_id, masked
+from ivr.call.callers import caller_id, masked
 
 log = logging.getLogger("ivr.agent_api")
 agent_api = Blueprint("agent_api", __name__, url_prefix="/agent")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, send_file
 
-from ivr import audio as audio_files
+from ivr.flows import audio as audio_files
 
-log = logging.getLogger("ivr.audio")
+log = logging.getLogger("ivr.flows.audio")
 
 audio = Blueprint("audio", __name__)
 

@@ -13,9 +13,9 @@ import redis
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.actions import Hangup, Pause, Redirect, Say
-from ivr.callers import caller_id, masked, normalise
-from ivr.engine import (
+from ivr.call.actions import Hangup, Pause, Redirect, Say
+from ivr.call.callers import caller_id, masked, normalise
+from ivr.call.engine import (
     Arrive,
     Connect,
     DialEnded,
@@ -34,8 +34,8 @@ from ivr.engine import (
     settle,
     step,
 )
+from ivr.call.world import CALL_ENDED, TALKED
 from ivr.render import PATHS, render
-from ivr.world import CALL_ENDED, TALKED
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, twiml
 

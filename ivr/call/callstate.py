@@ -1,0 +1,113 @@
+"""What is remembered about a call in progress and about a caller's recent contacts (plain data)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from ivr.flows.flow import Target
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One call as agents and the repeat-caller rules see it."""
+
+    call: str
+    at: float
+    flow: str
+    path: tuple[str, ...] = ()
+    agent: str | None = None  # the person who actually took the call (accepted the whisper)
+    outcome: str = "in progress"
+    message: str | None = None  # the URL of a voicemail left on this call
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Contact | None:
+        try:
+            data = json.loads(raw)
+            return cls(
+                call=str(data["call"]),
+                at=float(data["at"]),
+                flow=str(data.get("flow", "")),
+                path=tuple(data.get("path", ())),
+                agent=data.get("agent"),
+                outcome=str(data.get("outcome", "")),
+                message=data.get("message"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # a damaged record is skipped, never fatal to a call
+
+
+@dataclass(frozen=True)
+class CallerMemory:
+    """A caller's stored contacts and the time an agent last marked their problem resolved."""
+
+    contacts: tuple[Contact, ...] = ()
+    resolved_at: float = 0.0
+
+    def recent(self, now: float, window_seconds: int, exclude_call: str | None = None) -> list[Contact]:
+        """Contacts in the window, after the last resolution, oldest first."""
+        since = max(now - window_seconds, self.resolved_at)
+        return sorted((c for c in self.contacts if c.at > since and c.call != exclude_call), key=lambda c: c.at)
+
+    def expired(self, now: float, window_seconds: int) -> list[str]:
+        return [c.call for c in self.contacts if c.at <= now - window_seconds]
+
+
+@dataclass(frozen=True)
+class CallState:
+    call: str
+    flow: str
+    caller: str | None  # HMAC of the number; None for withheld numbers
+    number: str | None  # E.164, for the whisper only; never logged, never a key
+    started: float
+    node: str | None = None
+    misses: int = 0  # no-inputs and invalid entries in a row at the current menu
+    path: tuple[str, ...] = ()  # what the caller chose, in words an agent understands
+    visit: int = 1  # which call this is in the caller's repeat window
+    last_agent: str | None = None  # who took their previous call in the window
+    earlier: tuple[str, ...] = ()  # the caller's recent contacts, told to the agent in the whisper
+    target: Target | None = None  # who the caller is being connected to
+    tried: tuple[str, ...] = ()  # people already rung for this target
+    ringing: str | None = None  # set by the claim script, not by the engine
+    bridged: str | None = None
+    outcome: str | None = None
+    queued_since: float | None = None  # in line since then; a callback keeps this place
+    offers: int = 0  # callback/message offers made while holding
+    leaving_for: str | None = None  # "callback" or "message", chosen while holding
+    callback_number: str | None = None  # a number typed in for the callback, until confirmed
+    message: str | None = None  # voicemail recording URL
+    waited: float = 0.0  # seconds spent in the queue before a person was rung
+    flow_version: str = ""  # the version of the flow file the call started on: it finishes on it
+
+    def contact(self) -> Contact:
+        outcome = self.outcome or "in progress"
+        if self.bridged:
+            outcome = f"spoke with {self.bridged}"
+        return Contact(self.call, self.started, self.flow, self.path, self.bridged, outcome, self.message)
+
+    def to_json(self) -> str:
+        # a shallow copy, not dataclasses.asdict: this runs on every webhook and asdict deep-copies
+        data = dict(vars(self))
+        del data["ringing"]
+        if self.target is not None:
+            data["target"] = {"kind": self.target.kind, "name": self.target.name}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str, ringing: str | None = None) -> CallState | None:
+        try:
+            data = json.loads(raw)
+            target = data.get("target")
+            data["target"] = Target(**target) if target else None
+            data["path"] = tuple(data.get("path", ()))
+            data["tried"] = tuple(data.get("tried", ()))
+            data["earlier"] = tuple(data.get("earlier", ()))
+            return cls(**data, ringing=ringing)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+    def but(self, **changes) -> CallState:
+        return replace(self, **changes)

@@ -1,0 +1,148 @@
+"""The call logic, as a pure function: (flow, call state, caller memory, presence, event) -> actions + state.
+
+No I/O here. The edges load what step() needs, save what it returns and render its actions as TwiML.
+The promises live here, not in flow files: 0 or "agent" reaches a person from every menu, two misses in a
+row reach a person, and a caller who comes back reaches the person who knows their case.
+
+step() dispatches each event to the module that owns it: ivr.call.menus (the flow's menus and messages),
+ivr.call.connecting (who to ring, or a place in line), ivr.call.ringing (the whisper and how a ring ends) and
+ivr.call.waiting (the wait document, callbacks, messages, out of hours). Their shared types are in ivr.call.world.
+"""
+
+from __future__ import annotations
+
+from ivr.call.actions import (
+    Say,
+    WhisperAsk,
+)
+from ivr.call.callstate import CallState
+from ivr.call.connecting import degraded, route, settle, target_of
+from ivr.call.menus import enter, take_input
+from ivr.call.ringing import connect_to, dial_ended, ended, whisper_reply, whisper_summary
+from ivr.call.waiting import SYSTEM_MENUS, closed, queue_left, recorded, wait_document
+from ivr.call.world import (
+    EARLIER_TOLD,
+    RETURNING,
+    Arrive,
+    Connect,
+    DialEnded,
+    Ended,
+    Event,
+    Input,
+    MessageStored,
+    Outcome,
+    QueueLeft,
+    Recorded,
+    Retry,
+    Waiting,
+    WhisperReply,
+    WhisperStart,
+    World,
+)
+from ivr.flows.flow import Target
+
+__all__ = [
+    "Arrive",
+    "Connect",
+    "DialEnded",
+    "Ended",
+    "Event",
+    "Input",
+    "MessageStored",
+    "Outcome",
+    "QueueLeft",
+    "Recorded",
+    "Retry",
+    "Waiting",
+    "WhisperReply",
+    "WhisperStart",
+    "World",
+    "degraded",
+    "settle",
+    "step",
+    "whisper_summary",
+]
+
+
+def step(world: World, event: Event) -> Outcome:
+    """Advance one call by one event."""
+    if isinstance(event, Arrive):
+        return _arrive(world)
+    state = world.state or _fresh_state(world)
+    if isinstance(event, Input):
+        handler = SYSTEM_MENUS.get(event.node, take_input)
+        return handler(world, state, event)
+    if isinstance(event, Retry):
+        return route(world, state.but(tried=()), target_of(world, state), ())
+    if isinstance(event, DialEnded):
+        return dial_ended(world, state, event)
+    if isinstance(event, WhisperStart):
+        return Outcome((WhisperAsk(world.call, event.agent, whisper_summary(world, state, event.agent)),))
+    if isinstance(event, WhisperReply):
+        return whisper_reply(state, event)
+    if isinstance(event, Ended):
+        return ended(state, event)
+    if isinstance(event, Waiting):
+        return wait_document(world, state, event)
+    if isinstance(event, QueueLeft):
+        return queue_left(world, state, event)
+    if isinstance(event, Connect):
+        return connect_to(world, state, event)
+    if isinstance(event, Recorded):
+        return recorded(world, state, event)
+    if isinstance(event, MessageStored):
+        return Outcome((), state.but(message=event.url, outcome="left a message") if event.url else None)
+    raise TypeError(f"unknown event {event!r}")
+
+
+def _fresh_state(world: World) -> CallState:
+    return CallState(
+        call=world.call,
+        flow=world.flow.name,
+        caller=world.caller,
+        number=world.number,
+        started=world.now,
+        flow_version=world.flow.version,
+    )
+
+
+def _arrive(world: World) -> Outcome:
+    if world.state is not None:  # Twilio retried /voice: carry on where the call is
+        if world.state.node == "@closed":
+            return closed(world, world.state, "")
+        return enter(world, world.state, world.state.node or world.flow.start, ())
+    flow, policy = world.flow, world.flow.settings.repeat
+    state = _fresh_state(world)
+    if not flow.settings.hours.is_open(world.now):
+        return closed(world, state, "")
+    recent = world.memory.recent(world.now, policy.window_seconds, world.call) if world.caller else []
+    visit = len(recent) + 1
+    last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
+    state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent))
+    if visit >= policy.supervisor_from_call:
+        greeting = Say(
+            f"Welcome back. I can see this is your call number {visit} to us recently, so I'm "
+            "connecting you straight to a supervisor who can see your recent calls."
+        )
+        state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
+        return route(world, state, Target.supervisors(), (greeting,))
+    if visit >= policy.prior_agent_from_call and last:
+        name = world.directory.get(last).name
+        greeting = Say(f"Welcome back. Connecting you to {name}, who helped you last time.")
+        state = state.but(path=(f"{RETURNING}: back to {name}",))
+        return route(world, state, Target("agent", last), (greeting,))
+    return enter(world, state, flow.start, ())
+
+
+def _earlier(world: World, recent) -> tuple[str, ...]:
+    """Recent contacts, newest first, in the words the whisper uses."""
+    told = []
+    for c in reversed(recent[-EARLIER_TOLD:]):
+        minutes = max(1, int((world.now - c.at) // 60))
+        ago = "a minute" if minutes == 1 else f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
+        chose = [p for p in c.path if not p.startswith(RETURNING)]
+        about = f"about {', '.join(chose)}" if chose else "with no menu choice"
+        agent = world.directory.get(c.agent)
+        result = f"spoke with {agent.name}" if agent else c.outcome
+        told.append(f"{ago} ago {about}, {result}")
+    return tuple(told)

@@ -1,0 +1,101 @@
+"""The flow's menus and messages: what callers hear and choose, with the zero-out on every menu (pure)."""
+
+from __future__ import annotations
+
+import re
+
+from ivr.call.actions import (
+    Action,
+    Ask,
+    Hangup,
+    Play,
+    Say,
+)
+from ivr.call.callstate import CallState
+from ivr.call.connecting import asks_for_person, first_key, route, to_person, words_of
+from ivr.call.world import (
+    CONNECTING_LINE,
+    MIN_SPEECH_CONFIDENCE,
+    MISSES_TO_PERSON,
+    ZERO_OUT_HINT,
+    Input,
+    Outcome,
+    World,
+)
+from ivr.flows.flow import OPERATOR_KEY, OPERATOR_WORDS, Node, Option
+
+
+def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]) -> Outcome:
+    """Play a node and everything that follows it without a choice (messages and go-tos)."""
+    flow = world.flow
+    for _ in range(len(flow.nodes) + 1):  # validation forbids loops of messages; this is a second net
+        node = flow.node(node_id)
+        if node is None:
+            return to_person(world, state, None, said + (Say("Let me get you a person."),))
+        if node.type == "menu":
+            state = state.but(node=node.id, misses=0)
+            return Outcome(said + (_ask(world, node, state, ""),), state)
+        if node.type == "message":
+            said += (_spoken(world, node),)
+            state = state.but(outcome=node.outcome or state.outcome)
+            node_id = node.next
+        elif node.type == "goto":
+            node_id = node.next
+        elif node.type == "route":
+            state = state.but(node=node.id)
+            return route(world, state, node.target, said + ((Say(node.say),) if node.say else ()))
+        else:  # goodbye: the caller chose to be done
+            state = state.but(node=node.id, outcome=node.outcome or "self-served")
+            return Outcome(said + (_spoken(world, node), Hangup()), state)
+    return to_person(world, state, None, said)
+
+
+def _ask(world: World, node: Node, state: CallState, before: str) -> Ask:
+    flow = world.flow
+    after = ZERO_OUT_HINT if node.id == flow.start or not state.path or before else ""
+    prompt = " ".join(p for p in (before, node.say, after) if p)
+    hints = tuple(dict.fromkeys([w for o in node.options for w in o.words] + list(OPERATOR_WORDS)))
+    audio = world.audio.get(node.play) if node.play else None
+    return Ask(node.id, prompt, hints, node.timeout, audio=audio, lead=before, tail=after)
+
+
+def _spoken(world: World, node: Node) -> Action:
+    """A node's recorded prompt when its audio is usable, else its text (the fallback `ivr check` warns of)."""
+    audio = world.audio.get(node.play) if node.play else None
+    return Play(audio) if audio else Say(node.say)
+
+
+def take_input(world: World, state: CallState, event: Input) -> Outcome:
+    node = world.flow.node(event.node)
+    if node is None or node.type != "menu":
+        # The flow changed under the call, or the URL was tampered with: a person sorts it out.
+        return to_person(world, state, None, (Say("Let me get you a person."),))
+    digits = first_key(event.digits)
+    words = words_of(event.speech)
+    if digits[:1] == OPERATOR_KEY or (not digits and asks_for_person(words)):
+        return to_person(world, state.but(path=(*state.path, "asked for a person")), node, (Say(CONNECTING_LINE),))
+    if not digits and event.confidence is not None and event.confidence < MIN_SPEECH_CONFIDENCE:
+        # Better to ask again than to send the caller somewhere they did not ask for; asking for a person
+        # (above) is honoured at any confidence, since a person can always help.
+        words = ""
+        heard_something = True
+    else:
+        heard_something = bool(digits or words)
+    option = _match(node, digits, words)
+    if option is not None:
+        state = state.but(path=(*state.path, option.label), misses=0)
+        return enter(world, state, option.next, ())
+    misses = state.misses + 1
+    if misses >= MISSES_TO_PERSON:
+        state = state.but(misses=0, path=(*state.path, f"no choice made at {node.id}"))
+        return to_person(world, state, node, (Say("Let me connect you with a person who can help."),))
+    heard = "Sorry, I didn't get that." if heard_something else "Sorry, I didn't hear anything."
+    return Outcome((_ask(world, node, state, heard),), state.but(node=node.id, misses=misses))
+
+
+def _match(node: Node, digits: str, words: str) -> Option | None:
+    if digits:
+        return next((o for o in node.options if o.key == digits[:1]), None)
+    if not words:
+        return None
+    return next((o for o in node.options for w in o.words if re.search(rf"\b{re.escape(w)}\b", words)), None)

@@ -1,0 +1,104 @@
+"""Ringing a person: the whisper, the agent's answer, and how each ring ends (pure)."""
+
+from __future__ import annotations
+
+from ivr.call.actions import (
+    Dial,
+    Hangup,
+    Say,
+)
+from ivr.call.callers import spoken
+from ivr.call.callstate import CallState
+from ivr.call.connecting import ask_for_message, route, target_of
+from ivr.call.world import FALLBACK, ON_CALL, TALKED, Connect, DialEnded, Ended, Outcome, WhisperReply, World
+from ivr.flows.directory import SUPERVISORS
+from ivr.flows.flow import Target
+
+
+def connect_to(world: World, state: CallState, event: Connect) -> Outcome:
+    """The dispatcher claimed a free person for this waiting caller: ring them, with the whisper."""
+    agent = world.directory.get(event.agent)
+    waited = world.now - state.queued_since if state.queued_since else 0.0
+    state = state.but(waited=waited, offers=0)  # queued_since stays: their place, should they wait again
+    if agent is None:
+        return route(world, state, target_of(world, state), ())
+    text = f"Thank you for waiting. Connecting you to {agent.name} now."
+    return Outcome((Say(text), Dial(agent, world.flow.settings.ring_seconds)), state.but(ringing=agent.id))
+
+
+def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
+    agent = world.directory.get(event.agent)
+    was_bridged = event.bridged or state.bridged == event.agent
+    if event.agent == ON_CALL:
+        if event.status in TALKED:
+            return Outcome(
+                (Say("Thank you for calling. Goodbye."), Hangup()), state.but(outcome="spoke with the on-call team")
+            )
+        return ask_for_message(world, state, "Our on-call team couldn't answer just now.")
+    if event.agent == FALLBACK or agent is None:
+        if event.status == "completed":
+            return Outcome(
+                (Say("Thank you for calling. Goodbye."), Hangup()), state.but(outcome="spoke with the fallback line")
+            )
+        return route(world, state, target_of(world, state), ())
+    if was_bridged and event.status in TALKED:
+        state = state.but(bridged=event.agent, ringing=None)
+        target = target_of(world, state)
+        group = target.name if target.kind == "group" else (agent.groups[0] if agent.groups else SUPERVISORS)
+        return Outcome(
+            (Say("Thank you for calling. Goodbye."), Hangup()),
+            state,
+            release=(event.agent,),
+            handle=(group, event.seconds) if event.seconds > 0 else None,
+        )
+    if event.status == "canceled":  # the caller hung up while it rang
+        return Outcome((Hangup(),), state.but(ringing=None, outcome="hung up while ringing"), release=(event.agent,))
+    state = state.but(tried=(*state.tried, event.agent), ringing=None, bridged=None)
+    target = target_of(world, state)
+    if target.kind == "agent" and target.name == event.agent:
+        sorry = Say(
+            f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor "
+            "who can see your history."
+        )
+        state = state.but(target=Target.supervisors(), tried=(event.agent,))
+        return route(world, state, Target.supervisors(), (sorry,)).but_missed(event.agent)
+    return route(world, state, target, (Say("Still connecting you. Thank you for waiting."),)).but_missed(event.agent)
+
+
+def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
+    """What the agent hears before the bridge, so the caller never has to start over."""
+    flow = world.flow
+    window = flow.settings.repeat.window_hours
+    parts = [f"{flow.name.replace('-', ' ')} call from {spoken(state.number)}."]
+    chosen = [p for p in state.path if p]
+    parts.append(f"They chose: {', then '.join(chosen)}." if chosen else "They made no menu choice.")
+    if state.visit > 1:
+        parts.append(f"This is call number {state.visit} from them in {window} hours.")
+        last = world.directory.get(state.last_agent)
+        if last is not None:
+            parts.append(f"Last time they spoke with {'you' if last.id == agent_id else last.name}.")
+        if state.earlier:
+            parts.append(f"Earlier calls: {'; '.join(state.earlier)}.")
+    else:
+        parts.append(f"First call from them in {window} hours.")
+    if state.waited >= 60:
+        parts.append(f"They waited {round(state.waited / 60)} minutes in line.")
+    parts.append("Press 1 to accept the call, or any other key to pass.")
+    return " ".join(parts)
+
+
+def whisper_reply(state: CallState, event: WhisperReply) -> Outcome:
+    if (event.digits or "").strip()[:1] == "1":
+        return Outcome((), state.but(bridged=event.agent), busy=(event.agent,))
+    return Outcome((Say("Passing the call on."), Hangup()))
+
+
+def ended(state: CallState, event: Ended) -> Outcome:
+    outcome = state.outcome
+    if not state.bridged and not outcome:
+        if state.queued_since:
+            outcome = "hung up while waiting in line"
+        else:
+            outcome = "hung up while being connected" if state.target else "hung up in the menu"
+    held = tuple(a for a in (state.ringing, state.bridged) if a)
+    return Outcome((), state.but(outcome=outcome, ringing=None), release=held, dequeue=(state.call,), ended=True)

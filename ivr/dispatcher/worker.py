@@ -1,0 +1,191 @@
+"""The worker (the Procfile's `worker:`): hands waiting callers and callback requests to people as they free up.
+
+It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
+and at least once a second. Each round it puts expired callback claims back in line, then gives each
+free person the caller they should take (ivr.call.queueing.next_for): a waiting call is redirected through
+Twilio's REST API to /voice/connect, which rings that person with the whisper; a callback request is
+placed as a call to the person first, who hears who and why before the customer is dialled.
+
+Run it with `python -m ivr.dispatcher.worker`; it needs REDIS_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
+PUBLIC_URL (the base URL Twilio reaches the web process at), and optionally TWILIO_API_BASE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import redis
+import requests
+from twilio.base.exceptions import TwilioRestException
+
+from ivr.call import presence
+from ivr.call.queueing import QueueEntry, next_for
+from ivr.dispatcher import twilio_api
+from ivr.errors import ConfigError
+from ivr.flows.catalog import Catalog
+from ivr.flows.directory import Agent
+from ivr.flows.live_catalog import LiveCatalog
+from ivr.render import url
+from ivr.settings import config_from_env
+from ivr.store.dispatch import PLACING_SECONDS, Dispatch
+
+log = logging.getLogger("ivr.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        catalogs: LiveCatalog,
+        r: redis.Redis,
+        twilio,
+        public_url: str,
+        caller_id: str | None = None,
+        clock=time.time,
+    ):
+        self.catalogs = catalogs
+        self.dispatch = Dispatch(r)
+        self.twilio = twilio
+        self.public_url = public_url.rstrip("/")
+        self.caller_id = caller_id
+        self.clock = clock
+        self._checked = clock()
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.catalogs.current()
+
+    def run(self, stop: threading.Event, wake_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+                self.dispatch.wait_for_wake(wake_seconds)
+            except redis.exceptions.RedisError as exc:
+                log.error("Redis unavailable (%s); trying again shortly", type(exc).__name__)
+                stop.wait(wake_seconds)
+            except Exception:  # the worker must outlive any one bad round: callers depend on it
+                log.exception("dispatch round failed; trying again shortly")
+                stop.wait(wake_seconds)
+
+    def run_once(self) -> list[str]:
+        """One round: re-deliver expired callback claims, then hand out waiting callers. Returns what it did."""
+        now = self.clock()
+        if now - self._checked >= RELOAD_SECONDS:  # flow edits reach the worker too, without a stat each round
+            self._checked = now
+            self.catalogs.check()
+        done = [f"requeued callback {rid[-6:]}" for rid in self.dispatch.reap(now)]
+        records, queue = self.dispatch.snapshot()
+        directory = self.catalog.directory
+        on_duty = presence.on_duty(records, directory.agents, now)
+        free = presence.free_agents(records, directory.agents, now)  # id -> idle since: longest idle first
+        for agent in sorted((directory.agents[a] for a in free), key=lambda a: free[a.id]):
+            waiting = tuple(e for e in queue if not e.is_callback or self._open(e, now))
+            entry = next_for(agent, waiting, now, self._max_hold(), on_duty, directory)
+            if entry is None:
+                continue
+            flow = self.catalog.flow(entry.flow) or self.catalog.for_number(None)
+            token = self.dispatch.take(agent.id, entry, now, flow.settings.ring_seconds)
+            if token is None:
+                continue  # someone else got there first
+            queue = tuple(e for e in queue if e.id != entry.id)
+            done.append(self._place(agent, entry, token, now) if entry.is_callback else self._connect(agent, entry))
+        return done
+
+    def _open(self, entry: QueueEntry, now: float) -> bool:
+        flow = self.catalog.flow(entry.flow) or self.catalog.for_number(None)
+        return flow.settings.hours.is_open(now)
+
+    def _max_hold(self) -> int:
+        return min(f.settings.queue.max_hold_seconds for f in self.catalog.flows.values())
+
+    def _connect(self, agent: Agent, entry: QueueEntry) -> str:
+        target = self.public_url + url("connect", agent=agent.id)
+        try:
+            twilio_api.redirect_call(self.twilio, entry.id, target)
+        except TwilioRestException as exc:
+            # Twilio answered no: the hand-over did not happen. Free the person; unless the call is gone
+            # (404: they hung up), the caller goes back to their place in line.
+            self.dispatch.release(agent.id, entry.id, self.clock())
+            if exc.status != 404:
+                self.dispatch.put_back(entry)
+            log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status, exc.code)
+            return f"call {entry.id[-6:]} {'gone' if exc.status == 404 else 'back in line'}"
+        except requests.exceptions.ConnectionError:  # never reached Twilio (ConnectTimeout included)
+            self.dispatch.release(agent.id, entry.id, self.clock())
+            self.dispatch.put_back(entry)
+            log.error("Twilio unreachable; call ...%s back in line", entry.id[-6:])
+            return f"call {entry.id[-6:]} back in line"
+        except requests.exceptions.Timeout:  # a read timeout: the request may have reached Twilio
+            # The redirect may have reached Twilio: keep the person reserved (the claim expires by itself),
+            # and if it did not, the caller's next wait document puts them back in line.
+            log.error("no answer from Twilio redirecting call ...%s; its wait document will recover", entry.id[-6:])
+            return f"call {entry.id[-6:]} unknown"
+        log.info("handing call ...%s to %s", entry.id[-6:], agent.id)
+        return f"connected call {entry.id[-6:]} to {agent.id}"
+
+    def _place(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
+        request_id = entry.id.removeprefix("cb:")
+        callback = self.dispatch.callback(request_id)
+        if callback is None or not self.dispatch.advance(callback, token, "placing", now, PLACING_SECONDS):
+            return f"callback {request_id[-6:]} already settled"
+        flow = self.catalog.flow(callback.request.get("flow")) or self.catalog.for_number(None)
+        caller_id = (flow.numbers[0] if flow.numbers else None) or self.caller_id
+        to = agent.number or f"client:{agent.client}"
+        try:
+            if not caller_id:
+                raise ConfigError(f"line '{flow.name}' lists no number to call from; set TWILIO_CALLER_ID")
+            sid = twilio_api.place_call(
+                self.twilio,
+                to=to,
+                from_=caller_id,
+                url=self.public_url + url("callback_agent", request=request_id, attempt=token),
+                status_callback=self.public_url + url("callback_status", request=request_id, attempt=token),
+            )
+        except (TwilioRestException, ConfigError, requests.exceptions.ConnectionError) as exc:
+            # Nothing was placed: back to its place in line, offered again after a pause, not in a tight loop.
+            now = self.clock()
+            self.dispatch.settle(callback, token, "requeue", now, not_before=now + PLACE_RETRY_SECONDS)
+            reason = f"Twilio {exc.status}/{exc.code}" if isinstance(exc, TwilioRestException) else type(exc).__name__
+            log.error("could not place callback %s: %s", request_id[-6:], reason)
+            return f"callback {request_id[-6:]} not placed"
+        except requests.exceptions.Timeout:  # a read timeout: the call may have been placed
+            # Its own webhooks settle it, or the claim's expiry does.
+            log.error("no answer from Twilio placing callback %s; left to its webhooks or the reaper", request_id[-6:])
+            return f"callback {request_id[-6:]} unknown"
+        log.info("callback %s: calling %s first (call ...%s)", request_id[-6:], agent.id, sid[-6:])
+        return f"placed callback {request_id[-6:]} via {agent.id}"
+
+
+RELOAD_SECONDS = 2  # how often the worker looks for flow edits
+PLACE_RETRY_SECONDS = 60  # a callback Twilio refused is offered again after this
+
+
+def main() -> None:
+    cfg = config_from_env()  # the same settings and defaults as the web process
+    logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every REST request's headers
+    env = os.environ
+    missing = [k for k in ("REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_URL") if not env.get(k)]
+    if missing:
+        sys.exit(f"worker: set {', '.join(missing)}")
+    # the same audio cache as the web process: prompts are converted once, not on every reload
+    catalogs = LiveCatalog(Path(cfg["FLOWS_DIR"]), audio_cache=Path(cfg["AUDIO_CACHE"]))
+    catalog = catalogs.current()
+    client = redis.Redis.from_url(cfg["REDIS_URL"], decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
+    twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
+    worker = Worker(catalogs, client, twilio, cfg["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("worker started: %d people, %d line(s)", len(catalog.directory.agents), len(catalog.flows))
+    worker.run(stop)
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""The settings every process reads from its environment: the web app and the dispatcher alike (Flask-free)."""
+
+from __future__ import annotations
+
+import os
+
+SKIP_SIGNATURE_ENV = "IVR_INSECURE_SKIP_TWILIO_SIGNATURE"
+
+
+def config_from_env() -> dict:
+    env = os.environ
+    return {
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        "PUBLIC_URL": env.get("PUBLIC_URL", ""),
+        "FLOWS_DIR": env.get("FLOWS_DIR", "flows"),
+        "AUDIO_CACHE": env.get("AUDIO_CACHE", os.path.join(env.get("IVR_HOME", ".ivr"), "audio-cache")),
+        "FALLBACK_NUMBER": env.get("FALLBACK_NUMBER", ""),
+        "CALLER_HASH_KEY": env.get("CALLER_HASH_KEY", ""),
+        "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
+        "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
+        "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "RELOAD_SECONDS": float(env.get("RELOAD_SECONDS", "2")),
+    }

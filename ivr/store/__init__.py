@@ -1,0 +1,1 @@
+"""What is remembered, in Redis: the only package that imports redis (the client is always passed in)."""

@@ -1,0 +1,248 @@
+"""Lua scripts: the few updates that must read and write presence atomically across workers.
+
+They are loaded once (register) and run by SHA inside the save pipeline, so a webhook still makes at
+most two round trips. After a Redis restart forgets them, ivr.store.calls loads them again and retries.
+"""
+
+from __future__ import annotations
+
+import redis
+
+# Shared by CLAIM and TAKE: the presence record of an agent if they are free right now, else nil.
+# Mirrors ivr.call.presence.effective(): an expired ringing or busy record is free again.
+_FREE_NOW = """
+local function free_now(presence_key, agent, now)
+  local raw = redis.call('HGET', presence_key, agent)
+  local rec = {s = 'available', idle = 0}
+  if raw then
+    local ok, decoded = pcall(cjson.decode, raw)
+    if ok and type(decoded) == 'table' then rec = decoded end
+  end
+  local s = rec.s or 'available'
+  if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
+    s = 'available'
+  end
+  if s == 'available' then return rec end
+  return nil
+end
+"""
+
+# CLAIM: reserve the first of the candidates who is free right now, for one call.
+# KEYS[1] presence hash, KEYS[2] the call's hash
+# ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
+# Returns the claimed agent id, or false.
+CLAIM = (
+    _FREE_NOW
+    + """
+local now = tonumber(ARGV[1])
+for i = 4, #ARGV do
+  local rec = free_now(KEYS[1], ARGV[i], now)
+  if rec then
+    local claimed = {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]}
+    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(claimed))
+    redis.call('HSET', KEYS[2], 'ringing', ARGV[i])
+    return ARGV[i]
+  end
+end
+return false
+"""
+)
+
+# Shared by RELEASE and SETTLE: free an agent only if `holder` still holds them. Someone who talked, or
+# who rang and did not answer (to_back), is idle from now; someone freed by the caller hanging up while
+# they rang keeps their place among the idle. Returns 1 when freed.
+_LET_GO = """
+local function let_go(presence_key, agent, holder, now, to_back)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return 0 end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
+    return 0
+  end
+  local idle = tonumber(rec.idle or 0)
+  if rec.s == 'busy' or to_back then idle = now end
+  redis.call('HSET', presence_key, agent, cjson.encode({s = 'available', idle = idle}))
+  return 1
+end
+"""
+
+# RELEASE: free agents held by one call, and only if that call still holds them.
+# KEYS[1] presence hash, KEYS[2] the call's hash
+# ARGV[1] now, ARGV[2] CallSid, ARGV[3] "back" for agents who did not take the call (else "keep"),
+# ARGV[4..] agent ids
+RELEASE = (
+    _LET_GO
+    + """
+local now = tonumber(ARGV[1])
+local freed = 0
+for i = 4, #ARGV do
+  freed = freed + let_go(KEYS[1], ARGV[i], ARGV[2], now, ARGV[3] == 'back')
+end
+redis.call('HDEL', KEYS[2], 'ringing')
+return freed
+"""
+)
+
+# TAKE: give one waiting caller (or callback request) to one free person, or do nothing.
+# KEYS[1] presence hash, KEYS[2] queue zset, KEYS[3] queue entries hash, KEYS[4] claimed callbacks zset,
+# KEYS[5] the callback's hash (any key for a waiting call), KEYS[6] the waiting call's hash (any key for a
+# callback): its `ringing` field names the person, as CLAIM does, so the call's end frees them
+# ARGV[1] now, ARGV[2] agent reserved-until, ARGV[3] agent id, ARGV[4] queue id, ARGV[5] "1" for a callback,
+# ARGV[6] callback claim expiry, ARGV[7] attempt token
+# Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
+# moved to the claimed set, its entry kept in its hash so it can be put back in the same place).
+TAKE = (
+    _FREE_NOW
+    + """
+local now = tonumber(ARGV[1])
+local rec = free_now(KEYS[1], ARGV[3], now)
+if not rec then return 0 end
+local since = redis.call('ZSCORE', KEYS[2], ARGV[4])
+if not since then return 0 end
+local entry = redis.call('HGET', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('HDEL', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({s = 'ringing', idle = tonumber(rec.idle or 0),
+  ['until'] = tonumber(ARGV[2]), call = ARGV[4]}))
+if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3]) end
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
+  redis.call('HSET', KEYS[5], 'status', 'claimed', 'attempt', ARGV[7], 'agent', ARGV[3], 'entry', entry or '')
+end
+return 1
+"""
+)
+
+# ADVANCE: move a claimed callback on, only if it is still at the attempt the caller of this script saw.
+# KEYS[1] the callback's hash, KEYS[2] claimed callbacks zset
+# ARGV[1] attempt token, ARGV[2] new status, ARGV[3] new claim expiry, ARGV[4] queue id of the callback
+# Returns 1 when moved; 0 when it was already settled (by another webhook or the reaper): a stale event.
+# KEYS[3] presence hash; ARGV[5] agent id and ARGV[6] their new presence JSON (both "" to leave it)
+ADVANCE = """
+if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
+return 1
+"""
+
+# SETTLE: end one attempt at a callback: back in line at its old place, done, or to the supervisors.
+# KEYS[1] callback hash, KEYS[2] claimed zset, KEYS[3] queue zset, KEYS[4] queue entries hash,
+# KEYS[5] presence hash, KEYS[6] supervisors' callbacks zset
+# ARGV[1] attempt token, ARGV[2] outcome: requeue | supervisors | any other final status,
+# ARGV[3] queue id, ARGV[4] entry JSON (for requeue), ARGV[5] place (since), ARGV[6] "1" to count a failed
+# try at the customer, ARGV[7] now
+# Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
+SETTLE = (
+    _LET_GO
+    + """
+if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+local now = tonumber(ARGV[7])
+redis.call('ZREM', KEYS[2], ARGV[3])
+local agent = redis.call('HGET', KEYS[1], 'agent')
+if agent and agent ~= '' then
+  -- idle from now even if they only rang: a callback they did not take goes to someone else next
+  let_go(KEYS[5], agent, ARGV[3], now, true)
+end
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
+redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '')
+if ARGV[2] == 'requeue' then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[3])
+  redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+  redis.call('HSET', KEYS[1], 'status', 'waiting')
+elseif ARGV[2] == 'supervisors' then
+  redis.call('ZADD', KEYS[6], now, ARGV[3])
+  redis.call('HSET', KEYS[1], 'status', 'needs a supervisor')
+else
+  redis.call('HSET', KEYS[1], 'status', ARGV[2])
+end
+return 1
+"""
+)
+
+# BUSY: an agent accepted a call: busy on it, unless another call holds them now (a late whisper reply).
+# KEYS[1] presence hash; ARGV[1] now, ARGV[2] busy-until, ARGV[3] CallSid, ARGV[4] agent id. Returns 1 or 0.
+BUSY = (
+    _FREE_NOW
+    + """
+local now = tonumber(ARGV[1])
+local raw = redis.call('HGET', KEYS[1], ARGV[4])
+local rec = {idle = 0}
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then rec = decoded end
+end
+if rec.call ~= ARGV[3] and not free_now(KEYS[1], ARGV[4], now) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[4], cjson.encode({s = 'busy', idle = tonumber(rec.idle or 0),
+  ['until'] = tonumber(ARGV[2]), call = ARGV[3]}))
+return 1
+"""
+)
+
+# ENQUEUE: put a caller (or a callback request) in line, unless their call has already ended. A webhook
+# of the call that loaded its state before the hang-up was saved must not put a ghost back in line.
+# KEYS[1] queue zset, KEYS[2] queue entries hash, KEYS[3] the call's hash (its `ended` field)
+# ARGV[1] queue id, ARGV[2] place (since), ARGV[3] entry JSON, ARGV[4] "1" when the entry is the call itself
+ENQUEUE = """
+if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+ALL = {
+    "claim": CLAIM,
+    "release": RELEASE,
+    "take": TAKE,
+    "advance": ADVANCE,
+    "settle": SETTLE,
+    "busy": BUSY,
+    "enqueue": ENQUEUE,
+}
+
+
+def register(r) -> dict[str, str]:
+    """Load every script into Redis; return name -> SHA."""
+    return {name: r.script_load(body) for name, body in ALL.items()}
+
+
+class Registered:
+    """The scripts' SHAs for one client, loaded on first use and again after Redis forgets them."""
+
+    def __init__(self, r):
+        self.r = r
+        self._shas: dict[str, str] | None = None
+
+    def shas(self) -> dict[str, str]:
+        if self._shas is None:
+            self._shas = register(self.r)
+        return self._shas
+
+    def forget(self) -> None:
+        self._shas = None
+
+    def run(self, build) -> list:
+        """Execute the pipeline `build(pipe, shas)` fills, in one round trip; return its replies.
+
+        If Redis restarted and forgot the scripts, they are loaded again and the pipeline is sent once more.
+        """
+        for attempt in (1, 2):
+            pipe = self.r.pipeline(transaction=False)
+            build(pipe, self.shas())
+            try:
+                return pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self.forget()
+        return []
+
+    def call(self, name: str, keys: list[str], args: list, also=None) -> object:
+        """Run one script by SHA, with any other commands `also(pipe)` adds, in one round trip; its reply."""
+
+        def build(pipe, shas) -> None:
+            pipe.evalsha(shas[name], len(keys), *keys, *args)
+            if also is not None:
+                also(pipe)
+
+        return self.run(build)[0]

@@ -1,0 +1,1 @@
+"""The ops tools: the `ivr` command, flow pictures and the terminal phone."""

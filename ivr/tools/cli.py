@@ -1,0 +1,400 @@
+"""The `ivr` command: check flows, serve the line locally, set agents' presence, resolve callers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import redis
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ivr.call import callers, presence
+from ivr.errors import FlowError
+from ivr.flows import audio, timing
+from ivr.flows.catalog import AGENTS_FILE, load_catalog
+from ivr.flows.directory import load_directory
+from ivr.flows.flow import Flow, load_flow
+from ivr.store.calls import Memory
+from ivr.store.dispatch import Dispatch
+from ivr.store.embedded_redis import EmbeddedRedis
+from ivr.tools.graph import FORMATS, find_flow, render
+
+LOCAL = Path(os.environ.get("IVR_HOME", ".ivr"))  # the embedded Redis's data and the development token
+REDIS_URL_FILE = LOCAL / "redis.url"
+DEV_TOKEN_FILE = LOCAL / "dev-auth-token"
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@click.group()
+def main() -> None:
+    """A phone line where a person is always one key away."""
+
+
+def _flows_dir() -> str:
+    return os.environ.get("FLOWS_DIR", "flows")
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def check(path: Path | None) -> None:
+    """Validate the flows in PATH (a folder, or one flow file) and exit non-zero on any problem."""
+    path = path or Path(_flows_dir())
+    try:
+        if path.is_dir():
+            catalog = load_catalog(path)
+            flows = list(catalog.flows.values())
+            directory = catalog.directory
+            sounds = audio.AudioReport(catalog.audio, catalog.audio_seconds, catalog.audio_problems)
+        else:
+            directory = load_directory(path.parent / AGENTS_FILE)
+            flows = [load_flow(path, directory)]
+            sounds = audio.check_flows(path.parent, flows)
+            late = timing.check_budgets(flows, sounds.seconds)
+            if late:
+                raise FlowError(late)
+    except FlowError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", markup=True, soft_wrap=True)
+        err.print(f"[red]{len(exc.problems)} problem(s): nothing was loaded.[/red]")
+        sys.exit(1)
+    for flow in flows:
+        numbers = ", ".join(flow.numbers) or "(no numbers)"
+        default = " (the default line)" if flow.default or len(flows) == 1 else ""
+        console.print(
+            f"[green]ok[/green] {flow.file}: '{flow.name}' answers {numbers}{default}; "
+            f"{len(flow.nodes)} nodes, starts at '{flow.start}'"
+        )
+        heard = dict.fromkeys(
+            f"{written} ({'hold music, ' if node is None else ''}{sounds.seconds[written]:.1f} s)"
+            for written, node in audio.prompts(flow)
+            if written in sounds.seconds
+        )
+        if heard:
+            console.print(f"[green]ok[/green] {flow.file}: recorded audio {escape(', '.join(heard))}", soft_wrap=True)
+        _time_to_human(flow, sounds.seconds)
+    for problem in sounds.problems:  # a warning, not a failure: callers hear the spoken text instead
+        err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
+    console.print(
+        f"[green]ok[/green] {len(directory.agents)} people, {len(directory.supervisors())} of them supervisors"
+    )
+
+
+def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
+    """Print each node's time to a person (a table on a terminal, plain columns otherwise); warn of late ones."""
+    figures = timing.time_to_human(flow, audio_seconds)
+    title = (
+        f"{flow.name}: seconds of prompts heard in full before each node, before 0 is offered, before a "
+        f"person rings (budget {figures.budget} s)"
+    )
+    rows = timing.rows(figures)
+    if console.is_terminal:
+        table = Table(*timing.HEADERS, title=escape(title))
+        for row in rows:
+            table.add_row(*map(escape, row), style="yellow" if row[-1].endswith(f"({figures.budget} s)") else None)
+        console.print(table)
+    else:
+        widths = [max(len(row[i]) for row in (timing.HEADERS, *rows)) for i in range(len(timing.HEADERS))]
+        console.print(title, markup=False, soft_wrap=True)
+        for row in (timing.HEADERS, *rows):  # figures right-aligned, names and notes left
+            cells = [
+                c.rjust(w) if 1 < i < len(row) - 1 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            console.print("  ".join(cells).rstrip(), markup=False, soft_wrap=True)
+    for problem in timing.late_nodes(figures):  # a warning: only the first offer of a person must be in budget
+        err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
+
+
+@main.command()
+@click.argument("flow_ref", metavar="FLOW")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the picture to this file instead of printing it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="mermaid (text GitHub draws in a ```mermaid block) or svg (a picture laid out here, with no "
+    "mermaid tools needed). Default: svg for an -o file ending in .svg, else mermaid.",
+)
+def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
+    """Draw FLOW (a flow file, or a line name in FLOWS_DIR): menus and their options, routes, the zero-out.
+
+    Each node shows when a caller reaches it and how soon a person can ring from there, in seconds of
+    prompts heard in full (as `ivr check` reports them).
+    """
+    try:
+        flow, folder = find_flow(flow_ref, Path(_flows_dir()))
+    except FlowError as exc:
+        for problem in exc.problems:
+            err.print(f"error {problem}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    fmt = fmt or ("svg" if output is not None and output.suffix.lower() == ".svg" else "mermaid")
+    text = render(flow, timing.time_to_human(flow, audio.check_flows(folder, [flow]).seconds), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output} ({fmt})", markup=False)
+
+
+@main.command()
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000 or $PORT")
+def serve(port: int) -> None:
+    """Run the line locally with the Procfile's web command; start a local Redis if REDIS_URL is unset."""
+    env = dict(os.environ, PORT=str(port), FLOWS_DIR=_flows_dir())
+    # gunicorn lives beside this Python, whether or not the virtual env is activated
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    try:
+        load_catalog(env["FLOWS_DIR"])
+    except FlowError as exc:
+        for problem in exc.problems:
+            err.print(f"error {problem}")
+        err.print("refusing to start: fix the flow files first (`ivr check` shows the same list)")
+        sys.exit(1)
+    web, worker = _procfile_command("web"), _procfile_command("worker")  # before anything starts
+    # the worker talks to Twilio's REST API: only with real credentials, never the development token
+    with_worker = bool(env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL") and env.get("TWILIO_AUTH_TOKEN"))
+    if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
+        env["TWILIO_AUTH_TOKEN"] = _dev_token()
+        err.print(
+            "[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
+            f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]"
+        )
+    embedded, processes = None, []
+
+    def stop(*_):
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops everything too
+        signal.signal(sig, stop)
+    try:
+        if not env.get("REDIS_URL"):
+            embedded = EmbeddedRedis(LOCAL / "redis").start()
+            env["REDIS_URL"] = embedded.url
+            REDIS_URL_FILE.write_text(embedded.url)
+            console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
+        console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
+        processes.append(subprocess.Popen(["bash", "-c", f"exec {web}"], env=env))
+        if with_worker:
+            processes.append(subprocess.Popen(["bash", "-c", f"exec {worker}"], env=env))
+            console.print("worker started: queued callers and callbacks are handed to people as they free up")
+        else:
+            err.print(
+                "[yellow]no worker: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_URL to hand "
+                "queued callers and callbacks to people through Twilio's REST API.[/yellow]"
+            )
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the finally below stops everything
+            processes[0].wait()
+    finally:
+        stop()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if embedded is not None:  # last: the web process may still be answering until it stops
+            embedded.stop()
+            REDIS_URL_FILE.unlink(missing_ok=True)
+    code = processes[0].returncode if processes else 1
+    sys.exit(code if code and code > 0 else 0)
+
+
+def _procfile_command(kind: str) -> str:
+    # the Procfile of the folder you run in, else the project's own (ivr serve from anywhere)
+    procfile = Path("Procfile") if Path("Procfile").exists() else Path(__file__).resolve().parents[1] / "Procfile"
+    if not procfile.exists():
+        raise click.ClickException("no Procfile here or beside the project; run this from the project folder")
+    for line in procfile.read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == kind:
+            return command.strip()
+    raise click.ClickException(f"no '{kind}:' line in the Procfile")
+
+
+def _dev_token() -> str:
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    if not DEV_TOKEN_FILE.exists():
+        DEV_TOKEN_FILE.write_text(secrets.token_hex(16))
+        DEV_TOKEN_FILE.chmod(0o600)
+    return DEV_TOKEN_FILE.read_text().strip()
+
+
+def _redis() -> redis.Redis:
+    url = os.environ.get("REDIS_URL") or (REDIS_URL_FILE.read_text().strip() if REDIS_URL_FILE.exists() else "")
+    if not url:
+        raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` in this folder first")
+    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc
+    return client
+
+
+def _caller_secret() -> bytes:
+    token = os.environ.get("TWILIO_AUTH_TOKEN") or (
+        DEV_TOKEN_FILE.read_text().strip() if DEV_TOKEN_FILE.exists() else ""
+    )
+    return callers.secret(os.environ.get("CALLER_HASH_KEY"), token)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def agents(ctx: click.Context) -> None:
+    """List the people who take calls and whether they can take one now."""
+    if ctx.invoked_subcommand is not None:
+        return
+    directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
+    records = presence.read_all(_redis())
+    now = time.time()
+    table = Table("id", "name", "role", "groups", "status", "idle for")
+    for agent in directory.agents.values():
+        p = records.get(agent.id, presence.Presence())
+        status = presence.effective(p, now)
+        idle = f"{int((now - p.idle_since) // 60)} min" if status == presence.AVAILABLE and p.idle_since else "-"
+        table.add_row(agent.id, agent.name, agent.role, ", ".join(agent.groups) or "-", status, idle)
+    console.print(table)
+
+
+def _set(agent_id: str, status: str) -> None:
+    directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
+    if directory.get(agent_id) is None:
+        raise click.ClickException(f"no agent '{agent_id}' in agents.yaml (ids: {', '.join(directory.agents)})")
+    presence.set_status(_redis(), agent_id, status, time.time())
+    console.print(f"{agent_id} is now {status}")
+
+
+@agents.command()
+@click.argument("agent_id")
+def available(agent_id: str) -> None:
+    """Mark AGENT_ID available for calls (idle from now)."""
+    _set(agent_id, presence.AVAILABLE)
+
+
+@agents.command()
+@click.argument("agent_id")
+def away(agent_id: str) -> None:
+    """Mark AGENT_ID away: no calls are offered to them."""
+    _set(agent_id, presence.AWAY)
+
+
+@main.group()
+def calls() -> None:
+    """See and close callers' recent contacts."""
+
+
+def _caller(number: str) -> str:
+    caller = callers.caller_id(number, _caller_secret())
+    if caller is None:
+        raise click.ClickException("give the caller's number in E.164 form, such as +15551234567")
+    return caller
+
+
+@calls.command()
+@click.argument("number")
+def resolve(number: str) -> None:
+    """Mark the caller at NUMBER resolved: their next call goes through the menu again."""
+    closed = Memory(_redis()).resolve(_caller(number), time.time())
+    console.print(f"caller {callers.masked(number)} marked resolved ({closed} recent contact(s) closed)")
+
+
+@calls.command()
+@click.argument("number")
+def history(number: str) -> None:
+    """Show the recent contacts of the caller at NUMBER."""
+    memory = Memory(_redis()).history(_caller(number))
+    table = Table("when (UTC)", "line", "path", "agent", "outcome", "counts")
+    for c in sorted(memory.contacts, key=lambda c: c.at):
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.at))
+        counts = "no (resolved)" if c.at <= memory.resolved_at else "yes"
+        table.add_row(when, c.flow, " > ".join(c.path) or "-", c.agent or "-", c.outcome, counts)
+    console.print(table)
+
+
+@main.command(name="callbacks")
+@click.option("--show-numbers", is_flag=True, help="Show the full numbers to call (for the person calling).")
+def callbacks_command(show_numbers: bool) -> None:
+    """List callback requests: waiting, being placed, and the ones that need a supervisor."""
+    table = Table("asked at (UTC)", "line", "number", "about", "tries", "state")
+    for callback, state in Dispatch(_redis()).listing():
+        request = callback.request
+        number = request.get("number") if show_numbers else callers.masked(request.get("number"))
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(request.get("since", 0))))
+        table.add_row(
+            when,
+            request.get("flow", ""),
+            number or "-",
+            " > ".join(request.get("path", ())) or "-",
+            str(callback.attempts),
+            state,
+        )
+    console.print(table)
+
+
+@main.command(name="call")
+@click.option(
+    "--url",
+    help="Drive a running server (`ivr serve`), e.g. http://localhost:5000. "
+    "Without it: a private server with its own Redis, for this run only.",
+)
+@click.option("--token", help="The server's auth token [default: $TWILIO_AUTH_TOKEN, else .ivr/dev-auth-token].")
+@click.option(
+    "--flows",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: _flows_dir(),
+    show_default="flows or $FLOWS_DIR",
+    help="The flow files (the private server's, and people's names).",
+)
+@click.option("--from", "caller", metavar="NUMBER", help="The caller's number (or anonymous) [default: +14155550100].")
+@click.option("--to", "line", metavar="NUMBER", help="The number dialled [default: the default flow's first number].")
+@click.option("--script", metavar="FILE", help="Run the steps in FILE (- reads them from stdin), then hang up.")
+@click.option("--step", "steps", multiple=True, metavar="STEP", help="A step to run; repeat for more.")
+def call_command(url, token, flows, caller, line, script, steps) -> None:
+    """Rehearse a call in the terminal: you are the caller (and whoever picks up when a phone rings).
+
+    Without --url, the call goes to a private server started for this run (its own Redis in a temporary
+    folder, the Procfile's web command, the flows in --flows), so every run's callers start fresh; with
+    --url it goes to that server, which remembers callers. Interactive at a terminal; with --script,
+    --step or piped steps it runs without questions, prints the transcript and exits 1 on the first
+    step that does not fit or `expect` not heard. Steps: keys (1, 0, 12#), say <words>, silence,
+    answer [who], decline [who], no-answer, busy, agent hangs up, wait <seconds>, record <seconds>,
+    hangup, call again, expect <text> (README: "Rehearse a call").
+    """
+    from ivr.tools import phone
+
+    sys.exit(
+        phone.run(
+            url=url,
+            token=token,
+            flows=flows,
+            caller=caller,
+            line=line,
+            script=script,
+            steps=steps,
+            web_command=lambda: _procfile_command("web"),
+            dev_token_file=DEV_TOKEN_FILE,
+            audio_cache=Path(os.environ.get("AUDIO_CACHE") or LOCAL / "audio-cache"),
+        )
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,513 @@
+"""Pictures of a flow: Mermaid text (GitHub draws it in Markdown) or a small self-made SVG.
+
+Every node is drawn with its kind (menus, messages, go-tos, goodbyes, and routes to a person in their own
+shape, naming the group or agent), every option is an edge labelled with its key and words, and the
+zero-out is drawn too: one "a person (0 / agent)" node per person that 0 reaches, which every menu links
+to with a dotted edge labelled 0. Each node carries its time to a human (ivr.flows.timing): when the caller
+reaches it and how soon a person can ring from there, prompts heard in full.
+
+The SVG is laid out here, with no external tools: nodes in rows by how many steps they are from the
+start, boxes and arrows, person nodes in the last row. Pure: a Flow and its FlowTiming in, text out.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections import deque
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from ivr.errors import FlowError
+from ivr.flows.catalog import AGENTS_FILE, flow_files
+from ivr.flows.directory import load_directory
+from ivr.flows.flow import OPERATOR_KEY, Flow, Node, Target, load_flow
+from ivr.flows.timing import FlowTiming, NodeTiming
+
+FORMATS = ("mermaid", "svg")
+PERSON = "a person (0 / agent)"
+KINDS = {"menu": "menu", "message": "message", "goto": "go to", "goodbye": "goodbye", "route": "route"}
+
+
+def find_flow(ref: str, flows_dir: Path) -> tuple[Flow, Path]:
+    """A flow by file path or by line name (in FLOWS_DIR), with the folder its audio paths start from."""
+    path = Path(ref)
+    if path.is_file():
+        return load_flow(path, load_directory(path.parent / AGENTS_FILE)), path.parent
+    directory = load_directory(flows_dir / AGENTS_FILE)
+    names = []
+    for candidate in flow_files(flows_dir):
+        try:
+            flow = load_flow(candidate, directory)
+        except FlowError:
+            continue  # a broken file is `ivr check`'s business; it is not the one asked for unless named
+        if flow.name == ref or candidate.stem == ref:
+            return flow, flows_dir
+        names.append(flow.name)
+    raise LookupError(f"no flow file or line named '{ref}' in {flows_dir} (lines: {', '.join(names) or 'none'})")
+
+
+def target_text(target: Target | None) -> str:
+    if target is None:
+        return "nobody"
+    if target.is_supervisors:
+        return "the supervisors"
+    return f"{target.kind} {target.name}"
+
+
+def operator_of(flow: Flow, node: Node) -> Target:
+    return node.operator or flow.settings.operator
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s"
+
+
+def node_lines(flow: Flow, node: Node, t: NodeTiming | None, timing: FlowTiming) -> list[str]:
+    """What a node's box says: its name, its kind (and who a route rings), its time to a human."""
+    kind = KINDS[node.type]
+    if node.type == "route":
+        kind = f"route to {target_text(node.target)}"
+    lines = [node.id, kind]
+    if t is not None:
+        person = f"person by {_seconds(t.to_person)}" if t.to_person is not None else "call ends"
+        lines.append(f"reached at {_seconds(t.reach)}, {person}")
+        if node.id == timing.offer_node and not timing.offer_connects:
+            lines.append(f"0 offered at {_seconds(timing.first_offer)}")
+    return lines
+
+
+def option_text(key: str | None, words: tuple[str, ...]) -> str:
+    return f"{key}: {', '.join(words)}" if words else str(key)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # node id, or a person id ("person-1")
+    target: str
+    label: str
+    dotted: bool = False
+
+
+def _people(flow: Flow) -> dict[Target, str]:
+    """Each person 0 reaches from some menu, in the order menus appear: target -> person id."""
+    found: dict[Target, str] = {}
+    for node in flow.nodes.values():
+        if node.type == "menu":
+            found.setdefault(operator_of(flow, node), f"person-{len(found) + 1}")
+    return found
+
+
+def edges(flow: Flow) -> list[Edge]:
+    people = _people(flow)
+    drawn = []
+    for node in flow.nodes.values():
+        if node.type == "menu":
+            drawn.extend(Edge(node.id, o.next, option_text(o.key, o.words)) for o in node.options if o.next)
+            drawn.append(Edge(node.id, people[operator_of(flow, node)], OPERATOR_KEY, dotted=True))
+        elif node.type in ("message", "goto") and node.next:
+            drawn.append(Edge(node.id, node.next, ""))
+    return drawn
+
+
+# --- Mermaid ------------------------------------------------------------------------------------------
+
+_MERMAID_SHAPES = {
+    "menu": ("{{", "}}"),
+    "message": ("[", "]"),
+    "goto": (">", "]"),
+    "goodbye": ("([", "])"),
+    "route": ("[[", "]]"),
+    "person": ("((", "))"),
+}
+_MERMAID_STYLES = {
+    "menu": "fill:#e8f0fe,stroke:#1a73e8,color:#202124",
+    "message": "fill:#f1f3f4,stroke:#5f6368,color:#202124",
+    "goto": "fill:#ffffff,stroke:#5f6368,color:#202124",
+    "goodbye": "fill:#fce8e6,stroke:#c5221f,color:#202124",
+    "route": "fill:#e6f4ea,stroke:#137333,stroke-width:2px,color:#202124",
+    "person": "fill:#fef7e0,stroke:#b06000,stroke-width:2px,color:#202124",
+    "late": "stroke:#d93025,stroke-width:3px,stroke-dasharray:6 3",
+}
+# characters that mean something to Mermaid (or to the HTML it makes) are written as entity codes
+_MERMAID_ESCAPES = {
+    '"': "#quot;",
+    "#": "#35;",
+    "&": "#38;",
+    "<": "#60;",
+    ">": "#62;",
+    "`": "#96;",
+    "|": "#124;",
+    "[": "#91;",
+    "]": "#93;",
+    "{": "#123;",
+    "}": "#125;",
+    "(": "#40;",
+    ")": "#41;",
+}
+
+
+def mermaid_text(text: str) -> str:
+    """TEXT made safe inside a quoted Mermaid label: one line, special characters as entity codes."""
+    return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in " ".join(str(text).split()))
+
+
+def _mermaid_ids(flow: Flow) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for node_id in flow.nodes:
+        base = "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
+        candidate, n = base, 1
+        while candidate in ids.values():
+            n += 1
+            candidate = f"{base}_{n}"
+        ids[node_id] = candidate
+    for person in _people(flow).values():
+        ids[person] = person.replace("-", "_")
+    return ids
+
+
+def mermaid(flow: Flow, timing: FlowTiming) -> str:
+    """The flow as a Mermaid flowchart, top to bottom."""
+    ids = _mermaid_ids(flow)
+    out = [
+        "flowchart TD",
+        f"    %% {mermaid_text(flow.name)}: drawn by `ivr graph`. Times are seconds of prompts heard in full "
+        f"from the start of the call; budget {timing.budget} s",
+    ]
+    classes: dict[str, list[str]] = {}
+    for node in flow.nodes.values():
+        t = timing.nodes.get(node.id)
+        label = "<br/>".join(mermaid_text(line) for line in node_lines(flow, node, t, timing))
+        opening, closing = _MERMAID_SHAPES[node.type]
+        out.append(f'    {ids[node.id]}{opening}"{label}"{closing}')
+        classes.setdefault(node.type, []).append(ids[node.id])
+        if t is not None and t.over_budget:
+            classes.setdefault("late", []).append(ids[node.id])
+    for target, person in _people(flow).items():
+        label = "<br/>".join(mermaid_text(line) for line in (PERSON, target_text(target)))
+        opening, closing = _MERMAID_SHAPES["person"]
+        out.append(f'    {ids[person]}{opening}"{label}"{closing}')
+        classes.setdefault("person", []).append(ids[person])
+    for edge in edges(flow):
+        arrow = "-.->" if edge.dotted else "-->"
+        label = f'|"{mermaid_text(edge.label)}"|' if edge.label else ""
+        out.append(f"    {ids[edge.source]} {arrow}{label} {ids[edge.target]}")
+    for name, style in _MERMAID_STYLES.items():
+        if name in classes:
+            out.append(f"    classDef {name} {style}")
+    for name in _MERMAID_STYLES:
+        if name in classes:
+            out.append(f"    class {','.join(classes[name])} {name}")
+    return "\n".join(out) + "\n"
+
+
+# --- SVG ----------------------------------------------------------------------------------------------
+# A small layered layout: nodes in rows by their distance from the start (the people 0 reaches in the
+# last row); an edge that skips rows passes through a thin slot in each row between, so it never crosses
+# a box; rows are ordered to put children under their parents, then boxes are pulled towards their
+# neighbours. An edge back up (or across) a row leaves from the bottom right of its box, runs along the
+# gap under its row to a lane on the right, up to the gap over its target's row, and in from the top.
+
+CHAR_WIDTH = 7.0  # px, an average for 12 px sans-serif text
+LABEL_CHAR_WIDTH = 6.2  # px, for 11 px edge labels
+LABEL_WRAP = 24  # characters per line of an edge label
+LINE_HEIGHT = 16
+PAD = 10
+ROW_GAP = 100
+COLUMN_GAP = 30
+SLOT_WIDTH = 16
+MARGIN = 30
+TITLE_HEIGHT = 30
+_SVG_FILL = {
+    "menu": ("#e8f0fe", "#1a73e8"),
+    "message": ("#f1f3f4", "#5f6368"),
+    "goto": ("#ffffff", "#5f6368"),
+    "goodbye": ("#fce8e6", "#c5221f"),
+    "route": ("#e6f4ea", "#137333"),
+    "person": ("#fef7e0", "#b06000"),
+}
+LATE = "#d93025"
+
+
+@dataclass
+class _Item:
+    """A box in a row, or the slot an edge passes through (lines empty)."""
+
+    id: str
+    kind: str
+    lines: list[str]
+    row: int
+    late: bool = False
+    min_width: float = 0.0  # room for the label of the edge arriving here
+    x: float = 0.0  # left
+    y: float = 0.0  # top
+
+    @property
+    def is_slot(self) -> bool:
+        return self.kind == "slot"
+
+    @property
+    def width(self) -> float:
+        if self.is_slot:
+            return max(SLOT_WIDTH, self.min_width)
+        return max(120.0, max(len(line) for line in self.lines) * CHAR_WIDTH + 2 * PAD, self.min_width)
+
+    @property
+    def height(self) -> float:
+        return len(self.lines) * LINE_HEIGHT + 2 * PAD
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.width / 2
+
+
+def depths(flow: Flow) -> dict[str, int]:
+    """How many steps each node is from the start (breadth first, options in order)."""
+    found = {flow.start: 0} if flow.start in flow.nodes else {}
+    todo = deque(found)
+    while todo:
+        node = flow.nodes[todo.popleft()]
+        nexts = [o.next for o in node.options] if node.type == "menu" else [node.next]
+        for target in nexts:
+            if target in flow.nodes and target not in found:
+                found[target] = found[node.id] + 1
+                todo.append(target)
+    deepest = max(found.values(), default=-1)
+    for node_id in flow.nodes:
+        found.setdefault(node_id, deepest + 1)
+    return found
+
+
+def _svg_edges(flow: Flow) -> list[Edge]:
+    """The edges once each: options from one menu to one node share an edge and a label."""
+    merged: dict[tuple[str, str, bool], list[str]] = {}
+    for edge in edges(flow):
+        merged.setdefault((edge.source, edge.target, edge.dotted), []).append(edge.label)
+    return [
+        Edge(s, t, " / ".join(label for label in labels if label), dotted) for (s, t, dotted), labels in merged.items()
+    ]
+
+
+def _label_lines(label: str) -> list[str]:
+    return textwrap.wrap(label, LABEL_WRAP) if label else []
+
+
+@dataclass
+class _Layout:
+    items: dict[str, _Item]
+    rows: list[list[_Item]]
+    routes: dict[int, list[str]]  # forward edge index -> the items it passes, source to target
+    width: float
+    height: float
+
+
+def _layout(flow: Flow, timing: FlowTiming, drawn: list[Edge]) -> _Layout:
+    row_of = depths(flow)
+    items: dict[str, _Item] = {}
+    for node_id in sorted(flow.nodes, key=lambda n: row_of[n]):  # the file's order within a row, to start
+        t = timing.nodes.get(node_id)
+        node = flow.nodes[node_id]
+        items[node_id] = _Item(
+            node_id, node.type, node_lines(flow, node, t, timing), row_of[node_id], late=bool(t and t.over_budget)
+        )
+    last = max(row_of.values(), default=-1) + 1
+    for target, person in _people(flow).items():
+        items[person] = _Item(person, "person", [PERSON, target_text(target)], last)
+    routes: dict[int, list[str]] = {}
+    for index, edge in enumerate(drawn):
+        source, target = items[edge.source], items[edge.target]
+        if target.row <= source.row:
+            continue
+        way = [source.id]
+        for row in range(source.row + 1, target.row):
+            slot = _Item(f"slot-{index}-{row}", "slot", [], row)
+            items[slot.id] = slot
+            way.append(slot.id)
+        way.append(target.id)
+        routes[index] = way
+        width = max((len(line) for line in _label_lines(edge.label)), default=0) * LABEL_CHAR_WIDTH + 8
+        first = items[way[1]]
+        first.min_width = max(first.min_width, width)  # the label sits just above the first item it reaches
+    rows: list[list[_Item]] = [[] for _ in range(last + 1)]
+    for item in items.values():
+        rows[item.row].append(item)
+    if not rows[-1]:
+        rows.pop()  # no menu, so no one reached by 0
+    above: dict[str, list[str]] = {i: [] for i in items}
+    below: dict[str, list[str]] = {i: [] for i in items}
+    for way in routes.values():
+        for upper, lower in pairwise(way):
+            below[upper].append(lower)
+            above[lower].append(upper)
+    _order(rows, above, below)
+    _place(rows, above, below)
+    y = MARGIN + TITLE_HEIGHT
+    for row in rows:
+        for item in row:
+            item.y = y
+        y += max((i.height for i in row if not i.is_slot), default=LINE_HEIGHT) + ROW_GAP
+    left = min((i.x for i in items.values()), default=0)
+    for item in items.values():
+        item.x += MARGIN - left
+    right = max((i.x + i.width for i in items.values()), default=0)
+    backs = sum(1 for index in range(len(drawn)) if index not in routes)
+    return _Layout(items, rows, routes, right + 40 + 14 * backs + MARGIN, y - ROW_GAP + MARGIN)
+
+
+def _order(rows: list[list[_Item]], above: dict, below: dict) -> None:
+    """Sort each row by where its neighbours sit (the barycentre rule), sweeping down and up a few times."""
+    first = {i.id: n for row in rows for n, i in enumerate(row)}  # ties keep this order: options in order
+    for sweep in range(9):  # ending with a sweep down, so children line up under their parents
+        neighbours, sequence = (above, rows[1:]) if sweep % 2 == 0 else (below, rows[-2::-1])
+        position = {i.id: n for row in rows for n, i in enumerate(row)}
+        for row in sequence:
+
+            def key(item, links=neighbours, where=position):
+                linked = [where[j] for j in links[item.id]]
+                return (sum(linked) / len(linked) if linked else where[item.id], first[item.id])
+
+            row.sort(key=key)
+            position.update({i.id: n for n, i in enumerate(row)})
+
+
+def _place(rows: list[list[_Item]], above: dict, below: dict) -> None:
+    """Pack each row, then pull every item towards the middle of its neighbours without overlapping."""
+    for row in rows:
+        x = 0.0
+        for item in row:
+            item.x = x
+            x += item.width + COLUMN_GAP
+    items = {i.id: i for row in rows for i in row}
+    for sweep in range(12):
+        sequence = rows[1:] if sweep % 2 == 0 else rows[-2::-1]
+        for row in sequence:
+            wanted = []
+            for item in row:
+                linked = [items[j].cx for j in (*above[item.id], *below[item.id])]
+                wanted.append(sum(linked) / len(linked) - item.width / 2 if linked else item.x)
+            pushed, pulled = [], []
+            for n in range(len(row)):  # left to right: never closer than the gap to the left
+                pushed.append(wanted[n] if n == 0 else max(wanted[n], pushed[-1] + row[n - 1].width + COLUMN_GAP))
+            for n in range(len(row) - 1, -1, -1):  # right to left: never closer than the gap to the right
+                limit = None if n == len(row) - 1 else pulled[0] - COLUMN_GAP - row[n].width
+                pulled.insert(0, wanted[n] if limit is None else min(wanted[n], limit))
+            for n, item in enumerate(row):  # both keep the gaps, so their average does
+                item.x = (pushed[n] + pulled[n]) / 2
+
+
+def _f(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def svg(flow: Flow, timing: FlowTiming) -> str:
+    """The flow as a standalone SVG picture, laid out in rows from the start down."""
+    drawn = _svg_edges(flow)
+    layout = _layout(flow, timing, drawn)
+    items = layout.items
+    title = f"{flow.name}: time to a person (prompts heard in full; budget {timing.budget} s)"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(layout.width)}" height="{_f(layout.height)}" '
+        f'viewBox="0 0 {_f(layout.width)} {_f(layout.height)}" font-family="Helvetica, Arial, sans-serif" '
+        'font-size="12">',
+        f"<title>{escape(title)}</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5f6368"/></marker></defs>',
+        '<rect width="100%" height="100%" fill="#ffffff"/>',
+        f'<text x="{MARGIN}" y="{MARGIN + 4}" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+    row_top = [row[0].y for row in layout.rows]
+    row_bottom = [row[0].y + max((i.height for i in row if not i.is_slot), default=LINE_HEIGHT) for row in layout.rows]
+    tracks_below: dict[int, int] = {}
+    tracks_above: dict[int, int] = {}
+    lane = max(i.x + i.width for i in items.values()) + 40
+    labels = []
+    for index, edge in enumerate(drawn):
+        source, target = items[edge.source], items[edge.target]
+        lines = _label_lines(edge.label)
+        if index in layout.routes:
+            way = [items[i] for i in layout.routes[index]]
+            points = [(source.cx, source.y + source.height)]
+            for slot in way[1:-1]:
+                points += [(slot.cx, row_top[slot.row]), (slot.cx, row_bottom[slot.row])]
+            points.append((target.cx, target.y))
+            d = f"M{_f(points[0][0])},{_f(points[0][1])}"
+            for (x1, y1), (x2, y2) in pairwise(points):
+                if x1 == x2:
+                    d += f" L{_f(x2)},{_f(y2)}"
+                else:
+                    bend = (y2 - y1) / 2
+                    d += f" C{_f(x1)},{_f(y1 + bend)} {_f(x2)},{_f(y2 - bend)} {_f(x2)},{_f(y2)}"
+            (lx, ly) = points[1] if len(points) > 2 else points[-1]
+            label_at = (lx, ly - 8 - 14 * len(lines))  # just above the first thing the edge reaches
+        else:  # back up (or across): under the row, out to a lane on the right, over the target's row, in
+            below = tracks_below[source.row] = tracks_below.get(source.row, 0) + 1
+            over = tracks_above[target.row] = tracks_above.get(target.row, 0) + 1
+            lane += 14
+            x1, y1 = source.x + source.width - 14, source.y + source.height
+            y_below = row_bottom[source.row] + 10 * below
+            y_over = row_top[target.row] - 10 * over
+            x2 = target.x + target.width - 14
+            d = f"M{_f(x1)},{_f(y1)} V{_f(y_below)} H{_f(lane)} V{_f(y_over)} H{_f(x2)} V{_f(target.y)}"
+            label_at = (x1 + 6, y_below + 4)
+        dash = ' stroke-dasharray="5 4"' if edge.dotted else ""
+        out.append(
+            f'<path class="edge" data-from={quoteattr(edge.source)} data-to={quoteattr(edge.target)} '
+            f'd="{d}" fill="none" stroke="#5f6368" stroke-width="1.3"{dash} marker-end="url(#arrow)"/>'
+        )
+        if lines:
+            labels.append((label_at, lines, index in layout.routes))
+    for item in items.values():
+        if item.is_slot:
+            continue
+        fill, stroke = _SVG_FILL[item.kind]
+        person = item.kind == "person"
+        css = "person" if person else f"node {item.kind}" + (" late" if item.late else "")
+        out.append(f'<g class="{css}" id={quoteattr(("" if person else "node-") + item.id)}>')
+        out.append(_shape(item, fill, LATE if item.late else stroke))
+        for n, line in enumerate(item.lines):
+            weight = ' font-weight="bold"' if n == 0 else ""
+            y = item.y + PAD + LINE_HEIGHT * (n + 1) - 4
+            out.append(f'<text x="{_f(item.cx)}" y="{_f(y)}" text-anchor="middle"{weight}>{escape(line)}</text>')
+        out.append("</g>")
+    for (lx, ly), lines, centred in labels:  # last, so they sit on top of the lines they name
+        anchor = "middle" if centred else "start"
+        out.append(
+            f'<text class="label" x="{_f(lx)}" y="{_f(ly + 11)}" text-anchor="{anchor}" font-size="11" '
+            'fill="#3c4043" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+            + "".join(
+                f'<tspan x="{_f(lx)}" dy="{0 if n == 0 else 14}">{escape(line)}</tspan>' for n, line in enumerate(lines)
+            )
+            + "</text>"
+        )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _shape(item: _Item, fill: str, stroke: str) -> str:
+    x, y, w, h = _f(item.x), _f(item.y), _f(item.width), _f(item.height)
+    if item.kind == "person":
+        return (
+            f'<ellipse cx="{_f(item.cx)}" cy="{_f(item.y + item.height / 2)}" rx="{_f(item.width / 2)}" '
+            f'ry="{_f(item.height / 2)}" fill="{fill}" stroke="{stroke}" stroke-width="2"/>'
+        )
+    width = 2 if item.late else 1.5
+    if item.kind == "route":  # a double border: the one shape that puts the caller through to a person
+        return (
+            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}" '
+            f'stroke-width="{width}"/><rect x="{_f(item.x + 4)}" y="{_f(item.y + 4)}" '
+            f'width="{_f(item.width - 8)}" height="{_f(item.height - 8)}" rx="2" fill="none" stroke="{stroke}"/>'
+        )
+    radius = {"menu": 2, "message": 8, "goto": 8, "goodbye": item.height / 2}[item.kind]
+    dash = ' stroke-dasharray="4 3"' if item.kind == "goto" else ""
+    return (
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="{_f(radius)}" fill="{fill}" stroke="{stroke}" '
+        f'stroke-width="{width}"{dash}/>'
+    )
+
+
+def render(flow: Flow, timing: FlowTiming, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    return mermaid(flow, timing) if fmt == "mermaid" else svg(flow, timing)
