@@ -7,7 +7,7 @@ import threading
 from ivr.call import presence
 from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallState
-from ivr.call.engine import Outcome
+from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
 from ivr.store import keys
 from ivr.store.calls import RESERVE_MARGIN_SECONDS, Memory, Snapshot

@@ -13,11 +13,11 @@ from pydub.generators import Sine
 
 from ivr.call.actions import Ask, Say
 from ivr.call.engine import Arrive, Input, World, step
-from ivr.call.world import ZERO_OUT_HINT
 from ivr.errors import FlowError
 from ivr.flows.catalog import load_catalog
 from ivr.flows.directory import load_directory
 from ivr.flows.flow import load_flow
+from ivr.flows.prompts import ZERO_OUT_HINT
 from ivr.flows.timing import (
     CONNECTING_LINE,
     HEADERS,

@@ -17,7 +17,7 @@ from ivr.call import calling_back as rules
 from ivr.call.actions import CallbackWhisper, DialCustomer, Hangup, Say
 from ivr.call.callers import masked
 from ivr.call.callstate import Contact
-from ivr.call.world import CALL_ENDED, TALKED
+from ivr.call.events import CALL_ENDED, TALKED
 from ivr.render import PATHS, render
 from ivr.store import dispatch, keys
 from webhooks.security import twilio_signed

@@ -34,7 +34,7 @@ from ivr.call.engine import (
     settle,
     step,
 )
-from ivr.call.world import CALL_ENDED, TALKED
+from ivr.call.events import CALL_ENDED, TALKED
 from ivr.render import PATHS, render
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, twiml

@@ -17,12 +17,7 @@ from ivr.call.actions import (
 )
 from ivr.call.callstate import CallState
 from ivr.call.connecting import degraded, route, settle, target_of
-from ivr.call.menus import enter, take_input
-from ivr.call.ringing import connect_to, dial_ended, ended, whisper_reply, whisper_summary
-from ivr.call.waiting import SYSTEM_MENUS, closed, queue_left, recorded, wait_document
-from ivr.call.world import (
-    EARLIER_TOLD,
-    RETURNING,
+from ivr.call.events import (
     Arrive,
     Connect,
     DialEnded,
@@ -30,16 +25,21 @@ from ivr.call.world import (
     Event,
     Input,
     MessageStored,
-    Outcome,
     QueueLeft,
     Recorded,
     Retry,
     Waiting,
     WhisperReply,
     WhisperStart,
-    World,
 )
+from ivr.call.menus import enter, take_input
+from ivr.call.ringing import connect_to, dial_ended, ended, whisper_reply, whisper_summary
+from ivr.call.waiting import SYSTEM_MENUS, closed, queue_left, recorded, wait_document
+from ivr.call.world import Outcome, World
 from ivr.flows.flow import Target
+
+RETURNING = "returning caller"
+EARLIER_TOLD = 3  # how many earlier contacts the whisper describes
 
 __all__ = [
     "Arrive",

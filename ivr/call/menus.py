@@ -13,16 +13,13 @@ from ivr.call.actions import (
 )
 from ivr.call.callstate import CallState
 from ivr.call.connecting import asks_for_person, first_key, route, to_person, words_of
-from ivr.call.world import (
-    CONNECTING_LINE,
-    MIN_SPEECH_CONFIDENCE,
-    MISSES_TO_PERSON,
-    ZERO_OUT_HINT,
-    Input,
-    Outcome,
-    World,
-)
+from ivr.call.events import Input
+from ivr.call.world import Outcome, World
 from ivr.flows.flow import OPERATOR_KEY, OPERATOR_WORDS, Node, Option
+from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
+
+MISSES_TO_PERSON = 2  # silences or wrong keys in a row before the caller is put through to a person
+MIN_SPEECH_CONFIDENCE = 0.35  # below this, words choose no menu option ("sorry, I didn't get that")
 
 
 def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]) -> Outcome:

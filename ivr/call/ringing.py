@@ -10,7 +10,8 @@ from ivr.call.actions import (
 from ivr.call.callers import spoken
 from ivr.call.callstate import CallState
 from ivr.call.connecting import ask_for_message, route, target_of
-from ivr.call.world import FALLBACK, ON_CALL, TALKED, Connect, DialEnded, Ended, Outcome, WhisperReply, World
+from ivr.call.events import TALKED, Connect, DialEnded, Ended, WhisperReply
+from ivr.call.world import FALLBACK, ON_CALL, Outcome, World
 from ivr.flows.directory import SUPERVISORS
 from ivr.flows.flow import Target
 

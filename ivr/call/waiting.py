@@ -28,9 +28,11 @@ from ivr.call.connecting import (
     target_of,
     words_of,
 )
+from ivr.call.events import Connect, Input, QueueLeft, Recorded, Waiting
+from ivr.call.menus import MISSES_TO_PERSON
 from ivr.call.presence import RINGING, effective
 from ivr.call.ringing import connect_to
-from ivr.call.world import MISSES_TO_PERSON, ON_CALL, Connect, Input, Outcome, QueueLeft, Recorded, Waiting, World
+from ivr.call.world import ON_CALL, Outcome, World
 from ivr.flows.flow import OPERATOR_KEY
 
 LONG_WAIT_MINUTES = 5  # an estimate this long offers the callback at once, not after the hold limit

@@ -1,4 +1,4 @@
-"""What step() reads and returns: the events of a call, the world it sees, and the outcome."""
+"""What step() reads and what it returns: the world a call sees, and the outcome to save and say."""
 
 from __future__ import annotations
 
@@ -12,113 +12,8 @@ from ivr.call.queueing import QueueEntry
 from ivr.flows.directory import Directory
 from ivr.flows.flow import Flow
 
-ZERO_OUT_HINT = "You can press 0 or say agent at any time to reach a person."
-MISSES_TO_PERSON = 2
-MIN_SPEECH_CONFIDENCE = 0.35  # below this, words choose no menu option ("sorry, I didn't get that")
-TALKED = ("completed", "answered")  # DialCallStatus values after which the two sides spoke
-CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # final CallStatus values
-CONNECTING_LINE = "Connecting you to a person."  # said when a caller presses 0 (ivr.flows.timing counts it)
 FALLBACK = "fallback"  # the marker in `tried` for the line's fallback number
 ON_CALL = "on-call"  # the marker for the on-call number rung out of hours
-RETURNING = "returning caller"
-EARLIER_TOLD = 3  # how many earlier contacts the whisper describes
-
-
-@dataclass(frozen=True)
-class Arrive:
-    """A new call reached the line."""
-
-
-@dataclass(frozen=True)
-class Input:
-    """The caller answered a menu (or said nothing: both empty)."""
-
-    node: str
-    digits: str = ""
-    speech: str = ""
-    confidence: float | None = None  # Twilio's Confidence for the speech, when it sends one
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Try to reach a person again for the current target (after everyone was busy)."""
-
-
-@dataclass(frozen=True)
-class DialEnded:
-    agent: str
-    status: str  # DialCallStatus
-    bridged: bool  # DialBridged from Twilio
-    seconds: float = 0.0  # DialCallDuration
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """Twilio asks for the wait document of a queued caller."""
-
-    queue_seconds: float = 0.0  # QueueTime
-    twilio_average: float = 0.0  # AvgQueueTime
-
-
-@dataclass(frozen=True)
-class QueueLeft:
-    """The Enqueue ended (QueueResult): left on purpose, hung up, or an error."""
-
-    result: str
-
-
-@dataclass(frozen=True)
-class Connect:
-    """A person became free and was claimed for this queued caller; Twilio was told to fetch this."""
-
-    agent: str
-
-
-@dataclass(frozen=True)
-class MessageStored:
-    """Twilio stored a voicemail (the recording status callback)."""
-
-    url: str
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """The caller finished a voicemail (the Record action)."""
-
-    url: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class WhisperStart:
-    agent: str
-
-
-@dataclass(frozen=True)
-class WhisperReply:
-    agent: str
-    digits: str
-
-
-@dataclass(frozen=True)
-class Ended:
-    status: str  # CallStatus of the parent call
-
-
-Event = (
-    Arrive
-    | Input
-    | Retry
-    | DialEnded
-    | WhisperStart
-    | WhisperReply
-    | Ended
-    | Waiting
-    | QueueLeft
-    | Connect
-    | Recorded
-    | MessageStored
-)
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ivr.call.world import (
-    CONNECTING_LINE,
-    ZERO_OUT_HINT,
-)
 from ivr.errors import Problem
 from ivr.flows.flow import Flow, Node
+from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
 
 
 @dataclass(frozen=True)
