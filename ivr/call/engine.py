@@ -6,7 +6,8 @@ row reach a person, and a caller who comes back reaches the person who knows the
 
 step() dispatches each event to the module that owns it: ivr.call.menus (the flow's menus and messages),
 ivr.call.connecting (who to ring, or a place in line), ivr.call.ringing (the whisper and how a ring ends) and
-ivr.call.waiting (the wait document, callbacks, messages, out of hours). Their shared types are in ivr.call.world.
+ivr.call.holding (the wait document), ivr.call.callback_dialog, ivr.call.voicemail and ivr.call.out_of_hours.
+Events are in ivr.call.events; what step() reads and returns (World, Outcome) in ivr.call.world.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ivr.call.actions import (
     Say,
     WhisperAsk,
 )
+from ivr.call.callback_dialog import callback_choice, callback_number
 from ivr.call.callstate import CallState
 from ivr.call.connecting import degraded, route, settle, target_of
 from ivr.call.events import (
@@ -32,9 +34,11 @@ from ivr.call.events import (
     WhisperReply,
     WhisperStart,
 )
+from ivr.call.holding import hold_choice, queue_left, wait_document
 from ivr.call.menus import enter, take_input
+from ivr.call.out_of_hours import closed, closed_choice
 from ivr.call.ringing import connect_to, dial_ended, ended, whisper_reply, whisper_summary
-from ivr.call.waiting import SYSTEM_MENUS, closed, queue_left, recorded, wait_document
+from ivr.call.voicemail import recorded
 from ivr.call.world import Outcome, World
 from ivr.flows.flow import Target
 
@@ -62,6 +66,14 @@ __all__ = [
     "step",
     "whisper_summary",
 ]
+
+# The line's own menus, which no flow file describes: keys on hold, the callback dialog, out of hours.
+SYSTEM_MENUS = {
+    "@hold": hold_choice,
+    "@callback": callback_choice,
+    "@callback_number": callback_number,
+    "@closed": closed_choice,
+}
 
 
 def step(world: World, event: Event) -> Outcome:
