@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from ivr.call import presence
-from ivr.store import keys
+from ivr.store import keys, presence_records
 from tests.twilio_sim import query
 
 SUPERVISOR_NUMBERS = {"+15005550201", "+15005550202"}
@@ -164,13 +164,13 @@ def test_agent_is_busy_while_bridged_and_free_after(twilio, r, clock):
     agent_number = first.dialled()[0]
     agent = next(a for a in ("alex", "mei") if agent_number == {"alex": "+15005550101", "mei": "+15005550104"}[a])
     first.agent_answers(talk=False)  # bridged, still talking
-    assert presence.parse(r.hget(keys.presence(), agent)).status == presence.BUSY
+    assert presence_records.parse(r.hget(keys.presence(), agent)).status == presence.BUSY
     second = twilio.call().start()
     second.press("3")
     assert second.dialled()[0] != agent_number, "a bridged agent is not rung for another call"
     clock.advance(seconds=300)
     first.dial_result("completed", bridged=True)
-    after = presence.parse(r.hget(keys.presence(), agent))
+    after = presence_records.parse(r.hget(keys.presence(), agent))
     assert after.status == presence.AVAILABLE
     assert after.idle_since == pytest.approx(clock.now, abs=0.01), "idle from the end of the call"
 

@@ -7,7 +7,7 @@ import shutil
 from click.testing import CliRunner
 
 from ivr.call import callers, presence
-from ivr.store import keys
+from ivr.store import keys, presence_records
 from ivr.tools.cli import main
 from tests.conftest import AUTH_TOKEN, ROOT
 
@@ -39,11 +39,11 @@ def test_check_one_file():
 def test_agents_presence_commands(r, redis_server):
     env = {"REDIS_URL": redis_server.url, "FLOWS_DIR": str(ROOT / "flows")}
     assert run(["agents", "away", "alex"], env).exit_code == 0
-    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AWAY
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AWAY
     listing = run(["agents"], env).output
     assert "alex" in listing and "away" in listing and "available" in listing
     assert run(["agents", "available", "alex"], env).exit_code == 0
-    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
     unknown = CliRunner().invoke(main, ["agents", "away", "nobody"], env=env)
     assert unknown.exit_code != 0 and "no agent 'nobody'" in unknown.output
 

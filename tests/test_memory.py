@@ -9,7 +9,7 @@ from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallState
 from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
-from ivr.store import keys
+from ivr.store import keys, presence_records
 from ivr.store.calls import RESERVE_MARGIN_SECONDS, Memory, Snapshot
 
 NOW = 1_800_000_000.0
@@ -113,7 +113,7 @@ def test_damaged_records_are_skipped_not_fatal(r):
 
 def test_an_agent_who_did_not_answer_goes_to_the_back_one_freed_by_a_hang_up_keeps_their_place(r):
     memory = Memory(r)
-    r.hset(keys.presence(), "a", presence.dump(presence.Presence(presence.AVAILABLE, NOW - 900)))
+    r.hset(keys.presence(), "a", presence_records.dump(presence.Presence(presence.AVAILABLE, NOW - 900)))
     assert claim(memory, "CA1") == "a"
     memory.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)  # caller hung up
     assert memory.load("CA1", None, False).presence["a"].idle_since == NOW - 900

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.call import presence
-from ivr.store import keys
+from ivr.store import keys, presence_records
 from ivr.store.embedded_redis import free_port
 from ivr.tools import phone
 from ivr.tools.cli import main
@@ -132,7 +132,7 @@ def test_steps_are_signed_and_sent_as_twilio_sends_them(client):
 
 
 def test_answer_names_who_should_ring_and_fails_clearly_when_someone_else_does(client, r):
-    presence.set_status(r, "alex", presence.AWAY, time.time())  # billing: only jordan is left to ring
+    presence_records.set_status(r, "alex", presence.AWAY, time.time())  # billing: only jordan is left to ring
     failure, out = call(client, "1", "1", "answer alex")
     assert failure == "step 3 'answer alex': jordan is ringing, not alex"
     assert "ringing Jordan (client jordan-desk)" in out
@@ -165,7 +165,11 @@ def test_a_returning_caller_reaches_their_agent_then_a_supervisor_with_call_agai
 @pytest.fixture
 def moving_busy(r):
     for agent in ("alex", "mei"):
-        r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, time.time() + 3600, "CAx")))
+        r.hset(
+            keys.presence(),
+            agent,
+            presence_records.dump(presence.Presence(presence.BUSY, 0, time.time() + 3600, "CAx")),
+        )
 
 
 def test_the_queue_wait_keys_leave_and_a_message(client, moving_busy):

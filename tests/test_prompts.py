@@ -7,7 +7,7 @@ import shutil
 from pydub.generators import Sine
 
 from ivr.call import presence
-from ivr.store import keys
+from ivr.store import keys, presence_records
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 
@@ -48,7 +48,9 @@ def test_a_missing_recording_falls_back_to_the_text(tmp_path, make_app):
 
 def test_hold_music_plays_while_waiting(twilio, r, clock, app):
     for agent in ("alex", "mei"):
-        r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx")))
+        r.hset(
+            keys.presence(), agent, presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx"))
+        )
     call = twilio.call().start()
     call.press("3")
     call.wait(seconds=5)

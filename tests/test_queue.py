@@ -8,14 +8,16 @@ import pytest
 
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry
-from ivr.store import keys
+from ivr.store import keys, presence_records
 
 
 @pytest.fixture
 def moving_busy(r, clock):
     """Both people of the moving team are on other calls."""
     for agent in ("alex", "mei"):
-        r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx")))
+        r.hset(
+            keys.presence(), agent, presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
+        )
 
 
 def queued_caller(twilio, number=None):
@@ -203,7 +205,11 @@ def test_a_late_webhook_after_the_hang_up_never_puts_a_ghost_in_line(twilio, r, 
     rung = call.dialled()[0]
     for agent in ("alex", "mei", "rosa", "dev"):
         if {"alex": "+15005550101", "mei": "+15005550104"}.get(agent) != rung:
-            r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx")))
+            r.hset(
+                keys.presence(),
+                agent,
+                presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx")),
+            )
     action = call.dial().get("action")
     call.hangup()  # Twilio's status callback arrives first ...
     call.post(action, DialCallStatus="no-answer", DialBridged="false")  # ... then the Dial action

@@ -14,7 +14,7 @@ import pytest
 from ivr.call import presence
 from ivr.dispatcher.worker import Worker
 from ivr.flows.live_catalog import LiveCatalog
-from ivr.store import keys
+from ivr.store import keys, presence_records
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
 from ivr.store.dispatch import CLAIM_SECONDS, Dispatch
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
@@ -38,11 +38,13 @@ def worker(app, r, rest, clock):
 
 def busy(r, clock, *agents):
     for agent in agents:
-        r.hset(keys.presence(), agent, presence.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx")))
+        r.hset(
+            keys.presence(), agent, presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
+        )
 
 
 def free(r, clock, agent):
-    presence.set_status(r, agent, presence.AVAILABLE, clock.now)
+    presence_records.set_status(r, agent, presence.AVAILABLE, clock.now)
 
 
 def queued(twilio, number=None):
@@ -101,7 +103,7 @@ def test_a_queued_caller_is_connected_when_a_person_frees_up(twilio, worker, res
     heard, _ = call.whisper()
     assert "waited 5 minutes" in heard and "moving" in heard
     call.agent_answers()
-    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
 
 
 def test_the_longest_waiting_caller_goes_first(twilio, worker, rest, r, clock):
@@ -146,7 +148,7 @@ def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, c
     accept = doc.find("Gather").get("action")
     doc = post_doc(twilio, accept, agent_leg(twilio, create, Digits="1"))
     assert doc.find("Dial/Number").text == "+14155550163"
-    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.BUSY
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.BUSY
     doc = post_doc(
         twilio,
         doc.find("Dial").get("action"),
@@ -156,7 +158,7 @@ def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, c
     assert r.hget(keys.callback(call.sid), "status") == "done"
     post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallStatus="completed"))
     assert r.hget(keys.callback(call.sid), "status") == "done", "a late status callback changes nothing"
-    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
     again = twilio.call("+14155550163").start()
     assert again.dialled() == [ALEX], "the callback counts: their next call goes straight back to alex"
 
@@ -237,7 +239,9 @@ def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio,
 
     first = start_worker()
     try:
-        presence.set_status(r, "alex", presence.AVAILABLE, time.time())  # the worker process uses the real clock
+        presence_records.set_status(
+            r, "alex", presence.AVAILABLE, time.time()
+        )  # the worker process uses the real clock
         rest.wait_for(lambda: rest.held, timeout=15)  # the create reached "Twilio" and hangs there
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=5)
@@ -387,7 +391,7 @@ def test_a_hand_over_twilio_refuses_puts_the_caller_back_in_line(twilio, worker,
     rest.fail_next(status=429, code=20429, message="Too Many Requests")
     assert worker.run_once() == [f"call {call.sid[-6:]} back in line"]
     assert r.zscore(keys.queue(), call.sid) == since
-    assert presence.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
     assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"], "and is handed over next round"
 
 

@@ -1,15 +1,11 @@
-"""Agent availability: available by default, ringing while reserved for a call, busy while bridged, or away.
-
-Records live in one Redis hash (ivr.store.keys.presence) as JSON: {"s": status, "idle": since, "until": expiry,
-"call": CallSid}. Ringing and busy expire on their own, so a lost callback never strands an agent.
+"""Agent availability, as rules: available by default, ringing while reserved for a call, busy while bridged,
+or away. Ringing and busy expire on their own, so a lost webhook never strands an agent (pure; the records
+are kept by ivr.store.presence_records).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-
-from ivr.store import keys
 
 AVAILABLE, AWAY, RINGING, BUSY = "available", "away", "ringing", "busy"
 STATUSES = (AVAILABLE, AWAY, RINGING, BUSY)
@@ -22,27 +18,6 @@ class Presence:
     idle_since: float = 0.0  # when they last became free: the longest idle is tried first
     until: float = 0.0
     call: str | None = None
-
-
-def parse(raw: str | None) -> Presence:
-    if not raw:
-        return Presence()
-    try:
-        data = json.loads(raw)
-        return Presence(
-            str(data.get("s", AVAILABLE)), float(data.get("idle", 0)), float(data.get("until", 0)), data.get("call")
-        )
-    except (ValueError, TypeError, AttributeError):
-        return Presence()
-
-
-def dump(p: Presence) -> str:
-    data = {"s": p.status, "idle": p.idle_since}
-    if p.until:
-        data["until"] = p.until
-    if p.call:
-        data["call"] = p.call
-    return json.dumps(data, separators=(",", ":"))
 
 
 def effective(p: Presence, now: float) -> str:
@@ -72,27 +47,3 @@ def free_agents(records: dict[str, Presence], agent_ids, now: float) -> dict[str
 
 def busy(previous: Presence, call: str, now: float) -> Presence:
     return Presence(BUSY, previous.idle_since, now + BUSY_AT_MOST, call)
-
-
-def set_status(r, agent_id: str, status: str, now: float) -> None:
-    """Set an agent available (idle from now) or away, from the CLI or an agent tool."""
-    if status not in (AVAILABLE, AWAY):
-        raise ValueError(f"status must be {AVAILABLE} or {AWAY}")
-    pipe = r.pipeline(transaction=False)
-    pipe.hset(keys.presence(), agent_id, dump(Presence(status, now)))
-    if status == AVAILABLE:  # the worker gives them the longest-waiting caller straight away
-        nudge_dispatcher(pipe, "available")
-    pipe.execute()
-
-
-WAKE_KEPT = 100
-
-
-def nudge_dispatcher(pipe, why: str) -> None:
-    """Wake the worker (a person freed up, or someone started waiting); trimmed so it never grows unread."""
-    pipe.rpush(keys.wake(), why)
-    pipe.ltrim(keys.wake(), -WAKE_KEPT, -1)
-
-
-def read_all(r) -> dict[str, Presence]:
-    return {agent: parse(raw) for agent, raw in r.hgetall(keys.presence()).items()}

@@ -11,7 +11,7 @@ from ivr.call import presence as presence_rules
 from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallerMemory, CallState, Contact
 from ivr.call.queueing import parse_queue
-from ivr.store import keys, scripts
+from ivr.store import keys, presence_records, scripts, wake
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
 CALLBACK_TTL = 7 * 24 * 3600  # a callback request is kept a week, whatever becomes of it
@@ -67,7 +67,7 @@ class Memory:
         return Snapshot(
             state,
             _caller_memory(caller_hash or {}),
-            {agent: presence_rules.parse(raw) for agent, raw in presence_hash.items()},
+            {agent: presence_records.parse(raw) for agent, raw in presence_hash.items()},
             queue,
             handle,
         )
@@ -123,7 +123,7 @@ class Memory:
                     entry.to_json(),
                     "1" if entry.id == call_sid else "0",
                 )
-                presence_rules.nudge_dispatcher(pipe, "queued")
+                wake.nudge(pipe, "queued")
             if outcome.callback is not None:
                 request = outcome.callback
                 pipe.hset(
@@ -138,7 +138,7 @@ class Memory:
             for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
                 if agents:
                     pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode, *agents)
-                    presence_rules.nudge_dispatcher(pipe, "freed")
+                    wake.nudge(pipe, "freed")
             if dial is not None:
                 # Reserved through the prompts before the Dial, the ring and the whisper; freed by the dial
                 # result, or by this expiry if that never comes.

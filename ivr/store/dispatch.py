@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry, parse_queue
-from ivr.store import keys, scripts
+from ivr.store import keys, presence_records, scripts, wake
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
 
 CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
@@ -51,7 +51,7 @@ class Dispatch:
         pipe.hgetall(keys.presence())
         pipe.hgetall(keys.queue_entries())
         presence_hash, entries = pipe.execute()
-        return {a: presence.parse(raw) for a, raw in presence_hash.items()}, parse_queue(entries)
+        return {a: presence_records.parse(raw) for a, raw in presence_hash.items()}, parse_queue(entries)
 
     def take(self, agent: str, entry: QueueEntry, now: float, ring_seconds: int) -> str | None:
         """Give `entry` to `agent` if both are still free; returns the attempt token, or None."""
@@ -76,7 +76,7 @@ class Dispatch:
 
         With busy_agent, that person is marked busy on this request in the same atomic step.
         """
-        record = presence.dump(presence.busy(presence.Presence(), callback.queue_id, now)) if busy_agent else ""
+        record = presence_records.dump(presence.busy(presence.Presence(), callback.queue_id, now)) if busy_agent else ""
         return (
             self.scripts.call(
                 "advance",
@@ -164,12 +164,12 @@ class Dispatch:
         return found
 
     def wait_for_wake(self, timeout: float) -> None:
-        self.r.blpop([keys.wake()], timeout=timeout)
+        wake.wait(self.r, timeout)
 
 
 def _wake_then(pipe, also) -> None:
     """Nudge the dispatcher (a person or a place in line may have freed up), plus any other writes."""
-    presence.nudge_dispatcher(pipe, "settled")
+    wake.nudge(pipe, "settled")
     if also is not None:
         also(pipe)
 

@@ -23,6 +23,7 @@ from ivr.flows import audio, timing
 from ivr.flows.catalog import AGENTS_FILE, load_catalog
 from ivr.flows.directory import load_directory
 from ivr.flows.flow import Flow, load_flow
+from ivr.store import presence_records
 from ivr.store.calls import Memory
 from ivr.store.dispatch import Dispatch
 from ivr.store.embedded_redis import EmbeddedRedis
@@ -263,7 +264,7 @@ def agents(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
-    records = presence.read_all(_redis())
+    records = presence_records.read_all(_redis())
     now = time.time()
     table = Table("id", "name", "role", "groups", "status", "idle for")
     for agent in directory.agents.values():
@@ -278,7 +279,7 @@ def _set(agent_id: str, status: str) -> None:
     directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
     if directory.get(agent_id) is None:
         raise click.ClickException(f"no agent '{agent_id}' in agents.yaml (ids: {', '.join(directory.agents)})")
-    presence.set_status(_redis(), agent_id, status, time.time())
+    presence_records.set_status(_redis(), agent_id, status, time.time())
     console.print(f"{agent_id} is now {status}")
 
 

@@ -1,0 +1,46 @@
+"""Presence records in Redis: one hash (ivr.store.keys.presence), agent id -> JSON {"s": status,
+"idle": since, "until": expiry, "call": CallSid}. The rules that read them are in ivr.call.presence.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ivr.call.presence import AVAILABLE, AWAY, Presence
+from ivr.store import keys, wake
+
+
+def parse(raw: str | None) -> Presence:
+    if not raw:
+        return Presence()
+    try:
+        data = json.loads(raw)
+        return Presence(
+            str(data.get("s", AVAILABLE)), float(data.get("idle", 0)), float(data.get("until", 0)), data.get("call")
+        )
+    except (ValueError, TypeError, AttributeError):
+        return Presence()
+
+
+def dump(p: Presence) -> str:
+    data = {"s": p.status, "idle": p.idle_since}
+    if p.until:
+        data["until"] = p.until
+    if p.call:
+        data["call"] = p.call
+    return json.dumps(data, separators=(",", ":"))
+
+
+def set_status(r, agent_id: str, status: str, now: float) -> None:
+    """Set an agent available (idle from now) or away, from the CLI or an agent tool."""
+    if status not in (AVAILABLE, AWAY):
+        raise ValueError(f"status must be {AVAILABLE} or {AWAY}")
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(keys.presence(), agent_id, dump(Presence(status, now)))
+    if status == AVAILABLE:  # the worker gives them the longest-waiting caller straight away
+        wake.nudge(pipe, "available")
+    pipe.execute()
+
+
+def read_all(r) -> dict[str, Presence]:
+    return {agent: parse(raw) for agent, raw in r.hgetall(keys.presence()).items()}
