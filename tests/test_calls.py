@@ -351,8 +351,8 @@ def test_every_webhook_makes_at_most_two_redis_round_trips(app, twilio):
     pool = app.extensions["ivr"].redis.connection_pool
     pool.connection_class = CountingConnection
     pool.disconnect()
-    app.extensions["ivr"].memory.load("CA" + "0" * 32, None, False)  # connect and load scripts once
-    app.extensions["ivr"].memory.scripts.shas()
+    app.extensions["ivr"].calls.load("CA" + "0" * 32, None, False)  # connect and load scripts once
+    app.extensions["ivr"].calls.scripts.shas()
     counts = {}
 
     def measure(name, action):

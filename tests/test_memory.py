@@ -9,8 +9,8 @@ from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallState
 from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
-from ivr.store import keys, presence_records
-from ivr.store.calls import RESERVE_MARGIN_SECONDS, Memory, Snapshot
+from ivr.store import caller_history, keys, presence_records
+from ivr.store.calls import RESERVE_MARGIN_SECONDS, CallStore, Snapshot
 
 NOW = 1_800_000_000.0
 WINDOW = 72 * 3600
@@ -21,28 +21,28 @@ def state(call: str, caller: str | None = "caller-1", at: float = NOW) -> CallSt
     return CallState(call=call, flow="line", caller=caller, number="+14155550100", started=at, path=("billing",))
 
 
-def claim(memory: Memory, call: str, people=PEOPLE) -> str | None:
+def claim(store: CallStore, call: str, people=PEOPLE) -> str | None:
     outcome = Outcome((DialFirstFree(people, 20),), state(call))
-    return memory.save(outcome, Snapshot(), NOW, WINDOW)
+    return store.save(outcome, Snapshot(), NOW, WINDOW)
 
 
 def test_state_and_contact_round_trip(r):
-    memory = Memory(r)
-    memory.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
-    snap = memory.load("CA1", "caller-1", with_history=True)
+    store = CallStore(r)
+    store.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
+    snap = store.load("CA1", "caller-1", with_history=True)
     assert snap.state.path == ("billing",)
     assert [c.call for c in snap.memory.contacts] == ["CA1"]
     assert r.ttl(keys.caller("caller-1")) == WINDOW
 
 
 def test_claims_hand_each_person_to_one_call_only(r):
-    memory = Memory(r)
+    store = CallStore(r)
     results = []
     barrier = threading.Barrier(6)
 
     def racer(n):
         barrier.wait()
-        results.append(claim(Memory(r), f"CA{n}"))
+        results.append(claim(CallStore(r), f"CA{n}"))
 
     threads = [threading.Thread(target=racer, args=(n,)) for n in range(6)]
     for t in threads:
@@ -51,72 +51,72 @@ def test_claims_hand_each_person_to_one_call_only(r):
         t.join()
     won = [x for x in results if x]
     assert sorted(won) == ["a", "b", "c"], "three people, three calls get one each, three get none"
-    assert memory.load("CA0", None, False).presence["a"].status == presence.RINGING
+    assert store.load("CA0", None, False).presence["a"].status == presence.RINGING
 
 
 def test_release_only_frees_a_person_held_by_that_call(r):
-    memory = Memory(r)
-    assert claim(memory, "CA1") == "a"
-    memory.save(Outcome((), None, release=("a",)), Snapshot(state=state("CA2")), NOW, WINDOW)
-    assert memory.load("CA1", None, False).presence["a"].status == presence.RINGING, "CA2 cannot free CA1's agent"
-    memory.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)
-    assert memory.load("CA1", None, False).presence["a"].status == presence.AVAILABLE
+    store = CallStore(r)
+    assert claim(store, "CA1") == "a"
+    store.save(Outcome((), None, release=("a",)), Snapshot(state=state("CA2")), NOW, WINDOW)
+    assert store.load("CA1", None, False).presence["a"].status == presence.RINGING, "CA2 cannot free CA1's agent"
+    store.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)
+    assert store.load("CA1", None, False).presence["a"].status == presence.AVAILABLE
 
 
 def test_an_unanswered_reservation_expires_by_itself(r):
-    memory = Memory(r)
-    assert claim(memory, "CA1") == "a"
-    later = memory.load("CA1", None, False).presence["a"]
+    store = CallStore(r)
+    assert claim(store, "CA1") == "a"
+    later = store.load("CA1", None, False).presence["a"]
     assert presence.effective(later, NOW + 20 + RESERVE_MARGIN_SECONDS + 1) == presence.AVAILABLE
 
 
 def test_contacts_older_than_the_window_are_pruned(r):
-    memory = Memory(r)
-    memory.save(Outcome((), state("CAold", at=NOW - WINDOW - 10)), Snapshot(), NOW - WINDOW - 10, WINDOW)
-    snap = memory.load("CAnew", "caller-1", with_history=True)
-    memory.save(Outcome((), state("CAnew")), snap, NOW, WINDOW)
-    assert [c.call for c in memory.history("caller-1").contacts] == ["CAnew"]
+    store = CallStore(r)
+    store.save(Outcome((), state("CAold", at=NOW - WINDOW - 10)), Snapshot(), NOW - WINDOW - 10, WINDOW)
+    snap = store.load("CAnew", "caller-1", with_history=True)
+    store.save(Outcome((), state("CAnew")), snap, NOW, WINDOW)
+    assert [c.call for c in caller_history.history(r, "caller-1").contacts] == ["CAnew"]
 
 
 def test_overlapping_calls_from_one_number_both_keep_their_contact(r):
-    memory = Memory(r)
+    store = CallStore(r)
     first, second = state("CA1"), state("CA2")
-    snap = memory.load("CA1", "caller-1", True)
-    memory.save(Outcome((), first), snap, NOW, WINDOW)
-    memory.save(Outcome((), second), snap, NOW, WINDOW)
-    memory.save(Outcome((), first.but(bridged="a")), snap, NOW, WINDOW)
-    contacts = {c.call: c for c in memory.history("caller-1").contacts}
+    snap = store.load("CA1", "caller-1", True)
+    store.save(Outcome((), first), snap, NOW, WINDOW)
+    store.save(Outcome((), second), snap, NOW, WINDOW)
+    store.save(Outcome((), first.but(bridged="a")), snap, NOW, WINDOW)
+    contacts = {c.call: c for c in caller_history.history(r, "caller-1").contacts}
     assert set(contacts) == {"CA1", "CA2"} and contacts["CA1"].agent == "a"
 
 
 def test_resolve_marks_the_caller(r):
-    memory = Memory(r)
-    memory.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
-    assert memory.resolve("caller-1", NOW + 1) == 1
-    assert memory.history("caller-1").recent(NOW + 2, WINDOW) == []
+    store = CallStore(r)
+    store.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
+    assert caller_history.resolve(r, "caller-1", NOW + 1) == 1
+    assert caller_history.history(r, "caller-1").recent(NOW + 2, WINDOW) == []
 
 
 def test_scripts_are_reloaded_after_redis_forgets_them(r):
-    memory = Memory(r)
-    assert claim(memory, "CA1") == "a"
+    store = CallStore(r)
+    assert claim(store, "CA1") == "a"
     r.script_flush()
-    assert claim(memory, "CA2") == "b"
+    assert claim(store, "CA2") == "b"
 
 
 def test_damaged_records_are_skipped_not_fatal(r):
     r.hset(keys.caller("caller-1"), mapping={"c:CAx": "{not json", "resolved_at": "soon"})
     r.hset(keys.presence(), "a", "garbage")
     r.hset(keys.call("CA1"), "state", "[]")
-    snap = Memory(r).load("CA1", "caller-1", True)
+    snap = CallStore(r).load("CA1", "caller-1", True)
     assert snap.state is None and snap.memory.contacts == () and snap.presence["a"].status == presence.AVAILABLE
 
 
 def test_an_agent_who_did_not_answer_goes_to_the_back_one_freed_by_a_hang_up_keeps_their_place(r):
-    memory = Memory(r)
+    store = CallStore(r)
     r.hset(keys.presence(), "a", presence_records.dump(presence.Presence(presence.AVAILABLE, NOW - 900)))
-    assert claim(memory, "CA1") == "a"
-    memory.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)  # caller hung up
-    assert memory.load("CA1", None, False).presence["a"].idle_since == NOW - 900
-    assert claim(memory, "CA2") == "a"
-    memory.save(Outcome((), state("CA2"), missed=("a",)), Snapshot(), NOW, WINDOW)  # rang, no answer
-    assert memory.load("CA2", None, False).presence["a"].idle_since == NOW
+    assert claim(store, "CA1") == "a"
+    store.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)  # caller hung up
+    assert store.load("CA1", None, False).presence["a"].idle_since == NOW - 900
+    assert claim(store, "CA2") == "a"
+    store.save(Outcome((), state("CA2"), missed=("a",)), Snapshot(), NOW, WINDOW)  # rang, no answer
+    assert store.load("CA2", None, False).presence["a"].idle_since == NOW

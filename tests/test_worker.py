@@ -15,8 +15,9 @@ from ivr.call import presence
 from ivr.dispatcher.worker import Worker
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.store import keys, presence_records
+from ivr.store.callbacks import CLAIM_SECONDS
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
-from ivr.store.dispatch import CLAIM_SECONDS, Dispatch
+from ivr.store.dispatch import Dispatch
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
@@ -296,8 +297,8 @@ def test_queue_and_callback_webhooks_make_at_most_two_redis_round_trips(app, twi
     pool.connection_class = CountingConnection
     pool.disconnect()
     services = app.extensions["ivr"]
-    services.memory.scripts.shas()
-    services.dispatch.scripts.shas()
+    services.calls.scripts.shas()
+    services.callbacks.scripts.shas()
     counts = {}
 
     def measure(name, action):

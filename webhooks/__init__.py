@@ -20,8 +20,8 @@ from ivr.errors import ConfigError, FlowError
 from ivr.flows.catalog import Catalog
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env
-from ivr.store.calls import Memory
-from ivr.store.dispatch import Dispatch
+from ivr.store.callbacks import CallbackStore
+from ivr.store.calls import CallStore
 
 log = logging.getLogger("ivr.app")
 
@@ -32,14 +32,14 @@ class Services:
 
     catalogs: LiveCatalog
     redis: redis.Redis
-    memory: Memory
+    calls: CallStore
     validator: RequestValidator
     check_signatures: bool
     caller_secret: bytes
     fallback_number: str | None
     agent_api_token: str | None
     clock: Callable[[], float]
-    dispatch: Dispatch
+    callbacks: CallbackStore
 
     @property
     def catalog(self) -> Catalog:
@@ -84,14 +84,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ivr"] = Services(
         catalogs=catalogs,
         redis=client,
-        memory=Memory(client),
+        calls=CallStore(client),
         validator=RequestValidator(token),
         check_signatures=not cfg["SKIP_SIGNATURE"],
         caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None,
         agent_api_token=cfg["AGENT_API_TOKEN"] or None,
         clock=cfg.get("CLOCK") or time.time,
-        dispatch=Dispatch(client),
+        callbacks=CallbackStore(client),
     )
     if not cfg.get("PUBLIC_URL"):
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.

@@ -8,6 +8,7 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from ivr.call.callers import caller_id, masked
+from ivr.store import caller_history
 
 log = logging.getLogger("ivr.agent_api")
 agent_api = Blueprint("agent_api", __name__, url_prefix="/agent")
@@ -34,6 +35,6 @@ def resolve():
     caller = caller_id(number, services.caller_secret)
     if caller is None:
         return jsonify(error="give the caller's number in E.164 form, such as +15551234567"), 400
-    closed = services.memory.resolve(caller, services.clock())
+    closed = caller_history.resolve(services.redis, caller, services.clock())
     log.info("caller %s marked resolved (%d contacts closed)", masked(number), closed)
     return jsonify(resolved=True, caller=masked(number), contacts_closed=closed)

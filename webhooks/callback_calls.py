@@ -1,7 +1,8 @@
 """Blueprint for the calls the worker places to call customers back: agent first, then the customer.
 
 Each URL carries the request id and the attempt token; an event for an attempt that was settled meanwhile
-(by another webhook or the worker's reaper) changes nothing, so no request is ever placed twice.
+(by another webhook or the worker's reaper) changes nothing, so no request is ever placed twice. The rules
+are in ivr.call.calling_back, the request's progress in ivr.store.callbacks; these views only join them.
 Like every Twilio-facing route, each checks the signature. Two Redis round trips at most per webhook.
 """
 
@@ -10,20 +11,17 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
-from flask import Blueprint, Response, current_app, request
-from twilio.twiml.voice_response import VoiceResponse
+from flask import Blueprint, current_app, request
 
 from ivr.call import calling_back as rules
-from ivr.call.actions import CallbackWhisper, DialCustomer, Hangup, Say
 from ivr.call.callers import masked
-from ivr.call.callstate import Contact
-from ivr.call.events import CALL_ENDED, TALKED
-from ivr.render import PATHS, render
-from ivr.store import dispatch, keys
+from ivr.call.events import CALL_ENDED
+from ivr.render import PATHS
+from ivr.store.callbacks import PLACING_SECONDS, TALKING_SECONDS
 from webhooks.security import twilio_signed
-from webhooks.twiml import nothing, twiml
+from webhooks.twiml import nothing, reply
 
-log = logging.getLogger("ivr.call.calling_back")
+log = logging.getLogger("ivr.calling_back")
 callbacks = Blueprint("callbacks", __name__)
 
 
@@ -31,19 +29,10 @@ def _context():
     """The request this webhook is about, its line, and whether this attempt is still the one in flight."""
     services = current_app.extensions["ivr"]
     request_id, attempt = request.args.get("request", ""), request.args.get("attempt", "")
-    callback = services.dispatch.callback(request_id)
+    callback = services.callbacks.callback(request_id)
     flow = services.catalog.flow(callback.request.get("flow")) if callback else None
     current = callback is not None and bool(attempt) and callback.attempt == attempt
     return services, callback, attempt, flow or services.catalog.for_number(None), current
-
-
-def _say(flow, *actions, call: str = "") -> Response:
-    return twiml(render(actions, call, voice=flow.settings.voice, language=flow.settings.language))
-
-
-def _handled(flow) -> Response:
-    """For an attempt that was settled meanwhile (another webhook, or the reaper): nothing to do."""
-    return _say(flow, Say("This callback has already been taken care of. Thank you."), Hangup())
 
 
 def _never_fails(view):
@@ -58,10 +47,7 @@ def _never_fails(view):
             return view(*args, **kwargs)
         except Exception:
             log.exception("callback webhook %s failed", request.path)
-            response = VoiceResponse()
-            response.say("Sorry, this callback cannot go ahead right now. It stays in line and will be offered again.")
-            response.hangup()
-            return twiml(str(response))
+            return reply(rules.CANNOT_GO_AHEAD)
 
     return guarded
 
@@ -73,10 +59,12 @@ def agent_answered():
     """The agent picked up the call placed for a callback: tell them who and why."""
     services, callback, attempt, flow, current = _context()
     now = services.clock()
-    if not current or not services.dispatch.advance(callback, attempt, "agent answered", now, dispatch.PLACING_SECONDS):
-        return _handled(flow)
-    summary = rules.whisper(callback.request, flow.name, now, callback.attempts, flow.settings.callbacks)
-    return _say(flow, CallbackWhisper(callback.id, attempt, summary), call=callback.id)
+    if not current or not services.callbacks.advance(callback, attempt, "agent answered", now, PLACING_SECONDS):
+        return reply(rules.ALREADY_HANDLED, flow)
+    actions = rules.agent_answered(
+        callback.id, attempt, callback.request, flow.name, now, callback.attempts, flow.settings.callbacks
+    )
+    return reply(actions, flow, callback.id)
 
 
 @callbacks.post(PATHS["callback_accept"])
@@ -87,18 +75,17 @@ def accept():
     services, callback, attempt, flow, current = _context()
     now = services.clock()
     if not current:
-        return _handled(flow)
-    if request.form.get("Digits", "")[:1] != "1":
-        services.dispatch.settle(callback, attempt, "requeue", now)
-        return _say(flow, Say("Passing. The request stays in line for the next person."), Hangup())
+        return reply(rules.ALREADY_HANDLED, flow)
+    if not rules.takes_it(request.form.get("Digits", "")):
+        services.callbacks.settle(callback, attempt, "requeue", now)
+        return reply(rules.PASSED, flow)
     agent = callback.agent
-    if not services.dispatch.advance(
-        callback, attempt, "calling the customer", now, dispatch.TALKING_SECONDS, busy_agent=agent
+    if not services.callbacks.advance(
+        callback, attempt, "calling the customer", now, TALKING_SECONDS, busy_agent=agent
     ):
-        return _handled(flow)  # settled between the whisper and the key press: never dial twice
+        return reply(rules.ALREADY_HANDLED, flow)  # settled between the whisper and the key press: never dial twice
     log.info("callback %s: %s is calling %s", callback.id[-6:], agent, masked(callback.request.get("number")))
-    number = callback.request["number"]
-    return _say(flow, Say("Calling them now."), DialCustomer(number, callback.id, attempt), call=callback.id)
+    return reply(rules.dial_customer(callback.id, attempt, callback.request), flow, callback.id)
 
 
 @callbacks.post(PATHS["callback_dialled"])
@@ -109,36 +96,30 @@ def dialled():
     services, callback, attempt, flow, current = _context()
     now = services.clock()
     if not current:
-        return _say(flow, Hangup())
+        return nothing()
     status = request.form.get("DialCallStatus", "")
-    if status in TALKED:
-        # The callback completes the contact of the call that asked for it (same id): one problem, one contact.
-        contact = Contact(
-            call=callback.id,
-            at=float(callback.request.get("since", now)),
-            flow=flow.name,
-            path=(*callback.request.get("path", ()), "called back"),
-            agent=callback.agent,
-            outcome=f"called back by {callback.agent}",
-        )
-
-        def remember(pipe) -> None:
-            caller = callback.request.get("caller")
-            if caller:  # the callback is a contact like any call: the caller's next call comes back to this agent
-                pipe.hset(keys.caller(caller), f"c:{callback.id}", contact.to_json())
-                pipe.expire(keys.caller(caller), flow.settings.repeat.window_seconds)
-
-        services.dispatch.settle(callback, attempt, "done", now, also=remember)
-        log.info("callback %s done by %s", callback.id[-6:], callback.agent)
-        return _say(flow, Say("Thank you."), Hangup())
-    outcome, minutes = rules.after_no_answer(callback.attempts, flow.settings.callbacks)
-    services.dispatch.settle(callback, attempt, outcome, now, failed_try=True, not_before=now + minutes * 60)
-    log.info("callback %s: customer %s (%s)", callback.id[-6:], status, outcome)
-    if outcome == "supervisors":
-        text = "They did not answer again, so the request goes to the supervisors' list."
-    else:
-        text = f"They did not answer. We will try again in {minutes} minutes."
-    return _say(flow, Say(text), Hangup())
+    ended = rules.customer_call_ended(
+        status,
+        callback.id,
+        callback.request,
+        callback.agent,
+        flow.name,
+        callback.attempts,
+        flow.settings.callbacks,
+        now,
+    )
+    services.callbacks.settle(
+        callback,
+        attempt,
+        ended.settle,
+        now,
+        failed_try=ended.failed_try,
+        not_before=ended.not_before,
+        contact=ended.contact,
+        window_seconds=flow.settings.repeat.window_seconds,
+    )
+    log.info("callback %s: customer %s (%s, agent %s)", callback.id[-6:], _safe(status), ended.settle, callback.agent)
+    return reply(ended.actions, flow)
 
 
 @callbacks.post(PATHS["callback_status"])
@@ -151,5 +132,10 @@ def status():
     services, callback, attempt, _, current = _context()
     if not current:
         return nothing()
-    services.dispatch.settle(callback, attempt, "requeue", services.clock())
+    services.callbacks.settle(callback, attempt, "requeue", services.clock())
     return nothing()
+
+
+def _safe(status: str) -> str:
+    """A status from the form, fit for a log line (Twilio's statuses are short words)."""
+    return status if status.replace("-", "").isalpha() and len(status) <= 20 else "unexpected"

@@ -11,9 +11,8 @@ import re
 
 import redis
 from flask import Blueprint, Response, current_app, request
-from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.call.actions import Hangup, Pause, Redirect, Say
+from ivr.call import failures
 from ivr.call.callers import caller_id, masked, normalise
 from ivr.call.engine import (
     Arrive,
@@ -34,10 +33,10 @@ from ivr.call.engine import (
     settle,
     step,
 )
-from ivr.call.events import CALL_ENDED, TALKED
-from ivr.render import PATHS, render
+from ivr.call.events import CALL_ENDED
+from ivr.render import PATHS
 from webhooks.security import twilio_signed
-from webhooks.twiml import nothing, twiml
+from webhooks.twiml import nothing, reply
 
 log = logging.getLogger("ivr.call")
 voice = Blueprint("voice", __name__)
@@ -96,7 +95,7 @@ def whisper():
         WhisperStart(request.args.get("agent", "")),
         call=request.args.get("call", ""),
         caller_leg=False,
-        on_failure=_bare_whisper,
+        on_failure=lambda: reply(failures.BARE_WHISPER),
     )
 
 
@@ -120,7 +119,7 @@ def queue_wait():
     return _run(
         Waiting(_number(form.get("QueueTime")), _number(form.get("AvgQueueTime"))),
         with_queue=True,
-        on_failure=_still_waiting,
+        on_failure=lambda: reply(failures.STILL_WAITING),
     )
 
 
@@ -177,15 +176,7 @@ def fallback():
 def fallback_dialled():
     """After a degraded-mode ring: done if someone talked, else hold and ring again."""
     flow = current_app.extensions["ivr"].catalog.for_number(request.form.get("To"))
-    if request.form.get("DialCallStatus") in TALKED:
-        actions = (Say("Thank you for calling. Goodbye."), Hangup())
-    else:
-        actions = (
-            Say("Please stay on the line. I'm still trying to reach someone for you."),
-            Pause(5),
-            Redirect("fallback"),
-        )
-    return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
+    return reply(failures.after_fallback_ring(request.form.get("DialCallStatus", "")), flow)
 
 
 def _number(value: str | None) -> float:
@@ -193,14 +184,6 @@ def _number(value: str | None) -> float:
         return max(0.0, float(value or 0))
     except ValueError:
         return 0.0
-
-
-def _still_waiting() -> Response:
-    """A wait document that needs nothing from Redis: the caller keeps holding, and keeps their place."""
-    response = VoiceResponse()
-    response.say("Thank you for holding. Someone will be with you as soon as possible.")
-    response.pause(length=10)
-    return twiml(str(response))
 
 
 def _run(
@@ -222,7 +205,7 @@ def _run(
         caller = caller_id(number, services.caller_secret) if caller_leg else None
         catalog = services.catalog
         groups = tuple(sorted(catalog.directory.groups())) if with_queue else ()
-        snapshot = services.memory.load(call, caller, with_history, groups)
+        snapshot = services.calls.load(call, caller, with_history, groups)
         state = snapshot.state
         flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) or catalog.for_number(
             form.get("To")
@@ -244,7 +227,7 @@ def _run(
             audio=catalog.audio,
         )
         outcome = step(world, event)
-        claimed = services.memory.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
+        claimed = services.calls.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)
         actions = settle(outcome, claimed)
         log.info(
             "call ...%s %s %s v%s %s %s -> %s",
@@ -256,8 +239,7 @@ def _run(
             _describe(event),
             " ".join(type(a).__name__ for a in actions) or "bridge",
         )
-        settings = flow.settings
-        return twiml(render(actions, call, settings.voice, settings.language))
+        return reply(actions, flow, call)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         reason = f"Redis unavailable ({type(exc).__name__})"
         log.error("call ...%s %s: %s", (call or "")[-6:], request.path, reason)
@@ -281,20 +263,7 @@ def _caller_fallback(reason: str) -> Response:
     flow = services.catalog.for_number(request.form.get("To"))
     log.warning("call ...%s sent to the fallback ring: %s", request.form.get("CallSid", "")[-6:], reason)
     try:
-        actions = degraded(flow, services.catalog.directory, services.fallback_number)
-        return twiml(render(actions, voice=flow.settings.voice, language=flow.settings.language))
+        return reply(degraded(flow, services.catalog.directory, services.fallback_number), flow)
     except Exception:  # the last net: no flow data at all, only the fallback number
         log.exception("even the fallback ring failed to build")
-        response = VoiceResponse()
-        response.say("I'm connecting you to a person now.")
-        if services.fallback_number:
-            response.dial(services.fallback_number)
-        response.redirect(PATHS["fallback"], method="POST")
-        return twiml(str(response))
-
-
-def _bare_whisper() -> Response:
-    """A whisper that cannot read the call's details still gives the agent the call."""
-    response = VoiceResponse()
-    response.say("Incoming call. Its details are not available right now. Connecting.")
-    return twiml(str(response))
+        return reply(failures.last_resort(services.fallback_number))

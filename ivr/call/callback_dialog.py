@@ -84,7 +84,7 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
     if not number:
         return _ask_callback_number(state, "")
     target = target_of(world, state)
-    entry = entry_for(world, state, target, entry_id=f"{queueing.CALLBACK_PREFIX}{state.call}")
+    entry = entry_for(world, state, target, entry_id=queueing.callback_queue_id(state.call))
     request = {
         "id": state.call,
         "number": number,

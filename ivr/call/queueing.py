@@ -15,6 +15,16 @@ from ivr.flows.directory import SUPERVISORS, Agent, Directory
 CALLBACK_PREFIX = "cb:"  # queue ids of callback requests; other ids are the CallSids of waiting calls
 
 
+def callback_queue_id(request_id: str) -> str:
+    """The queue id of a callback request (the request's id is the CallSid of the call that asked for it)."""
+    return CALLBACK_PREFIX + request_id
+
+
+def request_id_of(queue_id: str) -> str:
+    """The callback request id behind a queue id (a waiting call's id comes back unchanged)."""
+    return queue_id.removeprefix(CALLBACK_PREFIX)
+
+
 @dataclass(frozen=True)
 class QueueEntry:
     """One caller (or callback request) waiting for a person."""

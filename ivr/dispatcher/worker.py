@@ -25,7 +25,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 
 from ivr.call import presence
-from ivr.call.queueing import QueueEntry, next_for
+from ivr.call.queueing import QueueEntry, next_for, request_id_of
 from ivr.dispatcher import twilio_api
 from ivr.errors import ConfigError
 from ivr.flows.catalog import Catalog
@@ -33,7 +33,8 @@ from ivr.flows.directory import Agent
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.render import url
 from ivr.settings import config_from_env
-from ivr.store.dispatch import PLACING_SECONDS, Dispatch
+from ivr.store.callbacks import PLACING_SECONDS, CallbackStore
+from ivr.store.dispatch import Dispatch
 
 log = logging.getLogger("ivr.worker")
 
@@ -50,6 +51,7 @@ class Worker:
     ):
         self.catalogs = catalogs
         self.dispatch = Dispatch(r)
+        self.callbacks = CallbackStore(r)
         self.twilio = twilio
         self.public_url = public_url.rstrip("/")
         self.caller_id = caller_id
@@ -78,7 +80,7 @@ class Worker:
         if now - self._checked >= RELOAD_SECONDS:  # flow edits reach the worker too, without a stat each round
             self._checked = now
             self.catalogs.check()
-        done = [f"requeued callback {rid[-6:]}" for rid in self.dispatch.reap(now)]
+        done = [f"requeued callback {rid[-6:]}" for rid in self.callbacks.reap(now)]
         records, queue = self.dispatch.snapshot()
         directory = self.catalog.directory
         on_duty = presence.on_duty(records, directory.agents, now)
@@ -129,9 +131,9 @@ class Worker:
         return f"connected call {entry.id[-6:]} to {agent.id}"
 
     def _place(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
-        request_id = entry.id.removeprefix("cb:")
-        callback = self.dispatch.callback(request_id)
-        if callback is None or not self.dispatch.advance(callback, token, "placing", now, PLACING_SECONDS):
+        request_id = request_id_of(entry.id)
+        callback = self.callbacks.callback(request_id)
+        if callback is None or not self.callbacks.advance(callback, token, "placing", now, PLACING_SECONDS):
             return f"callback {request_id[-6:]} already settled"
         flow = self.catalog.flow(callback.request.get("flow")) or self.catalog.for_number(None)
         caller_id = (flow.numbers[0] if flow.numbers else None) or self.caller_id
@@ -149,7 +151,7 @@ class Worker:
         except (TwilioRestException, ConfigError, requests.exceptions.ConnectionError) as exc:
             # Nothing was placed: back to its place in line, offered again after a pause, not in a tight loop.
             now = self.clock()
-            self.dispatch.settle(callback, token, "requeue", now, not_before=now + PLACE_RETRY_SECONDS)
+            self.callbacks.settle(callback, token, "requeue", now, not_before=now + PLACE_RETRY_SECONDS)
             reason = f"Twilio {exc.status}/{exc.code}" if isinstance(exc, TwilioRestException) else type(exc).__name__
             log.error("could not place callback %s: %s", request_id[-6:], reason)
             return f"callback {request_id[-6:]} not placed"

@@ -1,22 +1,20 @@
-"""Call state and caller history in Redis: one round trip to load, one to save (the client is passed in)."""
+"""What a webhook reads and writes, in one round trip each: the call's state, the caller's history, presence,
+the queue, and the claims on people (the client is passed in).
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import redis
 
 from ivr.call import presence as presence_rules
 from ivr.call.actions import DialFirstFree
-from ivr.call.callstate import CallerMemory, CallState, Contact
+from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.queueing import parse_queue
-from ivr.store import keys, presence_records, scripts, wake
+from ivr.store import callbacks, caller_history, keys, presence_records, scripts, wake
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
-CALLBACK_TTL = 7 * 24 * 3600  # a callback request is kept a week, whatever becomes of it
-RESOLVED = "resolved_at"
-CONTACT = "c:"
 
 
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over
@@ -32,7 +30,7 @@ class Snapshot:
     handle_times: dict = field(default_factory=dict)  # group -> talk seconds
 
 
-class Memory:
+class CallStore:
     """Reads and writes what the engine needs, batching every webhook's I/O into two round trips."""
 
     def __init__(self, r: redis.Redis):
@@ -66,7 +64,7 @@ class Memory:
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
         return Snapshot(
             state,
-            _caller_memory(caller_hash or {}),
+            caller_history.parse(caller_hash or {}),
             {agent: presence_records.parse(raw) for agent, raw in presence_hash.items()},
             queue,
             handle,
@@ -97,12 +95,8 @@ class Memory:
                 pipe.hset(call_key, "state", state.to_json())
                 pipe.expire(call_key, CALL_TTL)
                 if state.caller:
-                    caller_key = keys.caller(state.caller)
-                    pipe.hset(caller_key, CONTACT + state.call, state.contact().to_json())
                     stale = snapshot.memory.expired(now, window_seconds)
-                    if stale:
-                        pipe.hdel(caller_key, *[CONTACT + c for c in stale])
-                    pipe.expire(caller_key, window_seconds)
+                    caller_history.remember(pipe, state.caller, state.contact(), window_seconds, forget=stale)
             for agent in outcome.busy:
                 pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid, agent)
             if outcome.dequeue:
@@ -126,11 +120,7 @@ class Memory:
                 wake.nudge(pipe, "queued")
             if outcome.callback is not None:
                 request = outcome.callback
-                pipe.hset(
-                    keys.callback(request["id"]),
-                    mapping={"request": json.dumps(request, separators=(",", ":")), "attempts": 0, "status": "waiting"},
-                )
-                pipe.expire(keys.callback(request["id"]), CALLBACK_TTL)
+                callbacks.store_request(pipe, request)
             if outcome.handle is not None:
                 group, seconds = outcome.handle
                 pipe.lpush(keys.handle_times(group), round(seconds, 1))
@@ -158,31 +148,3 @@ class Memory:
         # would double the replies to parse on the hot path.
         results = self.scripts.run(build)
         return (results[-1] or None) if dial is not None else None
-
-    def resolve(self, caller: str, now: float) -> int:
-        """Mark a caller's problem resolved: their next call goes through the menu again.
-
-        Returns how many contacts in the store this closes.
-        """
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.caller(caller), RESOLVED, now)
-        pipe.hgetall(keys.caller(caller))
-        _, caller_hash = pipe.execute()
-        return sum(1 for f in caller_hash if f.startswith(CONTACT))
-
-    def history(self, caller: str) -> CallerMemory:
-        return _caller_memory(self.r.hgetall(keys.caller(caller)))
-
-
-def _caller_memory(caller_hash: dict) -> CallerMemory:
-    contacts = []
-    for name, raw in caller_hash.items():
-        if name.startswith(CONTACT):
-            contact = Contact.from_json(raw)
-            if contact is not None:
-                contacts.append(contact)
-    try:
-        resolved = float(caller_hash.get(RESOLVED, 0))
-    except ValueError:
-        resolved = 0.0
-    return CallerMemory(tuple(contacts), resolved)

@@ -23,9 +23,8 @@ from ivr.flows import audio, timing
 from ivr.flows.catalog import AGENTS_FILE, load_catalog
 from ivr.flows.directory import load_directory
 from ivr.flows.flow import Flow, load_flow
-from ivr.store import presence_records
-from ivr.store.calls import Memory
-from ivr.store.dispatch import Dispatch
+from ivr.store import caller_history, presence_records
+from ivr.store.callbacks import CallbackStore
 from ivr.store.embedded_redis import EmbeddedRedis
 from ivr.tools.graph import FORMATS, find_flow, render
 
@@ -313,7 +312,7 @@ def _caller(number: str) -> str:
 @click.argument("number")
 def resolve(number: str) -> None:
     """Mark the caller at NUMBER resolved: their next call goes through the menu again."""
-    closed = Memory(_redis()).resolve(_caller(number), time.time())
+    closed = caller_history.resolve(_redis(), _caller(number), time.time())
     console.print(f"caller {callers.masked(number)} marked resolved ({closed} recent contact(s) closed)")
 
 
@@ -321,7 +320,7 @@ def resolve(number: str) -> None:
 @click.argument("number")
 def history(number: str) -> None:
     """Show the recent contacts of the caller at NUMBER."""
-    memory = Memory(_redis()).history(_caller(number))
+    memory = caller_history.history(_redis(), _caller(number))
     table = Table("when (UTC)", "line", "path", "agent", "outcome", "counts")
     for c in sorted(memory.contacts, key=lambda c: c.at):
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.at))
@@ -335,7 +334,7 @@ def history(number: str) -> None:
 def callbacks_command(show_numbers: bool) -> None:
     """List callback requests: waiting, being placed, and the ones that need a supervisor."""
     table = Table("asked at (UTC)", "line", "number", "about", "tries", "state")
-    for callback, state in Dispatch(_redis()).listing():
+    for callback, state in CallbackStore(_redis()).listing():
         request = callback.request
         number = request.get("number") if show_numbers else callers.masked(request.get("number"))
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(request.get("since", 0))))

@@ -1,0 +1,168 @@
+"""Callback requests in Redis: the number to call, where each attempt stands, and the lists that show them.
+
+An attempt is fenced by a token: a worker that dies before placing the call leaves a claim that expires and
+is put back in line at its old place (reap); every later webhook of an attempt that was settled meanwhile is
+ignored, so no request is placed twice. The Lua for each step is in ivr.store.scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from ivr.call import presence
+from ivr.call.callstate import Contact
+from ivr.call.queueing import QueueEntry, callback_queue_id, request_id_of
+from ivr.store import caller_history, keys, presence_records, scripts, wake
+
+CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
+PLACING_SECONDS = 600  # from placing until the agent answers (ring, whisper): then it goes back in line
+TALKING_SECONDS = 3 * 3600  # an attempt that reached the customer is settled by its dial result
+REQUEST_TTL = 7 * 24 * 3600  # a callback request is kept a week, whatever becomes of it
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A stored callback request and where its current attempt stands."""
+
+    id: str  # the CallSid of the call that asked for it
+    request: dict  # number, flow, caller, path, since
+    status: str
+    attempt: str  # the token of the attempt in flight ("" when none)
+    attempts: int  # failed tries at reaching the customer
+    agent: str | None
+    entry: QueueEntry | None
+
+    @property
+    def queue_id(self) -> str:
+        return callback_queue_id(self.id)
+
+
+def store_request(pipe, request: dict) -> None:
+    """Queue the write of a new request (its place in line is the caller's queue entry, written beside it)."""
+    key = keys.callback(request["id"])
+    pipe.hset(key, mapping={"request": json.dumps(request, separators=(",", ":")), "attempts": 0, "status": "waiting"})
+    pipe.expire(key, REQUEST_TTL)
+
+
+class CallbackStore:
+    def __init__(self, r):
+        self.r = r
+        self.scripts = scripts.Registered(r)
+
+    def callback(self, request_id: str) -> Callback | None:
+        return _callback(request_id, self.r.hgetall(keys.callback(request_id)))
+
+    def advance(
+        self, callback: Callback, attempt: str, status: str, now: float, seconds: int, busy_agent: str | None = None
+    ) -> bool:
+        """Move an attempt on (placing, agent answered, calling the customer); False if it is stale.
+
+        With busy_agent, that person is marked busy on this request in the same atomic step.
+        """
+        record = presence_records.dump(presence.busy(presence.Presence(), callback.queue_id, now)) if busy_agent else ""
+        return (
+            self.scripts.call(
+                "advance",
+                [keys.callback(callback.id), keys.callbacks_claimed(), keys.presence()],
+                [attempt, status, now + seconds, callback.queue_id, busy_agent or "", record],
+            )
+            == 1
+        )
+
+    def settle(
+        self,
+        callback: Callback,
+        attempt: str,
+        outcome: str,
+        now: float,
+        failed_try: bool = False,
+        not_before: float = 0.0,
+        contact: Contact | None = None,
+        window_seconds: int = 0,
+    ) -> bool:
+        """End an attempt: 'requeue' (same place in line), 'supervisors', or a final status such as 'done'.
+
+        With a contact (a callback that reached the customer), it joins the caller's history in the same
+        round trip, so their next call comes back to this agent.
+        """
+        caller = callback.request.get("caller")
+        entry = callback.entry or QueueEntry(
+            callback.queue_id,
+            float(callback.request.get("since", now)),
+            tuple(callback.request.get("groups", ())),
+            callback.request.get("flow", ""),
+        )
+        entry = replace(entry, not_before=not_before)
+        settled = self.scripts.call(
+            "settle",
+            [
+                keys.callback(callback.id),
+                keys.callbacks_claimed(),
+                keys.queue(),
+                keys.queue_entries(),
+                keys.presence(),
+                keys.callbacks_for_supervisors(),
+            ],
+            [attempt, outcome, callback.queue_id, entry.to_json(), entry.since, "1" if failed_try else "0", now],
+            also=lambda pipe: _wake_then(pipe, caller if contact else None, contact, window_seconds),
+        )
+        return settled == 1
+
+    def expired_claims(self, now: float) -> list[str]:
+        """Callback requests whose attempt outlived its claim (a worker died, or Twilio never called)."""
+        return [request_id_of(queue_id) for queue_id in self.r.zrangebyscore(keys.callbacks_claimed(), "-inf", now)]
+
+    def reap(self, now: float) -> list[str]:
+        """Put every expired attempt back in line at its old place; returns their request ids."""
+        requeued = []
+        for request_id in self.expired_claims(now):
+            callback = self.callback(request_id)
+            if callback is None:
+                self.r.zrem(keys.callbacks_claimed(), callback_queue_id(request_id))
+            elif callback.attempt and self.settle(callback, callback.attempt, "requeue", now):
+                requeued.append(request_id)
+        return requeued
+
+    def listing(self) -> list[tuple[Callback, str]]:
+        """Every callback request still open, with where it stands: waiting, being placed, needs a supervisor."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrange(keys.queue(), 0, -1)
+        pipe.zrange(keys.callbacks_claimed(), 0, -1)
+        pipe.zrange(keys.callbacks_for_supervisors(), 0, -1)
+        waiting, placing, stuck = pipe.execute()
+        states = {q: "waiting" for q in waiting if request_id_of(q) != q}
+        states.update({q: "being placed" for q in placing})
+        states.update({q: "needs a supervisor" for q in stuck})
+        found = []
+        for queue_id, state in states.items():
+            callback = self.callback(request_id_of(queue_id))
+            if callback is not None:
+                found.append((callback, state))
+        return found
+
+
+def _wake_then(pipe, caller: str | None, contact: Contact | None, window_seconds: int) -> None:
+    """Nudge the dispatcher (a person or a place in line may have freed up), and keep the contact."""
+    wake.nudge(pipe, "settled")
+    if caller and contact is not None:
+        caller_history.remember(pipe, caller, contact, window_seconds)
+
+
+def _callback(request_id: str, data: dict) -> Callback | None:
+    if not data or "request" not in data:
+        return None
+    try:
+        request = json.loads(data["request"])
+    except ValueError:
+        return None
+    entry = QueueEntry.from_json(data["entry"]) if data.get("entry") else None
+    return Callback(
+        request_id,
+        request,
+        data.get("status", ""),
+        data.get("attempt", ""),
+        int(data.get("attempts", 0) or 0),
+        data.get("agent") or None,
+        entry,
+    )
