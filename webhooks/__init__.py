@@ -8,10 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 from flask import Flask
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,6 +17,7 @@ from ivr.errors import ConfigError, FlowError
 from ivr.flows.catalog import Catalog
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env
+from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.calls import CallStore
 
@@ -31,7 +29,7 @@ class Services:
     """What the views need, built once per app; no state about calls lives here."""
 
     catalogs: LiveCatalog
-    redis: redis.Redis
+    redis: store.Client
     calls: CallStore
     validator: RequestValidator
     check_signatures: bool
@@ -72,14 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
         for problem in exc.problems:
             log.error("flow problem: %s", problem)
         raise
-    client = redis.Redis.from_url(
-        cfg["REDIS_URL"],
-        decode_responses=True,
-        socket_timeout=cfg["REDIS_TIMEOUT"],
-        socket_connect_timeout=cfg["REDIS_TIMEOUT"],
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-    )
+    client = store.connect(cfg["REDIS_URL"], timeout=cfg["REDIS_TIMEOUT"], retry_once=True)
     token = cfg["TWILIO_AUTH_TOKEN"]
     app.extensions["ivr"] = Services(
         catalogs=catalogs,
@@ -113,11 +104,7 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/health")
     def health():
         """Report whether Redis answers; callers are served either way (degraded without it)."""
-        try:
-            client.ping()
-            redis_state = "ok"
-        except redis.exceptions.RedisError:
-            redis_state = "unreachable"
+        redis_state = "ok" if store.answers(client) else "unreachable"
         lines = {f.name: f.version for f in catalogs.current().flows.values()}
         return {"status": "ok" if redis_state == "ok" else "degraded", "redis": redis_state, "lines": lines}
 

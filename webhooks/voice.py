@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 
-import redis
 from flask import Blueprint, Response, current_app, request
 
 from ivr.call import failures
@@ -35,6 +34,7 @@ from ivr.call.engine import (
 )
 from ivr.call.events import CALL_ENDED
 from ivr.render import PATHS
+from ivr.store import client as store
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, reply
 
@@ -240,7 +240,7 @@ def _run(
             " ".join(type(a).__name__ for a in actions) or "bridge",
         )
         return reply(actions, flow, call)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except store.Unavailable as exc:
         reason = f"Redis unavailable ({type(exc).__name__})"
         log.error("call ...%s %s: %s", (call or "")[-6:], request.path, reason)
     except Exception as exc:

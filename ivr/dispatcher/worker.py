@@ -20,7 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-import redis
 import requests
 from twilio.base.exceptions import TwilioRestException
 
@@ -33,6 +32,7 @@ from ivr.flows.directory import Agent
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.render import url
 from ivr.settings import config_from_env
+from ivr.store import client as store
 from ivr.store.callbacks import PLACING_SECONDS, CallbackStore
 from ivr.store.dispatch import Dispatch
 
@@ -43,7 +43,7 @@ class Worker:
     def __init__(
         self,
         catalogs: LiveCatalog,
-        r: redis.Redis,
+        r: store.Client,
         twilio,
         public_url: str,
         caller_id: str | None = None,
@@ -67,7 +67,7 @@ class Worker:
             try:
                 self.run_once()
                 self.dispatch.wait_for_wake(wake_seconds)
-            except redis.exceptions.RedisError as exc:
+            except store.StoreError as exc:
                 log.error("Redis unavailable (%s); trying again shortly", type(exc).__name__)
                 stop.wait(wake_seconds)
             except Exception:  # the worker must outlive any one bad round: callers depend on it
@@ -178,7 +178,7 @@ def main() -> None:
     # the same audio cache as the web process: prompts are converted once, not on every reload
     catalogs = LiveCatalog(Path(cfg["FLOWS_DIR"]), audio_cache=Path(cfg["AUDIO_CACHE"]))
     catalog = catalogs.current()
-    client = redis.Redis.from_url(cfg["REDIS_URL"], decode_responses=True, socket_timeout=5, socket_connect_timeout=2)
+    client = store.connect(cfg["REDIS_URL"], timeout=5, connect_timeout=2)
     twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
     worker = Worker(catalogs, client, twilio, cfg["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
     stop = threading.Event()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.call.callers import normalise
 from ivr.errors import FlowError, Problem
 from ivr.flows import audio as audio_files
 from ivr.flows.directory import Directory, load_directory
 from ivr.flows.flow import Flow, load_flow
+from ivr.flows.phone_numbers import normalise
 from ivr.flows.timing import check_budgets
 
 AGENTS_FILE = "agents.yaml"

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import click
-import redis
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -24,6 +23,7 @@ from ivr.flows.catalog import AGENTS_FILE, load_catalog
 from ivr.flows.directory import load_directory
 from ivr.flows.flow import Flow, load_flow
 from ivr.store import caller_history, presence_records
+from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.embedded_redis import EmbeddedRedis
 from ivr.tools.graph import FORMATS, find_flow, render
@@ -237,15 +237,13 @@ def _dev_token() -> str:
     return DEV_TOKEN_FILE.read_text().strip()
 
 
-def _redis() -> redis.Redis:
+def _redis() -> store.Client:
     url = os.environ.get("REDIS_URL") or (REDIS_URL_FILE.read_text().strip() if REDIS_URL_FILE.exists() else "")
     if not url:
         raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` in this folder first")
-    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from exc
+    client = store.connect(url, timeout=2)
+    if not store.answers(client):
+        raise click.ClickException(f"cannot reach Redis at {url}")
     return client
 
 
