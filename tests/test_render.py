@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.call import calling_back, failures
 from ivr.call.actions import (
     Ask,
     Dial,
@@ -68,3 +69,39 @@ def test_hold_and_goodbye():
 def test_an_unsettled_dial_is_refused():
     with pytest.raises(TypeError):
         render([DialFirstFree((PHONE,), 20)])
+
+
+# The documents said when our own machinery fails are built from plain actions too, and must be valid TwiML:
+# a caller or an agent who hears one has already been let down once.
+FAILURE_DOCUMENTS = {
+    "still waiting (wait document without Redis)": failures.STILL_WAITING,
+    "bare whisper (agent leg without Redis)": failures.BARE_WHISPER,
+    "last resort with a fallback number": failures.last_resort("+15005550199"),
+    "last resort without one": failures.last_resort(None),
+    "after the fallback ring, talked": failures.after_fallback_ring("completed"),
+    "after the fallback ring, nobody": failures.after_fallback_ring("no-answer"),
+    "callback cannot go ahead": calling_back.CANNOT_GO_AHEAD,
+    "callback already handled": calling_back.ALREADY_HANDLED,
+    "callback passed": calling_back.PASSED,
+    "nothing to say": (),
+}
+
+
+@pytest.mark.parametrize("actions", FAILURE_DOCUMENTS.values(), ids=FAILURE_DOCUMENTS.keys())
+def test_failure_documents_are_valid_twiml(actions):
+    assert_valid_twiml(render(actions))
+
+
+def test_the_last_resort_rings_the_fallback_number_then_tries_again():
+    doc = assert_valid_twiml(render(failures.last_resort("+15005550199")))
+    assert doc.find("Dial/Number").text == "+15005550199"
+    assert doc.find("Redirect").text == "/voice/fallback"
+    alone = assert_valid_twiml(render(failures.last_resort(None)))
+    assert alone.find("Dial") is None and alone.find("Pause") is not None, "no number: wait, then try again"
+    assert alone.find("Redirect").text == "/voice/fallback"
+
+
+def test_nobody_is_hung_up_on_after_a_failed_fallback_ring():
+    doc = assert_valid_twiml(render(failures.after_fallback_ring("no-answer")))
+    assert doc.find("Hangup") is None and doc.find("Redirect").text == "/voice/fallback"
+    assert assert_valid_twiml(render(failures.after_fallback_ring("completed"))).find("Hangup") is not None
