@@ -112,8 +112,6 @@ def _build(actions: tuple[Action, ...], call: str, voice: str, language: str) ->
                 if action.lead:
                     say(gather, action.lead)
                 gather.play(action.audio)
-                if action.tail:
-                    say(gather, action.tail)
             else:
                 say(gather, action.prompt)
             response.append(gather)

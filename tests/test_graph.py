@@ -53,9 +53,9 @@ def test_the_mermaid_diagram_has_every_node_option_and_zero_out():
 
 def test_routes_have_their_own_shape_and_name_who_they_ring_and_nodes_carry_their_times():
     text = drawn()
-    assert 'n_moving[["moving<br/>route to group moving<br/>reached at 26.0 s, person by 30.8 s"]]' in text
-    assert 'n_welcome{{"welcome<br/>menu<br/>reached at 0.0 s, person by 28.4 s<br/>0 offered at 26.0 s"}}' in text
-    assert 'n_goodbye(["goodbye<br/>goodbye<br/>reached at 54.8 s, call ends"])' in text
+    assert 'n_moving[["moving<br/>route to group moving<br/>reached at 24.8 s, person by 29.6 s"]]' in text
+    assert 'n_welcome{{"welcome<br/>menu<br/>reached at 0.0 s, person by 27.2 s<br/>0 offered at 4.8 s"}}' in text
+    assert 'n_goodbye(["goodbye<br/>goodbye<br/>reached at 53.6 s, call ends"])' in text
     assert "class n_billing_team,n_technical_team,n_moving,n_cancellation_team route" in text
 
 
@@ -96,7 +96,7 @@ def test_the_svg_is_well_formed_with_one_box_per_node():
     kinds = {g.get("id")[5:]: g.get("class").split()[1] for g in boxes}
     assert kinds == {n.id: n.type for n in EXAMPLE.nodes.values()}
     texts = [t.text for g in boxes for t in g.iter(f"{SVG}text")]
-    assert "reached at 26.0 s, person by 30.8 s" in texts and "route to group moving" in texts
+    assert "reached at 24.8 s, person by 29.6 s" in texts and "route to group moving" in texts
     edges = [(p.get("data-from"), p.get("data-to")) for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]
     assert ("billing", "welcome") in edges and ("welcome", "person-1") in edges and len(edges) == 14
     labels = " ".join(" ".join(t.itertext()) for t in root.iter(f"{SVG}text") if t.get("class") == "label")

@@ -34,7 +34,9 @@ def test_a_recorded_menu_prompt_plays_inside_the_gather(tmp_path, make_app):
     gather = call.gather()
     played = gather.find("Play").text
     assert played.startswith("/audio/") and played.endswith(".wav")
-    assert "press 0" in call.heard(), "the zero-out reminder is still spoken after the recording"
+    said = [child.tag for child in gather]
+    assert said == ["Say", "Play"], "the way to a person is said first, then the recording plays"
+    assert call.heard().startswith("Press 0 or say agent at any time for a person.")
     response = app.test_client().get(played)
     response.close()
     assert response.status_code == 200 and response.mimetype == "audio/wav"

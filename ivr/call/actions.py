@@ -28,9 +28,8 @@ class Ask:
     input: str = "dtmf speech"
     num_digits: int = 1
     finish_on_key: str | None = None
-    audio: str | None = None  # a recorded prompt played instead of the text between lead and tail
-    lead: str = ""  # spoken before the recording ("Sorry, I didn't get that.")
-    tail: str = ""  # spoken after it (the zero-out reminder)
+    audio: str | None = None  # a recorded prompt played instead of the menu's text, after the lead
+    lead: str = ""  # spoken before the recording ("Sorry, I didn't get that." and the zero-out reminder)
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,14 @@ def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]
 
 def _ask(world: World, node: Node, state: CallState, before: str) -> Ask:
     flow = world.flow
-    after = ZERO_OUT_HINT if node.id == flow.start or not state.path or before else ""
-    prompt = " ".join(p for p in (before, node.say, after) if p)
+    # The way to a person comes first, before the menu's own words: a caller never sits through a menu to
+    # learn that 0 was there all along.
+    hint = ZERO_OUT_HINT if node.id == flow.start or not state.path or before else ""
+    lead = " ".join(p for p in (before, hint) if p)
+    prompt = " ".join(p for p in (lead, node.say) if p)
     hints = tuple(dict.fromkeys([w for o in node.options for w in o.words] + list(OPERATOR_WORDS)))
     audio = world.audio.get(node.play) if node.play else None
-    return Ask(node.id, prompt, hints, node.timeout, audio=audio, lead=before, tail=after)
+    return Ask(node.id, prompt, hints, node.timeout, audio=audio, lead=lead)
 
 
 def _spoken(world: World, node: Node) -> Action:

@@ -10,7 +10,7 @@ from ivr.flows import audio as audio_files
 from ivr.flows.directory import Directory, load_directory
 from ivr.flows.flow import Flow, load_flow
 from ivr.flows.phone_numbers import normalise
-from ivr.flows.timing import check_budgets
+from ivr.flows.timing_report import check_budgets
 
 AGENTS_FILE = "agents.yaml"
 

@@ -112,6 +112,7 @@ class Settings:
     voicemail_seconds: int = 120
     hold_music: str | None = None  # an audio file under the flows folder, played while callers wait
     time_to_human_budget_seconds: int = 30  # longest a caller may listen before being offered a person
+    first_offer_warning_seconds: int = 10  # `ivr check` warns when the first offer of a person comes later
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
             "voicemail_max_seconds",
             "hold_music",
             "time_to_human_budget_seconds",
+            "first_offer_warning_seconds",
         }
     )
     d = Settings()
@@ -236,6 +238,7 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         voicemail_seconds=f.integer("voicemail_max_seconds", 120, 10, 600),
         hold_music=f.text("hold_music"),
         time_to_human_budget_seconds=f.integer("time_to_human_budget_seconds", d.time_to_human_budget_seconds, 5, 600),
+        first_offer_warning_seconds=f.integer("first_offer_warning_seconds", d.first_offer_warning_seconds, 1, 600),
     )
 
 

@@ -3,10 +3,10 @@
 Computed from the flow alone (pure: no Redis, no Flask, no clock), for every node:
 
 - reach: seconds of prompts heard on the quickest way from the start of the call to entering the node.
-- offered: seconds until the caller is told they can press 0 for a person (the engine's reminder at the
-  end of the first menu's prompt), or is put through to a person, whichever comes first, on a call
-  that goes through the node. The reminder comes at the first menu every caller meets, so this is the
-  same figure for every node of a flow: `FlowTiming.first_offer`.
+- offered: seconds until the caller is told they can press 0 for a person (the engine's reminder, said
+  first, before the first menu's own words), or is put through to a person, whichever comes first, on a
+  call that goes through the node. The reminder comes at the first menu every caller meets, so this is
+  the same figure for every node of a flow: `FlowTiming.first_offer`.
 - to_person: seconds until a person's phone starts to ring on the quickest way from the start through
   the node: pressing 0 at a menu (then the engine says "Connecting you to a person.") or taking a route
   (its `say` intro, then the ring). None when the node cannot lead to a person (a goodbye ends the call).
@@ -26,18 +26,18 @@ for the pause after each sentence. Figures are kept in tenths of a second, so th
 read the same on every run.
 
 The budget (`settings.time_to_human_budget_seconds`, default 30) is the longest a caller may listen
-before being offered a person. A flow whose first offer comes later is refused (`budget_problems`); a node
-whose quickest way to a person rings later than the budget is only a warning (`late_nodes`).
+before being offered a person. A flow whose first offer comes later is refused; one whose first offer
+comes later than `settings.first_offer_warning_seconds` (default 10) is warned of, and so is a node whose
+quickest way to a person rings later than the budget (ivr.flows.timing_report says all three).
 """
 
 from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ivr.errors import Problem
 from ivr.flows.flow import Flow, Node
 from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
 
@@ -184,8 +184,10 @@ def time_to_human(
     end = nodes[prefix[-1]] if prefix else None
     offer, offer_path, connects = None, (), False
     if end is not None and end.type in ("menu", "route"):
-        offer = reach[end.id] + first(end.id)
-        offer_path = tuple(Step(n, first(n) / 10) for n in prefix if first(n) or n == end.id)
+        # A menu offers a person with its first words (the reminder comes first); a route after its intro.
+        heard = {**{n: first(n) for n in prefix}, **({end.id: hint} if end.type == "menu" else {})}
+        offer = reach[end.id] + heard[end.id]
+        offer_path = tuple(Step(n, heard[n] / 10) for n in prefix if heard[n] or n == end.id)
         connects = end.type == "route"
 
     budget = flow.settings.time_to_human_budget_seconds
@@ -335,82 +337,3 @@ def _steps_on(node_id, nodes, on_way_in, way_in, way_again, connecting) -> tuple
         on_way_in = on_way_in and nodes[current].type in ("message", "goto")
         current = nxt
     return ()  # pragma: no cover - the graph search never loops
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.1f} s"
-
-
-def budget_problems(timing: FlowTiming) -> list[Problem]:
-    """The hard failure: the first offer of a person comes later than the flow's budget."""
-    if timing.within_budget:
-        return []
-    node = timing.flow.nodes[timing.offer_node]
-    what = "before a person's phone rings" if timing.offer_connects else "before being offered a person"
-    path = " -> ".join(str(step) for step in timing.offer_path)
-    return [
-        Problem(
-            timing.flow.file,
-            node.line,
-            node.id,
-            f"callers hear {_seconds(timing.first_offer)} of prompts {what} (budget {timing.budget} s): {path}",
-        )
-    ]
-
-
-def check_budgets(flows: Iterable[Flow], audio_seconds: Mapping[str, float] | None = None) -> list[Problem]:
-    """budget_problems for every flow (recordings lasting their measured AUDIO_SECONDS)."""
-    return [p for flow in flows for p in budget_problems(time_to_human(flow, audio_seconds))]
-
-
-def late_nodes(timing: FlowTiming) -> list[Problem]:
-    """The warnings: nodes from which a person is further away than the budget (however the caller got there)."""
-    warnings = []
-    for t in timing.nodes.values():
-        if t.over_budget:
-            path = " -> ".join(str(step) for step in t.path)
-            warnings.append(
-                Problem(
-                    timing.flow.file,
-                    t.line,
-                    t.node,
-                    f"from here a person's phone rings {_seconds(t.to_person - t.reach)} later at "
-                    f"the earliest (budget {timing.budget} s): {path}",
-                )
-            )
-    return warnings
-
-
-HEADERS = ("node", "type", "reach s", "offered s", "to a person s", "barge-in reach s", "barge-in person s", "note")
-
-
-def rows(timing: FlowTiming) -> list[tuple[str, ...]]:
-    """The table `ivr check` prints: one row per node, in the file's order."""
-
-    def figure(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
-    table = []
-    for t in timing.nodes.values():
-        notes = []
-        if t.node == timing.offer_node:
-            notes.append("puts through to a person" if timing.offer_connects else "offers a person (0)")
-        if t.recorded:
-            notes.append("recorded")
-        if t.type == "goodbye":
-            notes.append("call ends")
-        if t.over_budget:
-            notes.append(f"over budget ({timing.budget} s)")
-        table.append(
-            (
-                t.node,
-                t.type,
-                figure(t.reach),
-                figure(t.offered),
-                figure(t.to_person),
-                figure(t.reach_floor),
-                figure(t.to_person_floor),
-                "; ".join(notes),
-            )
-        )
-    return table

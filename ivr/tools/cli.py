@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ivr.call import callers, presence
 from ivr.errors import FlowError
-from ivr.flows import audio, timing
+from ivr.flows import audio, timing, timing_report
 from ivr.flows.catalog import AGENTS_FILE, load_catalog
 from ivr.flows.directory import load_directory
 from ivr.flows.flow import Flow, load_flow
@@ -59,7 +59,7 @@ def check(path: Path | None) -> None:
             directory = load_directory(path.parent / AGENTS_FILE)
             flows = [load_flow(path, directory)]
             sounds = audio.check_flows(path.parent, flows)
-            late = timing.check_budgets(flows, sounds.seconds)
+            late = timing_report.check_budgets(flows, sounds.seconds)
             if late:
                 raise FlowError(late)
     except FlowError as exc:
@@ -96,22 +96,24 @@ def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
         f"{flow.name}: seconds of prompts heard in full before each node, before 0 is offered, before a "
         f"person rings (budget {figures.budget} s)"
     )
-    rows = timing.rows(figures)
+    rows = timing_report.rows(figures)
     if console.is_terminal:
-        table = Table(*timing.HEADERS, title=escape(title))
+        table = Table(*timing_report.HEADERS, title=escape(title))
         for row in rows:
             table.add_row(*map(escape, row), style="yellow" if row[-1].endswith(f"({figures.budget} s)") else None)
         console.print(table)
     else:
-        widths = [max(len(row[i]) for row in (timing.HEADERS, *rows)) for i in range(len(timing.HEADERS))]
+        widths = [max(len(row[i]) for row in (timing_report.HEADERS, *rows)) for i in range(len(timing_report.HEADERS))]
         console.print(title, markup=False, soft_wrap=True)
-        for row in (timing.HEADERS, *rows):  # figures right-aligned, names and notes left
+        for row in (timing_report.HEADERS, *rows):  # figures right-aligned, names and notes left
             cells = [
                 c.rjust(w) if 1 < i < len(row) - 1 else c.ljust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             ]
             console.print("  ".join(cells).rstrip(), markup=False, soft_wrap=True)
-    for problem in timing.late_nodes(figures):  # a warning: only the first offer of a person must be in budget
+    console.print(timing_report.summary(figures), markup=False, soft_wrap=True)
+    # warnings: only the first offer of a person within the budget is a must
+    for problem in timing_report.first_offer_warnings(figures) + timing_report.late_nodes(figures):
         err.print(f"[yellow]warning[/yellow] {escape(str(problem))}", soft_wrap=True)
 
 
