@@ -153,9 +153,10 @@ def test_a_message_is_kept_with_the_callers_history(twilio, moving_busy, r, clie
     history = CliRunner().invoke(
         main,
         ["calls", "history", "+14155550143"],
-        env={"REDIS_URL": client.application.config["REDIS_URL"], "TWILIO_AUTH_TOKEN": AUTH_TOKEN},
+        env={"REDIS_URL": client.application.config["REDIS_URL"], "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "COLUMNS": "250"},
     )
     assert "left a message" in history.output
+    assert "https://api.twilio.com/2010-04-01/Recordings/RE1" in history.output, "where to hear the message"
 
 
 def test_an_empty_recording_puts_the_caller_back_in_line(twilio, moving_busy, r):

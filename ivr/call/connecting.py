@@ -127,7 +127,7 @@ def ask_for_message(world: World, state: CallState, before: str = "") -> Outcome
         for p in (
             before,
             "Please leave your name and your message after the tone, then press the "
-            "pound key. The team will see it with your call history.",
+            "pound key. If you call again, the person you reach will know you left it.",
         )
         if p
     )

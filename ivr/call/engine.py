@@ -134,7 +134,7 @@ def _arrive(world: World) -> Outcome:
     if visit >= policy.supervisor_from_call:
         greeting = Say(
             f"Welcome back. I can see this is your call number {visit} to us recently, so I'm "
-            "connecting you straight to a supervisor who can see your recent calls."
+            "connecting you straight to a supervisor, who will hear about your recent calls first."
         )
         state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
         return route(world, state, Target.supervisors(), (greeting,))

@@ -58,8 +58,8 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
     target = target_of(world, state)
     if target.kind == "agent" and target.name == event.agent:
         sorry = Say(
-            f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor "
-            "who can see your history."
+            f"{agent.name} can't take your call right now, so I'm connecting you to a supervisor, "
+            "who will hear about your earlier calls before you're connected."
         )
         state = state.but(target=Target.supervisors(), tried=(event.agent,))
         return route(world, state, Target.supervisors(), (sorry,)).but_missed(event.agent)

@@ -13,9 +13,7 @@ from ivr.call.world import Outcome, World
 def recorded(world: World, state: CallState, event: Recorded) -> Outcome:
     if event.seconds >= 1 and event.url:
         state = state.but(message=event.url, outcome="left a message")
-        return Outcome(
-            (Say("Thank you. Your message is saved, and the team will call you back. Goodbye."), Hangup()), state
-        )
+        return Outcome((Say("Thank you. Your message is saved with your call. Goodbye."), Hangup()), state)
     if not world.flow.settings.hours.is_open(world.now):
         return closed(world, state, "I didn't hear a message.")
     target = target_of(world, state)

@@ -321,11 +321,11 @@ def resolve(number: str) -> None:
 def history(number: str) -> None:
     """Show the recent contacts of the caller at NUMBER."""
     memory = caller_history.history(_redis(), _caller(number))
-    table = Table("when (UTC)", "line", "path", "agent", "outcome", "counts")
+    table = Table("when (UTC)", "line", "path", "agent", "outcome", "message", "counts")
     for c in sorted(memory.contacts, key=lambda c: c.at):
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.at))
         counts = "no (resolved)" if c.at <= memory.resolved_at else "yes"
-        table.add_row(when, c.flow, " > ".join(c.path) or "-", c.agent or "-", c.outcome, counts)
+        table.add_row(when, c.flow, " > ".join(c.path) or "-", c.agent or "-", c.outcome, c.message or "-", counts)
     console.print(table)
 
 
