@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 SKIP_SIGNATURE_ENV = "IVR_INSECURE_SKIP_TWILIO_SIGNATURE"
 
@@ -23,3 +24,13 @@ def config_from_env() -> dict:
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "RELOAD_SECONDS": float(env.get("RELOAD_SECONDS", "2")),
     }
+
+
+FOLDERS = ("FLOWS_DIR", "AUDIO_CACHE")
+
+
+def with_absolute_folders(config) -> None:
+    """Relative folders mean the working folder, whoever reads them later (Flask resolves a relative file
+    against the app's package, which served 500s for hold music on a default install)."""
+    for key in FOLDERS:
+        config[key] = str(Path(config[key]).resolve())

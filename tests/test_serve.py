@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,9 +15,13 @@ import urllib.request
 from pathlib import Path
 from urllib.error import HTTPError
 
+import pytest
 from twilio.request_validator import RequestValidator
 
+from ivr.flows.catalog import load_catalog
 from ivr.store.embedded_redis import free_port
+from ivr.tools import serve
+from tests import process_tree
 from tests.conftest import ROOT
 from tests.twilio_sim import assert_valid_twiml, new_sid
 
@@ -77,7 +83,92 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
         output, _ = server.communicate(timeout=20)
     assert "started a local Redis" in output and "4155550142" not in output
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    import socket
-
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the embedded Redis stops with the server"
+
+
+def start_serve(folder: Path, port: int) -> subprocess.Popen:
+    """`ivr serve` as a newcomer runs it: in a folder of their own with the example flows, every setting at
+    its default (a relative AUDIO_CACHE among them), and in its own process group, as a terminal starts it."""
+    shutil.copytree(ROOT / "flows", folder / "flows")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN", "AUDIO_CACHE", "FLOWS_DIR", "IVR_HOME", "PUBLIC_URL")
+    }
+    env["WEB_CONCURRENCY"] = "2"
+    ivr = Path(sys.executable).parent / "ivr"
+    return subprocess.Popen(
+        [str(ivr), "serve", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for_health(base: str, server: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=1) as response:
+                return json.loads(response.read())
+        except OSError:
+            assert server.poll() is None, "ivr serve exited before it answered"
+            assert time.monotonic() < deadline, "ivr serve did not answer /health within 30 s"
+            time.sleep(0.2)
+
+
+def test_hold_music_plays_on_a_default_install(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_serve(tmp_path, port)
+    try:
+        wait_for_health(base, server)
+        hold = load_catalog(tmp_path / "flows", audio_cache=tmp_path / "scratch").audio["audio/hold.mp3"]
+        with urllib.request.urlopen(base + hold, timeout=10) as response:
+            body = response.read()
+            assert response.status == 200 and response.headers["Content-Type"] == "audio/wav"
+        assert body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 8000 * 2 * 5  # 8 s of 8 kHz audio
+        assert (tmp_path / ".ivr" / "audio-cache" / hold.rsplit("/", 1)[1]).is_file(), "cached in the working folder"
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "term", "hangup"])
+def test_stopping_ivr_serve_leaves_nothing_running(tmp_path, sig):
+    """Ctrl-C reaches the whole foreground process group of a terminal: ivr serve must stop gunicorn, its
+    workers and Redis, and leave the port free (bench/serve_stop.py tries it 20 times over)."""
+    port = free_port()
+    server = start_serve(tmp_path, port)
+    wait_for_health(f"http://127.0.0.1:{port}", server)
+    started = process_tree.descendants(server.pid)
+    assert len(started) >= 4, "bash-less gunicorn master, two workers and redis-server"
+    os.killpg(server.pid, sig)  # as the terminal does: the signal goes to the process group
+    assert server.wait(timeout=30) == 0
+    deadline = time.monotonic() + 5  # killed processes vanish from /proc a moment later
+    while process_tree.alive(started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_tree.alive(started) == set()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0, "nothing listens on the port"
+
+
+def test_a_child_that_ignores_sigterm_is_killed_with_everything_it_started():
+    """The reported failure: a gunicorn worker stuck in its shutdown, ignoring SIGTERM, holding the port."""
+    children = serve.Children()
+    stubborn = children.start("sh -c 'trap \"\" TERM INT; sleep 300 & sleep 300'", dict(os.environ))
+    deadline = time.monotonic() + 5
+    while len(process_tree.descendants(stubborn.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group = {stubborn.pid} | process_tree.descendants(stubborn.pid)
+    assert len(group) == 3, "the shell and its two sleeps"
+    began = time.monotonic()
+    children.stop(seconds=0.5)
+    assert time.monotonic() - began < 5
+    deadline = time.monotonic() + 5  # SIGKILL is delivered a moment later
+    while process_tree.alive(group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_tree.alive(group) == set()

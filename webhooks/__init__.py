@@ -16,7 +16,7 @@ from ivr.call import callers
 from ivr.errors import ConfigError, FlowError
 from ivr.flows.catalog import Catalog
 from ivr.flows.live_catalog import LiveCatalog
-from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env
+from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env, with_absolute_folders
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.calls import CallStore
@@ -51,6 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(config_from_env())
     app.config.update(config or {})
     cfg = app.config
+    with_absolute_folders(cfg)
     logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not cfg["REDIS_URL"]:
         raise ConfigError("REDIS_URL is not set (the `ivr serve` command starts a local Redis for you)")

@@ -31,7 +31,7 @@ from ivr.flows.catalog import Catalog
 from ivr.flows.directory import Agent
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.render import url
-from ivr.settings import config_from_env
+from ivr.settings import config_from_env, with_absolute_folders
 from ivr.store import client as store
 from ivr.store.callbacks import PLACING_SECONDS, CallbackStore
 from ivr.store.dispatch import Dispatch
@@ -169,6 +169,7 @@ PLACE_RETRY_SECONDS = 60  # a callback Twilio refused is offered again after thi
 
 def main() -> None:
     cfg = config_from_env()  # the same settings and defaults as the web process
+    with_absolute_folders(cfg)
     logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # not every REST request's headers
     env = os.environ

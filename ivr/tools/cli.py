@@ -6,7 +6,6 @@ import contextlib
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from ivr.store import caller_history, presence_records
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.embedded_redis import EmbeddedRedis
+from ivr.tools import serve
 from ivr.tools.graph import FORMATS, find_flow, render
 
 LOCAL = Path(os.environ.get("IVR_HOME", ".ivr"))  # the embedded Redis's data and the development token
@@ -155,9 +155,9 @@ def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
         err.print(f"wrote {output} ({fmt})", markup=False)
 
 
-@main.command()
+@main.command(name="serve")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000 or $PORT")
-def serve(port: int) -> None:
+def serve_command(port: int) -> None:
     """Run the line locally with the Procfile's web command; start a local Redis if REDIS_URL is unset."""
     env = dict(os.environ, PORT=str(port), FLOWS_DIR=_flows_dir())
     # gunicorn lives beside this Python, whether or not the virtual env is activated
@@ -178,15 +178,9 @@ def serve(port: int) -> None:
             "[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
             f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]"
         )
-    embedded, processes = None, []
-
-    def stop(*_):
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-
+    embedded, children = None, serve.Children()
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops everything too
-        signal.signal(sig, stop)
+        signal.signal(sig, children.terminate)
     try:
         if not env.get("REDIS_URL"):
             embedded = EmbeddedRedis(LOCAL / "redis").start()
@@ -194,9 +188,9 @@ def serve(port: int) -> None:
             REDIS_URL_FILE.write_text(embedded.url)
             console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
         console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
-        processes.append(subprocess.Popen(["bash", "-c", f"exec {web}"], env=env))
+        server = children.start(web, env)
         if with_worker:
-            processes.append(subprocess.Popen(["bash", "-c", f"exec {worker}"], env=env))
+            children.start(worker, env)
             console.print("worker started: queued callers and callbacks are handed to people as they free up")
         else:
             err.print(
@@ -204,31 +198,24 @@ def serve(port: int) -> None:
                 "queued callers and callbacks to people through Twilio's REST API.[/yellow]"
             )
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the finally below stops everything
-            processes[0].wait()
+            server.wait()
     finally:
-        stop()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        children.stop()
         if embedded is not None:  # last: the web process may still be answering until it stops
             embedded.stop()
             REDIS_URL_FILE.unlink(missing_ok=True)
-    code = processes[0].returncode if processes else 1
+    code = children.processes[0].returncode if children.processes else 1
     sys.exit(code if code and code > 0 else 0)
 
 
 def _procfile_command(kind: str) -> str:
-    # the Procfile of the folder you run in, else the project's own (ivr serve from anywhere)
-    procfile = Path("Procfile") if Path("Procfile").exists() else Path(__file__).resolve().parents[1] / "Procfile"
-    if not procfile.exists():
-        raise click.ClickException("no Procfile here or beside the project; run this from the project folder")
-    for line in procfile.read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == kind:
-            return command.strip()
-    raise click.ClickException(f"no '{kind}:' line in the Procfile")
+    try:
+        command = serve.procfile_command(kind)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if command is None:
+        raise click.ClickException(f"no '{kind}:' line in the Procfile")
+    return command
 
 
 def _dev_token() -> str:
