@@ -23,12 +23,12 @@ from ivr.call.engine import (
 )
 from ivr.call.presence import AWAY, BUSY, Presence
 from ivr.flows.catalog import load_catalog
-from ivr.flows.flow import Target
+from ivr.flows.model import Menu, Target
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "flows")
 FLOW = CATALOG.flows["riverlink-support"]
 NOW = 1_800_000_000.0
-MENUS = [n.id for n in FLOW.nodes.values() if n.type == "menu"]
+MENUS = [n.id for n in FLOW.nodes.values() if isinstance(n, Menu)]
 
 
 def world(state=None, memory=None, presence=None, **kw) -> World:

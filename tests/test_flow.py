@@ -11,7 +11,8 @@ import pytest
 from ivr.errors import FlowError
 from ivr.flows.catalog import load_catalog
 from ivr.flows.directory import load_directory
-from ivr.flows.flow import load_flow
+from ivr.flows.load import load_flow
+from ivr.flows.model import Menu
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 DIRECTORY = load_directory(FLOWS / "agents.yaml")
@@ -66,8 +67,10 @@ def test_numbers_keep_their_plus_and_yes_no_stay_words(tmp_path):
 
 def test_unknown_target_names_file_line_and_node(tmp_path):
     p = only(tmp_path, GOOD.replace("next: billing", "next: bliling"))
-    assert p.node == "main" and p.line == 4 and "bliling" in p.message and p.file.endswith("line.yaml")
-    assert str(p).startswith(f"{p.file}:4: node 'main':")
+    assert (p.node, p.line) == ("main", 10), "the line of the mistaken `next:`, not the node's first line"
+    assert p.file.endswith("line.yaml")
+    expected = "'next' names 'bliling', which is not a node in this file; did you mean 'billing'?"
+    assert str(p) == f"{p.file}:10: node 'main': {expected}"
 
 
 def test_unreachable_node(tmp_path):
@@ -170,7 +173,7 @@ def test_the_example_line_is_valid():
     catalog = load_catalog(FLOWS)
     assert catalog.default == "riverlink-support"
     flow = catalog.flows["riverlink-support"]
-    labels = {o.label for n in flow.nodes.values() for o in n.options}
+    labels = {o.label for n in flow.nodes.values() if isinstance(n, Menu) for o in n.options}
     assert {"billing", "internet problem", "moving", "cancel service"} <= labels
 
 

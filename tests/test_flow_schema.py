@@ -20,7 +20,8 @@ import yaml
 from ivr.errors import FlowError, Problem
 from ivr.flows.catalog import AGENTS_FILE, flow_files
 from ivr.flows.directory import load_directory
-from ivr.flows.flow import KEYS, NODE_TYPES, OPERATOR_KEY, OPERATOR_WORDS, load_flow
+from ivr.flows.load import load_flow
+from ivr.flows.model import KEYS, NODE_TYPES, OPERATOR_KEY, OPERATOR_WORDS
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 FLOW_SCHEMA = json.loads((FLOWS / "flow.schema.json").read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from ivr.call.presence import AWAY, BUSY, RINGING, Presence
 from ivr.call.routing import next_people
 from ivr.flows.directory import load_directory
-from ivr.flows.flow import Target
+from ivr.flows.model import Target
 
 DIRECTORY = load_directory(Path(__file__).resolve().parents[1] / "flows" / "agents.yaml")
 NOW = 1_800_000_000.0

@@ -16,7 +16,7 @@ from ivr.call.engine import Arrive, Input, World, step
 from ivr.errors import FlowError
 from ivr.flows.catalog import load_catalog
 from ivr.flows.directory import load_directory
-from ivr.flows.flow import load_flow
+from ivr.flows.load import load_flow
 from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
 from ivr.flows.timing import SPEAKING_RATE, speech_seconds, time_to_human
 from ivr.flows.timing_report import HEADERS, budget_problems, first_offer_warnings, rows

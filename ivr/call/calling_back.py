@@ -11,7 +11,7 @@ from ivr.call.actions import Action, CallbackWhisper, DialCustomer, Hangup, Say
 from ivr.call.callers import spoken
 from ivr.call.callstate import Contact
 from ivr.call.events import TALKED
-from ivr.flows.flow import CallbackPolicy
+from ivr.flows.model import CallbackPolicy
 
 ALREADY_HANDLED = (Say("This callback has already been taken care of. Thank you."), Hangup())
 PASSED = (Say("Passing. The request stays in line for the next person."), Hangup())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from ivr.flows.flow import Target
+from ivr.flows.model import Target
 
 
 @dataclass(frozen=True)

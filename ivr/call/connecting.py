@@ -22,7 +22,7 @@ from ivr.call.queueing import QueueEntry
 from ivr.call.routing import next_people
 from ivr.call.world import FALLBACK, Outcome, World
 from ivr.flows.directory import SUPERVISORS, Directory
-from ivr.flows.flow import OPERATOR_WORDS, Flow, Node, Target
+from ivr.flows.model import OPERATOR_WORDS, Flow, Menu, Node, Target
 
 
 def settle(outcome: Outcome, claimed: str | None) -> tuple[Action, ...]:
@@ -50,7 +50,8 @@ def degraded(flow: Flow, directory: Directory, fallback_number: str | None) -> t
 
 
 def operator_for(flow: Flow, node: Node | None) -> Target:
-    return (node.operator if node is not None else None) or flow.settings.operator
+    """Who 0 reaches from NODE: a menu's own operator, else the line's."""
+    return (node.operator if isinstance(node, Menu) else None) or flow.settings.operator
 
 
 def target_of(world: World, state: CallState) -> Target:

@@ -40,7 +40,7 @@ from ivr.call.out_of_hours import closed, closed_choice
 from ivr.call.ringing import connect_to, dial_ended, ended, whisper_reply, whisper_summary
 from ivr.call.voicemail import recorded
 from ivr.call.world import Outcome, World
-from ivr.flows.flow import Target
+from ivr.flows.model import Target
 
 RETURNING = "returning caller"
 EARLIER_TOLD = 3  # how many earlier contacts the whisper describes

@@ -15,7 +15,7 @@ from ivr.call.callstate import CallState
 from ivr.call.connecting import asks_for_person, first_key, route, to_person, words_of
 from ivr.call.events import Input
 from ivr.call.world import Outcome, World
-from ivr.flows.flow import OPERATOR_KEY, OPERATOR_WORDS, Node, Option
+from ivr.flows.model import OPERATOR_KEY, OPERATOR_WORDS, Goodbye, Goto, Menu, Message, Option, Route
 from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
 
 MISSES_TO_PERSON = 2  # silences or wrong keys in a row before the caller is put through to a person
@@ -29,16 +29,16 @@ def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]
         node = flow.node(node_id)
         if node is None:
             return to_person(world, state, None, said + (Say("Let me get you a person."),))
-        if node.type == "menu":
+        if isinstance(node, Menu):
             state = state.but(node=node.id, misses=0)
             return Outcome(said + (_ask(world, node, state, ""),), state)
-        if node.type == "message":
+        if isinstance(node, Message):
             said += (_spoken(world, node),)
             state = state.but(outcome=node.outcome or state.outcome)
             node_id = node.next
-        elif node.type == "goto":
+        elif isinstance(node, Goto):
             node_id = node.next
-        elif node.type == "route":
+        elif isinstance(node, Route):
             state = state.but(node=node.id)
             return route(world, state, node.target, said + ((Say(node.say),) if node.say else ()))
         else:  # goodbye: the caller chose to be done
@@ -47,7 +47,7 @@ def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]
     return to_person(world, state, None, said)
 
 
-def _ask(world: World, node: Node, state: CallState, before: str) -> Ask:
+def _ask(world: World, node: Menu, state: CallState, before: str) -> Ask:
     flow = world.flow
     # The way to a person comes first, before the menu's own words: a caller never sits through a menu to
     # learn that 0 was there all along.
@@ -59,7 +59,7 @@ def _ask(world: World, node: Node, state: CallState, before: str) -> Ask:
     return Ask(node.id, prompt, hints, node.timeout, audio=audio, lead=lead)
 
 
-def _spoken(world: World, node: Node) -> Action:
+def _spoken(world: World, node: Message | Goodbye) -> Action:
     """A node's recorded prompt when its audio is usable, else its text (the fallback `ivr check` warns of)."""
     audio = world.audio.get(node.play) if node.play else None
     return Play(audio) if audio else Say(node.say)
@@ -67,7 +67,7 @@ def _spoken(world: World, node: Node) -> Action:
 
 def take_input(world: World, state: CallState, event: Input) -> Outcome:
     node = world.flow.node(event.node)
-    if node is None or node.type != "menu":
+    if not isinstance(node, Menu):
         # The flow changed under the call, or the URL was tampered with: a person sorts it out.
         return to_person(world, state, None, (Say("Let me get you a person."),))
     digits = first_key(event.digits)
@@ -93,7 +93,7 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     return Outcome((_ask(world, node, state, heard),), state.but(node=node.id, misses=misses))
 
 
-def _match(node: Node, digits: str, words: str) -> Option | None:
+def _match(node: Menu, digits: str, words: str) -> Option | None:
     if digits:
         return next((o for o in node.options if o.key == digits[:1]), None)
     if not words:

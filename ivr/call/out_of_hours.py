@@ -11,7 +11,7 @@ from ivr.call.connecting import ask_for_message, asks_for_person, first_key, wor
 from ivr.call.events import Input
 from ivr.call.menus import MISSES_TO_PERSON
 from ivr.call.world import ON_CALL, Outcome, World
-from ivr.flows.flow import OPERATOR_KEY
+from ivr.flows.model import OPERATOR_KEY
 
 
 def closed(world: World, state: CallState, before: str) -> Outcome:

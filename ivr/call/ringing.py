@@ -13,7 +13,7 @@ from ivr.call.connecting import ask_for_message, route, target_of
 from ivr.call.events import TALKED, Connect, DialEnded, Ended, WhisperReply
 from ivr.call.world import FALLBACK, ON_CALL, Outcome, World
 from ivr.flows.directory import SUPERVISORS
-from ivr.flows.flow import Target
+from ivr.flows.model import Target
 
 
 def connect_to(world: World, state: CallState, event: Connect) -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ivr.call.presence import free_agents
 from ivr.flows.directory import Agent, Directory
-from ivr.flows.flow import Target
+from ivr.flows.model import Target
 
 
 def next_people(

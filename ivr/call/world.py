@@ -10,7 +10,7 @@ from ivr.call.actions import (
 from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.queueing import QueueEntry
 from ivr.flows.directory import Directory
-from ivr.flows.flow import Flow
+from ivr.flows.model import Flow
 
 FALLBACK = "fallback"  # the marker in `tried` for the line's fallback number
 ON_CALL = "on-call"  # the marker for the on-call number rung out of hours

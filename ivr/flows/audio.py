@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from ivr.errors import IVRError, Problem
 from ivr.flows import yamlfile
-from ivr.flows.flow import Flow, Node
+from ivr.flows.model import Flow, Node, recording
 
 with warnings.catch_warnings():
     # pydub imports audioop (deprecated in 3.11, gone in 3.13: the audioop-lts wheel replaces it there)
@@ -213,7 +213,7 @@ def prompts(flow: Flow) -> list[tuple[str, Node | None]]:
     found: list[tuple[str, Node | None]] = []
     if flow.settings.hold_music:
         found.append((flow.settings.hold_music, None))
-    found.extend((node.play, node) for node in flow.nodes.values() if node.play)
+    found.extend((recording(node), node) for node in flow.nodes.values() if recording(node))
     return found
 
 

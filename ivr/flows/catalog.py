@@ -8,7 +8,8 @@ from pathlib import Path
 from ivr.errors import FlowError, Problem
 from ivr.flows import audio as audio_files
 from ivr.flows.directory import Directory, load_directory
-from ivr.flows.flow import Flow, load_flow
+from ivr.flows.load import load_flow
+from ivr.flows.model import Flow
 from ivr.flows.phone_numbers import normalise
 from ivr.flows.timing_report import check_budgets
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ivr.errors import FlowError
 from ivr.flows.catalog import Catalog, load_catalog
-from ivr.flows.flow import Flow
+from ivr.flows.model import Flow
 
 log = logging.getLogger("ivr.flows")
 VERSIONS_KEPT = 20  # old versions of each flow kept for calls still on them

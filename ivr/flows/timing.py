@@ -38,7 +38,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ivr.flows.flow import Flow, Node
+from ivr.flows.model import PASSES_ON, Flow, Menu, Node, Route, exits, recording, words_said
 from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
 
 
@@ -90,7 +90,7 @@ class Step:
 @dataclass(frozen=True)
 class NodeTiming:
     node: str
-    type: str
+    kind: str  # the node's `type:` in the file, for the table
     line: int
     prompt: float  # seconds of the node's own prompt as heard in full (the first menu: with the reminder)
     recorded: bool  # the prompt is a recording whose measured duration is used
@@ -131,33 +131,32 @@ def time_to_human(
     connecting = speech_tenths(CONNECTING_LINE, rate)
 
     def own(node: Node) -> int:
-        if node.type == "goto":
-            return 0
-        if node.play and node.play in audio_seconds:
-            return _tenths(audio_seconds[node.play])
-        return speech_tenths(node.say, rate)
+        played = recording(node)
+        if played and played in audio_seconds:
+            return _tenths(audio_seconds[played])
+        return speech_tenths(words_said(node), rate)
 
     # The caller passes through messages and go-tos from the start without a choice, to the first menu
     # (or a route, or a goodbye). The engine adds the reminder to the start menu every time it plays and
     # to the first menu the first time (while the caller has chosen nothing yet).
     prefix = _prefix(flow)
-    first_menu = prefix[-1] if prefix and nodes[prefix[-1]].type == "menu" else None
+    first_menu = prefix[-1] if prefix and isinstance(nodes[prefix[-1]], Menu) else None
 
     def again(node_id: str) -> int:  # a node's prompt heard in full, any time but the first
         node = nodes[node_id]
-        return own(node) + (hint if node.type == "menu" and node_id == flow.start else 0)
+        return own(node) + (hint if isinstance(node, Menu) and node_id == flow.start else 0)
 
     def first(node_id: str) -> int:  # heard in full on the way in from the start
         return again(node_id) + (hint if node_id == first_menu and node_id != flow.start else 0)
 
     def floor(node_id: str) -> int:  # barging in: a menu costs nothing
-        return 0 if nodes[node_id].type == "menu" else again(node_id)
+        return 0 if isinstance(nodes[node_id], Menu) else again(node_id)
 
     def exit_to_person(node_id: str, cost: int) -> int | None:  # after the prompt: a person rings
         node = nodes[node_id]
-        if node.type == "route":
+        if isinstance(node, Route):
             return cost  # the intro is the prompt; then the ring
-        if node.type == "menu":
+        if isinstance(node, Menu):
             return cost + connecting
         return None
 
@@ -169,11 +168,11 @@ def time_to_human(
     onward_in, via_in = dict(onward), dict(via)
     for node_id in reversed(prefix):
         node = nodes[node_id]
-        if node.type in ("message", "goto"):
+        if isinstance(node, PASSES_ON):
             rest = onward_in.get(node.next)
             onward_in[node_id] = first(node_id) + rest if rest is not None else None
             via_in[node_id] = node.next
-        elif node.type == "menu":
+        elif isinstance(node, Menu):
             best = (first(node_id) + connecting, "0")
             for option in node.options:
                 rest = onward.get(option.next)
@@ -183,12 +182,12 @@ def time_to_human(
 
     end = nodes[prefix[-1]] if prefix else None
     offer, offer_path, connects = None, (), False
-    if end is not None and end.type in ("menu", "route"):
+    if isinstance(end, Menu | Route):
         # A menu offers a person with its first words (the reminder comes first); a route after its intro.
-        heard = {**{n: first(n) for n in prefix}, **({end.id: hint} if end.type == "menu" else {})}
+        heard = {**{n: first(n) for n in prefix}, **({end.id: hint} if isinstance(end, Menu) else {})}
         offer = reach[end.id] + heard[end.id]
         offer_path = tuple(Step(n, heard[n] / 10) for n in prefix if heard[n] or n == end.id)
-        connects = end.type == "route"
+        connects = isinstance(end, Route)
 
     budget = flow.settings.time_to_human_budget_seconds
     timings = {}
@@ -203,10 +202,10 @@ def time_to_human(
         steps += _steps_on(node_id, nodes, on_way_in, (via_in, first), (via, again), connecting)
         timings[node_id] = NodeTiming(
             node=node_id,
-            type=node.type,
+            kind=node.kind,
             line=node.line,
             prompt=(first(node_id) if on_way_in else again(node_id)) / 10,
-            recorded=bool(node.play and node.play in audio_seconds),
+            recorded=recording(node) in audio_seconds,
             reach=reach[node_id] / 10,
             offered=None if offer is None else offer / 10,
             to_person=None if to_person is None else to_person / 10,
@@ -232,18 +231,14 @@ def _prefix(flow: Flow) -> list[str]:
     node = flow.node(flow.start)
     while node is not None and node.id not in chain:
         chain.append(node.id)
-        if node.type not in ("message", "goto"):
+        if not isinstance(node, PASSES_ON):
             break
         node = flow.node(node.next)
     return chain
 
 
 def _exits(node: Node) -> list[str]:
-    if node.type == "menu":
-        return list(dict.fromkeys(o.next for o in node.options if o.next))
-    if node.type in ("message", "goto") and node.next:
-        return [node.next]
-    return []
+    return list(dict.fromkeys(exits(node)))
 
 
 def _forward(flow: Flow, cost) -> tuple[dict[str, int], dict[str, str]]:
@@ -331,9 +326,9 @@ def _steps_on(node_id, nodes, on_way_in, way_in, way_again, connecting) -> tuple
             return ()
         way.append(Step(current, cost(current) / 10))
         if nxt == "0":
-            if nodes[current].type == "menu":
+            if isinstance(nodes[current], Menu):
                 way.append(Step("0", connecting / 10))
             return tuple(way)
-        on_way_in = on_way_in and nodes[current].type in ("message", "goto")
+        on_way_in = on_way_in and isinstance(nodes[current], PASSES_ON)
         current = nxt
     return ()  # pragma: no cover - the graph search never loops

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ivr.errors import Problem
-from ivr.flows.flow import Flow
+from ivr.flows.model import Flow, Goodbye
 from ivr.flows.timing import FlowTiming, time_to_human
 
 
@@ -99,14 +99,14 @@ def rows(timing: FlowTiming) -> list[tuple[str, ...]]:
             notes.append("puts through to a person" if timing.offer_connects else "offers a person (0)")
         if t.recorded:
             notes.append("recorded")
-        if t.type == "goodbye":
+        if t.kind == Goodbye.kind:
             notes.append("call ends")
         if t.over_budget:
             notes.append(f"over budget ({timing.budget} s)")
         table.append(
             (
                 t.node,
-                t.type,
+                t.kind,
                 figure(t.reach),
                 figure(t.offered),
                 figure(t.to_person),

@@ -20,7 +20,8 @@ from ivr.errors import FlowError
 from ivr.flows import audio, timing, timing_report
 from ivr.flows.catalog import AGENTS_FILE, load_catalog
 from ivr.flows.directory import load_directory
-from ivr.flows.flow import Flow, load_flow
+from ivr.flows.load import load_flow
+from ivr.flows.model import Flow
 from ivr.store import caller_history, presence_records
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore

@@ -23,7 +23,8 @@ from xml.sax.saxutils import escape, quoteattr
 from ivr.errors import FlowError
 from ivr.flows.catalog import AGENTS_FILE, flow_files
 from ivr.flows.directory import load_directory
-from ivr.flows.flow import OPERATOR_KEY, Flow, Node, Target, load_flow
+from ivr.flows.load import load_flow
+from ivr.flows.model import OPERATOR_KEY, PASSES_ON, Flow, Menu, Node, Route, Target, exits
 from ivr.flows.timing import FlowTiming, NodeTiming
 
 FORMATS = ("mermaid", "svg")
@@ -57,7 +58,7 @@ def target_text(target: Target | None) -> str:
     return f"{target.kind} {target.name}"
 
 
-def operator_of(flow: Flow, node: Node) -> Target:
+def operator_of(flow: Flow, node: Menu) -> Target:
     return node.operator or flow.settings.operator
 
 
@@ -67,8 +68,8 @@ def _seconds(value: float | None) -> str:
 
 def node_lines(flow: Flow, node: Node, t: NodeTiming | None, timing: FlowTiming) -> list[str]:
     """What a node's box says: its name, its kind (and who a route rings), its time to a human."""
-    kind = KINDS[node.type]
-    if node.type == "route":
+    kind = KINDS[node.kind]
+    if isinstance(node, Route):
         kind = f"route to {target_text(node.target)}"
     lines = [node.id, kind]
     if t is not None:
@@ -95,7 +96,7 @@ def _people(flow: Flow) -> dict[Target, str]:
     """Each person 0 reaches from some menu, in the order menus appear: target -> person id."""
     found: dict[Target, str] = {}
     for node in flow.nodes.values():
-        if node.type == "menu":
+        if isinstance(node, Menu):
             found.setdefault(operator_of(flow, node), f"person-{len(found) + 1}")
     return found
 
@@ -104,10 +105,10 @@ def edges(flow: Flow) -> list[Edge]:
     people = _people(flow)
     drawn = []
     for node in flow.nodes.values():
-        if node.type == "menu":
+        if isinstance(node, Menu):
             drawn.extend(Edge(node.id, o.next, option_text(o.key, o.words)) for o in node.options if o.next)
             drawn.append(Edge(node.id, people[operator_of(flow, node)], OPERATOR_KEY, dotted=True))
-        elif node.type in ("message", "goto") and node.next:
+        elif isinstance(node, PASSES_ON) and node.next:
             drawn.append(Edge(node.id, node.next, ""))
     return drawn
 
@@ -180,9 +181,9 @@ def mermaid(flow: Flow, timing: FlowTiming) -> str:
     for node in flow.nodes.values():
         t = timing.nodes.get(node.id)
         label = "<br/>".join(mermaid_text(line) for line in node_lines(flow, node, t, timing))
-        opening, closing = _MERMAID_SHAPES[node.type]
+        opening, closing = _MERMAID_SHAPES[node.kind]
         out.append(f'    {ids[node.id]}{opening}"{label}"{closing}')
-        classes.setdefault(node.type, []).append(ids[node.id])
+        classes.setdefault(node.kind, []).append(ids[node.id])
         if t is not None and t.over_budget:
             classes.setdefault("late", []).append(ids[node.id])
     for target, person in _people(flow).items():
@@ -269,7 +270,7 @@ def depths(flow: Flow) -> dict[str, int]:
     todo = deque(found)
     while todo:
         node = flow.nodes[todo.popleft()]
-        nexts = [o.next for o in node.options] if node.type == "menu" else [node.next]
+        nexts = exits(node)
         for target in nexts:
             if target in flow.nodes and target not in found:
                 found[target] = found[node.id] + 1
@@ -310,7 +311,7 @@ def _layout(flow: Flow, timing: FlowTiming, drawn: list[Edge]) -> _Layout:
         t = timing.nodes.get(node_id)
         node = flow.nodes[node_id]
         items[node_id] = _Item(
-            node_id, node.type, node_lines(flow, node, t, timing), row_of[node_id], late=bool(t and t.over_budget)
+            node_id, node.kind, node_lines(flow, node, t, timing), row_of[node_id], late=bool(t and t.over_budget)
         )
     last = max(row_of.values(), default=-1) + 1
     for target, person in _people(flow).items():

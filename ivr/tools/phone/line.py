@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ivr.flows.catalog import AGENTS_FILE, flow_files
 from ivr.flows.directory import Directory, load_directory
-from ivr.flows.flow import load_flow
+from ivr.flows.load import load_flow
 
 
 @dataclass

@@ -1,133 +1,46 @@
-"""A phone line's flow: plain dataclasses, read from a YAML file and validated before any caller hears it."""
+"""Reading a flow file: every field checked, every mistake reported at its line with its node, and the
+graph checked (unknown targets, unreachable nodes, loops no caller could leave) before any caller hears it.
+"""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from ivr.errors import FlowError, Problem
 from ivr.flows import hours as hours_rules
 from ivr.flows import yamlfile
-from ivr.flows.directory import SUPERVISORS, Directory
+from ivr.flows.directory import Directory
 from ivr.flows.fields import Fields
 from ivr.flows.hours import Hours
+from ivr.flows.model import (
+    KEYS,
+    NODE_TYPES,
+    OPERATOR_KEY,
+    OPERATOR_WORDS,
+    PASSES_ON,
+    CallbackPolicy,
+    Flow,
+    Goodbye,
+    Goto,
+    Menu,
+    Message,
+    Node,
+    Option,
+    QueuePolicy,
+    RepeatPolicy,
+    Route,
+    Settings,
+    Target,
+    exits,
+)
 from ivr.flows.yamlfile import Mapping, Sequence
 
-NODE_TYPES = ("menu", "message", "route", "goto", "goodbye")
-# Words that reach a person from every menu; flows may not take them for anything else.
-OPERATOR_WORDS = (
-    "agent",
-    "representative",
-    "operator",
-    "person",
-    "human",
-    "real person",
-    "someone",
-    "somebody",
-    "customer service",
-)
-OPERATOR_KEY = "0"
-KEYS = set("123456789*#")
 _NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Who a route tries: a group (supervisors is a group too) or one named agent."""
-
-    kind: str  # "group" or "agent"
-    name: str
-
-    @classmethod
-    def supervisors(cls) -> Target:
-        return cls("group", SUPERVISORS)
-
-    @property
-    def is_supervisors(self) -> bool:
-        return self.kind == "group" and self.name == SUPERVISORS
-
-
-@dataclass(frozen=True)
-class Option:
-    key: str | None
-    words: tuple[str, ...]
-    label: str
-    next: str
-
-
-@dataclass(frozen=True)
-class Node:
-    id: str
-    type: str
-    line: int
-    say: str = ""
-    next: str | None = None
-    options: tuple[Option, ...] = ()
-    target: Target | None = None  # route nodes
-    operator: Target | None = None  # menu nodes: who 0 reaches here, if not the line's operator
-    timeout: int = 6  # menu nodes: seconds of silence before it counts as no input
-    outcome: str | None = None  # message and goodbye nodes: recorded on the caller's contact
-    play: str | None = None  # a recorded prompt (audio file under the flows folder) played instead of `say`
-
-
-@dataclass(frozen=True)
-class RepeatPolicy:
-    window_hours: int = 72
-    prior_agent_from_call: int = 2  # from this call in the window on, go straight to the last agent
-    supervisor_from_call: int = 3  # from this call in the window on, go straight to a supervisor
-
-    @property
-    def window_seconds(self) -> int:
-        return self.window_hours * 3600
-
-
-@dataclass(frozen=True)
-class QueuePolicy:
-    max_hold_seconds: int = 60  # on hold this long, a caller is offered a callback or a message
-    offer_every_seconds: int = 60  # and offered again this often
-    prior_agent_wait_seconds: int = 120  # a returning caller waits this long for their own agent, then anyone
-
-
-@dataclass(frozen=True)
-class CallbackPolicy:
-    max_attempts: int = 3  # calls to the customer before the request goes to the supervisors' list
-    retry_minutes: int = 5  # wait before the first retry; doubles after each
-
-
-@dataclass(frozen=True)
-class Settings:
-    voice: str = "Polly.Joanna"
-    language: str = "en-US"
-    ring_seconds: int = 20
-    agents_per_route: int = 2  # agents of a group tried before a supervisor
-    operator: Target = field(default_factory=Target.supervisors)
-    fallback_number: str | None = None
-    repeat: RepeatPolicy = field(default_factory=RepeatPolicy)
-    hours: Hours = field(default_factory=Hours)
-    queue: QueuePolicy = field(default_factory=QueuePolicy)
-    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
-    voicemail_seconds: int = 120
-    hold_music: str | None = None  # an audio file under the flows folder, played while callers wait
-    time_to_human_budget_seconds: int = 30  # longest a caller may listen before being offered a person
-    first_offer_warning_seconds: int = 10  # `ivr check` warns when the first offer of a person comes later
-
-
-@dataclass(frozen=True)
-class Flow:
-    name: str
-    file: str
-    numbers: tuple[str, ...]
-    default: bool
-    start: str
-    nodes: dict[str, Node]
-    settings: Settings
-    version: str = ""  # a short hash of the file: a call keeps the version it started on
-
-    def node(self, node_id: str | None) -> Node | None:
-        return self.nodes.get(node_id) if node_id else None
 
 
 def load_flow(path: Path, directory: Directory) -> Flow:
@@ -305,10 +218,11 @@ def _read_target(f: Fields, directory: Directory) -> Target | None:
     if group:
         if not directory.group(group):
             known = ", ".join(sorted(directory.groups()))
-            f.problem(f"no one in agents.yaml answers for the group '{group}' (groups: {known})", "group")
+            hint = did_you_mean(group, directory.groups())
+            f.problem(f"no one in agents.yaml answers for the group '{group}'{hint} (groups: {known})", "group")
         return Target("group", group)
     if directory.get(agent) is None:
-        f.problem(f"there is no agent '{agent}' in agents.yaml", "agent")
+        f.problem(f"there is no agent '{agent}' in agents.yaml{did_you_mean(agent, directory.agents)}", "agent")
     return Target("agent", agent)
 
 
@@ -320,37 +234,35 @@ def _read_node(f: Fields, node_id: str, line: int, directory: Directory) -> Node
         return None
     if kind == "menu":
         f.only({"type", "say", "play", "options", "operator", "timeout"})
-        operator = _read_operator(f, directory)
-        return Node(
+        return Menu(
             node_id,
-            kind,
             line,
             say=f.text("say", required=True) or "",
             options=_read_options(f),
-            operator=operator,
+            operator=_read_operator(f, directory),
             timeout=f.integer("timeout", 6, 2, 30),
             play=f.text("play"),
         )
     if kind == "message":
         f.only({"type", "say", "play", "next", "outcome"})
-        return Node(
+        return Message(
             node_id,
-            kind,
             line,
             say=f.text("say", required=True) or "",
-            next=_next(f, kind),
+            next=_next(f, kind) or "",
+            next_line=f.line("next"),
             outcome=f.text("outcome"),
             play=f.text("play"),
         )
     if kind == "route":
         f.only({"type", "say", "group", "agent"})
-        return Node(node_id, kind, line, say=f.text("say", "") or "", target=_read_target(f, directory))
+        return Route(node_id, line, say=f.text("say", "") or "", target=_read_target(f, directory))
     if kind == "goto":
         f.only({"type", "next"})
-        return Node(node_id, kind, line, next=_next(f, kind))
+        return Goto(node_id, line, next=_next(f, kind) or "", next_line=f.line("next"))
     f.only({"type", "say", "play", "outcome"})
-    return Node(
-        node_id, kind, line, say=f.text("say", required=True) or "", outcome=f.text("outcome"), play=f.text("play")
+    return Goodbye(
+        node_id, line, say=f.text("say", required=True) or "", outcome=f.text("outcome"), play=f.text("play")
     )
 
 
@@ -397,7 +309,7 @@ def _read_options(f: Fields) -> tuple[Option, ...]:
             o.problem("an option needs 'next': the node it leads to", line=line)
         keys.add(key)
         label = o.text("label") or (words[0] if words else target) or ""
-        options.append(Option(key=key, words=words, label=label, next=target or ""))
+        options.append(Option(key=key, words=words, label=label, next=target or "", next_line=o.line("next") or line))
     return tuple(options)
 
 
@@ -408,13 +320,17 @@ def _check_graph(flow: Flow, declared: set[str], problems: list[Problem]) -> Non
     reported three times.
     """
 
-    def where(node: Node, message: str) -> None:
-        problems.append(Problem(flow.file, node.line, node.id, message))
+    def where(node: Node, message: str, line: int | None = None) -> None:
+        problems.append(Problem(flow.file, line or node.line, node.id, message))
 
     for node in flow.nodes.values():
-        for target in _exits(node):
+        for target, line in _targets(node):
             if target not in declared:
-                where(node, f"leads to '{target}', which is not a node in this file")
+                where(
+                    node,
+                    f"'next' names '{target}', which is not a node in this file{did_you_mean(target, declared)}",
+                    line,
+                )
     if problems:
         return
     seen, todo = set(), [flow.start]
@@ -422,7 +338,7 @@ def _check_graph(flow: Flow, declared: set[str], problems: list[Problem]) -> Non
         current = todo.pop()
         if current not in seen:
             seen.add(current)
-            todo.extend(_exits(flow.nodes[current]))
+            todo.extend(exits(flow.nodes[current]))
     for node in flow.nodes.values():
         if node.id not in seen:
             where(node, f"no caller can reach this node from the start node '{flow.start}'")
@@ -431,7 +347,7 @@ def _check_graph(flow: Flow, declared: set[str], problems: list[Problem]) -> Non
     for node in flow.nodes.values():
         chain: list[str] = []
         current = node
-        while current.type in ("message", "goto") and current.id not in chain:
+        while isinstance(current, PASSES_ON) and current.id not in chain:
             chain.append(current.id)
             current = flow.nodes[current.next]
         if current.id in chain and not reported & set(chain):
@@ -443,7 +359,16 @@ def _check_graph(flow: Flow, declared: set[str], problems: list[Problem]) -> Non
             )
 
 
-def _exits(node: Node) -> list[str]:
-    if node.type == "menu":
-        return [o.next for o in node.options if o.next]
-    return [node.next] if node.next else []
+def _targets(node: Node) -> list[tuple[str, int]]:
+    """Each node a caller can go to from NODE, with the line of the `next:` that names it."""
+    if isinstance(node, Menu):
+        return [(o.next, o.next_line) for o in node.options if o.next]
+    if isinstance(node, PASSES_ON) and node.next:
+        return [(node.next, node.next_line)]
+    return []
+
+
+def did_you_mean(name: str, known) -> str:
+    """' (did you mean 'billing'?)' when a known name is close to NAME, else ''."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
