@@ -28,7 +28,8 @@ class FlowError(IVRError):
     """A flow or agents file is invalid; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
+        # in the order an editor meets them: by file, then by line (a problem of the whole file first)
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -65,8 +65,16 @@ def test_a_broken_edit_never_goes_live(line, caplog):
     assert in_progress.dial() is not None, "the call in progress still reaches billing"
     assert twilio.call().start().gather() is not None, "new calls are served by the last good version"
     assert catalogs.check() is False, "the same broken files are reported once, not every few seconds"
+    health = app.test_client().get("/health").get_json()
+    assert health["status"] == "flow edit refused", "ops see it without reading the log"
+    assert health["lines"] == {"riverlink-support": good}, "still serving the last good version"
+    (refused,) = health["refused_edit"]
+    assert refused["file"].endswith("support.yaml") and refused["node"] == "billing"
+    assert refused["line"] == 61 and "'billing_tema'" in refused["message"] and "billing_team" in refused["message"]
     edit(folder, "next: billing_tema", "next: billing_team")
     assert catalogs.check() is True, "fixing the file puts it live"
+    health = app.test_client().get("/health").get_json()
+    assert health["status"] == "ok" and "refused_edit" not in health
 
 
 def test_edits_reach_a_running_server_within_seconds(tmp_path, make_app):

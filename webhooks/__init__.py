@@ -104,10 +104,18 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/health")
     def health():
-        """Report whether Redis answers; callers are served either way (degraded without it)."""
+        """Report whether Redis answers and whether a flow edit was refused; callers are served either way."""
         redis_state = "ok" if store.answers(client) else "unreachable"
         lines = {f.name: f.version for f in catalogs.current().flows.values()}
-        return {"status": "ok" if redis_state == "ok" else "degraded", "redis": redis_state, "lines": lines}
+        report = {"status": "ok", "redis": redis_state, "lines": lines}
+        if catalogs.refused:  # callers are still served, on the last good version: ops must know
+            report["status"] = "flow edit refused"
+            report["refused_edit"] = [
+                {"file": p.file, "line": p.line, "node": p.node, "message": p.message} for p in catalogs.refused
+            ]
+        if redis_state != "ok":
+            report["status"] = "degraded"
+        return report
 
     if cfg["RELOAD_SECONDS"] > 0:
         catalogs.watch(cfg["RELOAD_SECONDS"])

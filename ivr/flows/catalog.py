@@ -57,7 +57,10 @@ def load_catalog(folder: Path | str, audio_cache: Path | None = None) -> Catalog
             problems.extend(exc.problems)
             continue
         if flow.name in flows:
-            problems.append(Problem(flow.file, None, None, f"the line name '{flow.name}' is used by another file"))
+            other = flows[flow.name].file
+            message = f"the line name '{flow.name}' is used by {other} too: give each file its own 'name:'"
+            problems.append(Problem(flow.file, None, None, message))
+            continue
         flows[flow.name] = flow
     if not flows and not problems:
         problems.append(Problem(str(folder), None, None, "no flow files (*.yaml besides agents.yaml) here"))
@@ -65,9 +68,10 @@ def load_catalog(folder: Path | str, audio_cache: Path | None = None) -> Catalog
     for flow in flows.values():
         for number in flow.numbers:
             if number in by_number:
-                problems.append(
-                    Problem(flow.file, None, None, f"the number {number} is answered by '{by_number[number]}' too")
-                )
+                other = flows[by_number[number]]
+                message = f"the number {number} is answered by {other.file} ('{other.name}') too"
+                problems.append(Problem(flow.file, None, None, message))
+                continue
             by_number[number] = flow.name
     defaults = [f.name for f in flows.values() if f.default]
     if len(flows) == 1:
@@ -79,7 +83,7 @@ def load_catalog(folder: Path | str, audio_cache: Path | None = None) -> Catalog
                 None,
                 None,
                 "exactly one flow must say 'default: true' (it answers every other number); "
-                f"found {len(defaults)}: {', '.join(defaults) or 'none'}",
+                f"found {len(defaults)}: {', '.join(flows[d].file for d in defaults) or 'none'}",
             )
         )
     if problems:

@@ -13,7 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
-from ivr.errors import FlowError
+from ivr.errors import FlowError, Problem
 from ivr.flows.catalog import Catalog, load_catalog
 from ivr.flows.model import Flow
 
@@ -31,6 +31,7 @@ class LiveCatalog:
         self._versions: dict[tuple[str, str], Flow] = {}
         self._remember(self._catalog)
         self._stop = threading.Event()
+        self.refused: tuple[Problem, ...] = ()  # the problems of the latest edit that did not go live
 
     def current(self) -> Catalog:
         return self._catalog
@@ -55,9 +56,11 @@ class LiveCatalog:
             except FlowError as exc:
                 for problem in exc.problems:
                     log.error("flow edit NOT live (still serving the last good version): %s", problem)
+                self.refused = tuple(exc.problems)
                 return False
             self._remember(catalog)
             self._catalog = catalog
+            self.refused = ()
         log.info("flows reloaded: %s", ", ".join(f"{f.name} v{f.version}" for f in catalog.flows.values()))
         return True
 

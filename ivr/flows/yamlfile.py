@@ -7,6 +7,8 @@ one by the code that knows what they mean, so a bad value gets an error naming i
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from ivr.errors import FlowError, Problem
@@ -49,7 +51,12 @@ def _mapping(loader: _StringLoader, node: yaml.MappingNode) -> Mapping:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
-            raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' appears twice", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"'{key}' is given twice (first on line {result.key_lines[key]}); keep one",
+                key_node.start_mark,
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
@@ -72,12 +79,109 @@ def parse(text: str):
 
 
 def read(path) -> object:
-    """Read and parse a YAML file; a file that cannot be read or parsed raises FlowError with its line."""
+    """Read and parse a YAML file; a file that cannot be read or parsed raises FlowError at the mistake's line,
+    in plain words, naming the node it is in."""
     file = str(path)
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FlowError([Problem(file, None, None, f"cannot read the file: {exc}")]) from exc
+    lines = text.splitlines()
+    tabs = [n for n, line in enumerate(lines, 1) if "\t" in line[: len(line) - len(line.lstrip())]]
+    if tabs:  # YAML forbids tabs in indentation; PyYAML's own words for it help nobody
+        raise FlowError(
+            [Problem(file, n, node_at(lines, n), f"line {n} is indented with a tab; use spaces") for n in tabs]
+        )
+    try:
+        return parse(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise FlowError([Problem(file, mark.line + 1 if mark else None, None, f"not valid YAML: {exc}")]) from exc
+        line, message = _explain(exc, lines)
+        raise FlowError([Problem(file, line, node_at(lines, line) if line else None, message)]) from exc
+
+
+def _explain(exc: yaml.YAMLError, lines: list[str]) -> tuple[int | None, str]:
+    """The line a YAML mistake was really made on, and what it is, in words an ops person uses."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return line, problem  # our own words (a field given twice)
+    missing = _missing_colon(lines, line)
+    if missing is not None:
+        word = lines[missing - 1].strip().split()[0]
+        return missing, f"a ':' is missing after '{word}' (write it as  {word}: value)"
+    where = f" at column {mark.column + 1}" if mark else ""
+    return line, f"this is not valid YAML{where}: {problem}"
+
+
+_KEY = re.compile(r"^(\s*)(- )?[A-Za-z_][\w-]*\s*:(\s|$)")
+_BLOCK_TEXT = re.compile(r":\s*[>|][-+]?\d*\s*(#.*)?$")
+
+
+def _missing_colon(lines: list[str], error_line: int | None) -> int | None:
+    """The line, at or before the error, that stands among a mapping's keys but has no ':' (a key whose colon
+    was forgotten). PyYAML reports such a mistake a line or two later, on whatever it could not fit."""
+    last = min(error_line or len(lines), len(lines))
+    candidate = None
+    block_indent = None  # inside a `say: >-` block, lines are text, not keys
+    for n in range(1, last + 1):
+        line = lines[n - 1]
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if not stripped or stripped.startswith("#"):
+            continue
+        if block_indent is not None:
+            if indent > block_indent:
+                continue
+            block_indent = None
+        if _BLOCK_TEXT.search(line):
+            block_indent = indent
+        if ":" in stripped or stripped.startswith(("- ", "[", "{", '"', "'")):
+            continue
+        if _sibling_is_key(lines, n, indent):
+            candidate = n
+    return candidate
+
+
+def _sibling_is_key(lines: list[str], n: int, indent: int) -> bool:
+    """Whether the nearest line above or below N at the same indentation is a `key:` line (N should be one too)."""
+    for step in (-1, 1):
+        other = n + step
+        while 0 < other <= len(lines):
+            line = lines[other - 1]
+            other += step
+            if not line.strip() or line.strip().startswith("#"):
+                continue
+            other_indent = len(line) - len(line.lstrip())
+            if other_indent < indent:
+                break
+            if other_indent == indent:
+                if _KEY.match(line):
+                    return True
+                break
+    return False
+
+
+_NODE = re.compile(r"^  ([A-Za-z0-9_-]+)\s*:")
+
+
+def node_at(lines: list[str], line: int | None) -> str | None:
+    """The flow node (a key under top-level `nodes:`) that LINE belongs to, if any."""
+    if not line:
+        return None
+    for n in range(min(line, len(lines)), 0, -1):
+        text = lines[n - 1]
+        if text and not text[0].isspace() and not text.startswith("#"):
+            return None  # reached a top-level key before any node
+        match = _NODE.match(text)
+        if match and _under_nodes(lines, n):
+            return match.group(1)
+    return None
+
+
+def _under_nodes(lines: list[str], n: int) -> bool:
+    for above in range(n - 1, 0, -1):
+        text = lines[above - 1]
+        if text and not text[0].isspace() and not text.startswith("#"):
+            return text.split(":")[0].strip() == "nodes"
+    return False

@@ -47,8 +47,15 @@ def _flows_dir() -> str:
 
 @main.command()
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
-def check(path: Path | None) -> None:
-    """Validate the flows in PATH (a folder, or one flow file) and exit non-zero on any problem."""
+@click.option(
+    "--agents",
+    "agents_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The agents file to check a flow file against (default: the one beside it, else the flows folder's).",
+)
+def check(path: Path | None, agents_file: Path | None) -> None:
+    """Validate the flows in PATH (a folder, or one flow file, a draft kept anywhere) and exit non-zero on any
+    problem."""
     path = path or Path(_flows_dir())
     try:
         if path.is_dir():
@@ -57,7 +64,10 @@ def check(path: Path | None) -> None:
             directory = catalog.directory
             sounds = audio.AudioReport(catalog.audio, catalog.audio_seconds, catalog.audio_problems)
         else:
-            directory = load_directory(path.parent / AGENTS_FILE)
+            beside = path.parent / AGENTS_FILE
+            agents_file = agents_file or (beside if beside.exists() else Path(_flows_dir()) / AGENTS_FILE)
+            console.print(f"checking {path} against {agents_file}", markup=False, soft_wrap=True)
+            directory = load_directory(agents_file)
             flows = [load_flow(path, directory)]
             sounds = audio.check_flows(path.parent, flows)
             late = timing_report.check_budgets(flows, sounds.seconds)
