@@ -1,215 +1,18 @@
-"""Pictures of a flow: Mermaid text (GitHub draws it in Markdown) or a small self-made SVG.
-
-Every node is drawn with its kind (menus, messages, go-tos, goodbyes, and routes to a person in their own
-shape, naming the group or agent), every option is an edge labelled with its key and words, and the
-zero-out is drawn too: one "a person (0 / agent)" node per person that 0 reaches, which every menu links
-to with a dotted edge labelled 0. Each node carries its time to a human (ivr.flows.timing): when the caller
-reaches it and how soon a person can ring from there, prompts heard in full.
-
-The SVG is laid out here, with no external tools: nodes in rows by how many steps they are from the
-start, boxes and arrows, person nodes in the last row. Pure: a Flow and its FlowTiming in, text out.
+"""A flow as an SVG picture, laid out here with no external tools: nodes in rows by how many steps they are
+from the start, boxes and arrows, person nodes in the last row (pure: a Flow and its FlowTiming in, text out).
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections import deque
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ivr.errors import FlowError
-from ivr.flows.catalog import AGENTS_FILE, flow_files
-from ivr.flows.directory import load_directory
-from ivr.flows.load import load_flow
-from ivr.flows.model import OPERATOR_KEY, PASSES_ON, Flow, Menu, Node, Route, Target, exits
-from ivr.flows.timing import FlowTiming, NodeTiming
-
-FORMATS = ("mermaid", "svg")
-PERSON = "a person (0 / agent)"
-KINDS = {"menu": "menu", "message": "message", "goto": "go to", "goodbye": "goodbye", "route": "route"}
-
-
-def find_flow(ref: str, flows_dir: Path) -> tuple[Flow, Path]:
-    """A flow by file path or by line name (in FLOWS_DIR), with the folder its audio paths start from."""
-    path = Path(ref)
-    if path.is_file():
-        return load_flow(path, load_directory(path.parent / AGENTS_FILE)), path.parent
-    directory = load_directory(flows_dir / AGENTS_FILE)
-    names = []
-    for candidate in flow_files(flows_dir):
-        try:
-            flow = load_flow(candidate, directory)
-        except FlowError:
-            continue  # a broken file is `ivr check`'s business; it is not the one asked for unless named
-        if flow.name == ref or candidate.stem == ref:
-            return flow, flows_dir
-        names.append(flow.name)
-    raise LookupError(f"no flow file or line named '{ref}' in {flows_dir} (lines: {', '.join(names) or 'none'})")
-
-
-def target_text(target: Target | None) -> str:
-    if target is None:
-        return "nobody"
-    if target.is_supervisors:
-        return "the supervisors"
-    return f"{target.kind} {target.name}"
-
-
-def operator_of(flow: Flow, node: Menu) -> Target:
-    return node.operator or flow.settings.operator
-
-
-def _seconds(value: float | None) -> str:
-    return f"{value:.1f} s"
-
-
-def node_lines(flow: Flow, node: Node, t: NodeTiming | None, timing: FlowTiming) -> list[str]:
-    """What a node's box says: its name, its kind (and who a route rings), its time to a human."""
-    kind = KINDS[node.kind]
-    if isinstance(node, Route):
-        kind = f"route to {target_text(node.target)}"
-    lines = [node.id, kind]
-    if t is not None:
-        person = f"person by {_seconds(t.to_person)}" if t.to_person is not None else "call ends"
-        lines.append(f"reached at {_seconds(t.reach)}, {person}")
-        if node.id == timing.offer_node and not timing.offer_connects:
-            lines.append(f"0 offered at {_seconds(timing.first_offer)}")
-    return lines
-
-
-def option_text(key: str | None, words: tuple[str, ...]) -> str:
-    return f"{key}: {', '.join(words)}" if words else str(key)
-
-
-@dataclass(frozen=True)
-class Edge:
-    source: str  # node id, or a person id ("person-1")
-    target: str
-    label: str
-    dotted: bool = False
-
-
-def _people(flow: Flow) -> dict[Target, str]:
-    """Each person 0 reaches from some menu, in the order menus appear: target -> person id."""
-    found: dict[Target, str] = {}
-    for node in flow.nodes.values():
-        if isinstance(node, Menu):
-            found.setdefault(operator_of(flow, node), f"person-{len(found) + 1}")
-    return found
-
-
-def edges(flow: Flow) -> list[Edge]:
-    people = _people(flow)
-    drawn = []
-    for node in flow.nodes.values():
-        if isinstance(node, Menu):
-            drawn.extend(Edge(node.id, o.next, option_text(o.key, o.words)) for o in node.options if o.next)
-            drawn.append(Edge(node.id, people[operator_of(flow, node)], OPERATOR_KEY, dotted=True))
-        elif isinstance(node, PASSES_ON) and node.next:
-            drawn.append(Edge(node.id, node.next, ""))
-    return drawn
-
-
-# --- Mermaid ------------------------------------------------------------------------------------------
-
-_MERMAID_SHAPES = {
-    "menu": ("{{", "}}"),
-    "message": ("[", "]"),
-    "goto": (">", "]"),
-    "goodbye": ("([", "])"),
-    "route": ("[[", "]]"),
-    "person": ("((", "))"),
-}
-_MERMAID_STYLES = {
-    "menu": "fill:#e8f0fe,stroke:#1a73e8,color:#202124",
-    "message": "fill:#f1f3f4,stroke:#5f6368,color:#202124",
-    "goto": "fill:#ffffff,stroke:#5f6368,color:#202124",
-    "goodbye": "fill:#fce8e6,stroke:#c5221f,color:#202124",
-    "route": "fill:#e6f4ea,stroke:#137333,stroke-width:2px,color:#202124",
-    "person": "fill:#fef7e0,stroke:#b06000,stroke-width:2px,color:#202124",
-    "late": "stroke:#d93025,stroke-width:3px,stroke-dasharray:6 3",
-}
-# characters that mean something to Mermaid (or to the HTML it makes) are written as entity codes
-_MERMAID_ESCAPES = {
-    '"': "#quot;",
-    "#": "#35;",
-    "&": "#38;",
-    "<": "#60;",
-    ">": "#62;",
-    "`": "#96;",
-    "|": "#124;",
-    "[": "#91;",
-    "]": "#93;",
-    "{": "#123;",
-    "}": "#125;",
-    "(": "#40;",
-    ")": "#41;",
-}
-
-
-def mermaid_text(text: str) -> str:
-    """TEXT made safe inside a quoted Mermaid label: one line, special characters as entity codes."""
-    return "".join(_MERMAID_ESCAPES.get(ch, ch) for ch in " ".join(str(text).split()))
-
-
-def _mermaid_ids(flow: Flow) -> dict[str, str]:
-    ids: dict[str, str] = {}
-    for node_id in flow.nodes:
-        base = "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
-        candidate, n = base, 1
-        while candidate in ids.values():
-            n += 1
-            candidate = f"{base}_{n}"
-        ids[node_id] = candidate
-    for person in _people(flow).values():
-        ids[person] = person.replace("-", "_")
-    return ids
-
-
-def mermaid(flow: Flow, timing: FlowTiming) -> str:
-    """The flow as a Mermaid flowchart, top to bottom."""
-    ids = _mermaid_ids(flow)
-    out = [
-        "flowchart TD",
-        f"    %% {mermaid_text(flow.name)}: drawn by `ivr graph`. Times are seconds of prompts heard in full "
-        f"from the start of the call; budget {timing.budget} s",
-    ]
-    classes: dict[str, list[str]] = {}
-    for node in flow.nodes.values():
-        t = timing.nodes.get(node.id)
-        label = "<br/>".join(mermaid_text(line) for line in node_lines(flow, node, t, timing))
-        opening, closing = _MERMAID_SHAPES[node.kind]
-        out.append(f'    {ids[node.id]}{opening}"{label}"{closing}')
-        classes.setdefault(node.kind, []).append(ids[node.id])
-        if t is not None and t.over_budget:
-            classes.setdefault("late", []).append(ids[node.id])
-    for target, person in _people(flow).items():
-        label = "<br/>".join(mermaid_text(line) for line in (PERSON, target_text(target)))
-        opening, closing = _MERMAID_SHAPES["person"]
-        out.append(f'    {ids[person]}{opening}"{label}"{closing}')
-        classes.setdefault("person", []).append(ids[person])
-    for edge in edges(flow):
-        arrow = "-.->" if edge.dotted else "-->"
-        label = f'|"{mermaid_text(edge.label)}"|' if edge.label else ""
-        out.append(f"    {ids[edge.source]} {arrow}{label} {ids[edge.target]}")
-    for name, style in _MERMAID_STYLES.items():
-        if name in classes:
-            out.append(f"    classDef {name} {style}")
-    for name in _MERMAID_STYLES:
-        if name in classes:
-            out.append(f"    class {','.join(classes[name])} {name}")
-    return "\n".join(out) + "\n"
-
-
-# --- SVG ----------------------------------------------------------------------------------------------
-# A small layered layout: nodes in rows by their distance from the start (the people 0 reaches in the
-# last row); an edge that skips rows passes through a thin slot in each row between, so it never crosses
-# a box; rows are ordered to put children under their parents, then boxes are pulled towards their
-# neighbours. An edge back up (or across) a row leaves from the bottom right of its box, runs along the
-# gap under its row to a lane on the right, up to the gap over its target's row, and in from the top.
+from ivr.flows.model import Flow, exits
+from ivr.flows.timing import FlowTiming
+from ivr.tools.graph.drawing import PERSON, Edge, edges, node_lines, people_reached, target_text
 
 CHAR_WIDTH = 7.0  # px, an average for 12 px sans-serif text
 LABEL_CHAR_WIDTH = 6.2  # px, for 11 px edge labels
@@ -314,7 +117,7 @@ def _layout(flow: Flow, timing: FlowTiming, drawn: list[Edge]) -> _Layout:
             node_id, node.kind, node_lines(flow, node, t, timing), row_of[node_id], late=bool(t and t.over_budget)
         )
     last = max(row_of.values(), default=-1) + 1
-    for target, person in _people(flow).items():
+    for target, person in people_reached(flow).items():
         items[person] = _Item(person, "person", [PERSON, target_text(target)], last)
     routes: dict[int, list[str]] = {}
     for index, edge in enumerate(drawn):
@@ -506,9 +309,3 @@ def _shape(item: _Item, fill: str, stroke: str) -> str:
         f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="{_f(radius)}" fill="{fill}" stroke="{stroke}" '
         f'stroke-width="{width}"{dash}/>'
     )
-
-
-def render(flow: Flow, timing: FlowTiming, fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    return mermaid(flow, timing) if fmt == "mermaid" else svg(flow, timing)
