@@ -372,3 +372,38 @@ def test_every_webhook_makes_at_most_two_redis_round_trips(app, twilio):
     measure("dial ended", lambda: call.dial_result("completed", bridged=True))
     measure("status", call.hangup)
     assert max(counts.values()) <= 2, counts
+
+
+def test_the_line_is_chosen_by_the_number_dialled(tmp_path, make_app):
+    """Each Twilio number reaches its own line; any number no flow lists reaches the default line."""
+    import shutil
+
+    from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+    from tests.twilio_sim import Twilio
+
+    shutil.copytree(ROOT / "flows", tmp_path / "flows")
+    sales = (ROOT / "flows" / "support.yaml").read_text()
+    sales = sales.replace("name: riverlink-support", "name: riverlink-sales").replace("default: true\n", "")
+    sales = sales.replace('["+15005550006"]', '["+15005550007"]').replace(
+        "Thanks for calling Riverlink", "Riverlink sales"
+    )
+    (tmp_path / "flows" / "sales.yaml").write_text(sales)
+    client = make_app(FLOWS_DIR=str(tmp_path / "flows")).test_client()
+    heard = {
+        dialled: Twilio(client, AUTH_TOKEN, PUBLIC_URL, line=dialled).call().start().heard()
+        for dialled in ("+15005550007", "+15005550006", "+15005550008")
+    }
+    assert "Riverlink sales" in heard["+15005550007"]
+    assert "Thanks for calling Riverlink" in heard["+15005550006"], "the support number"
+    assert "Thanks for calling Riverlink" in heard["+15005550008"], "a number nobody lists: the default line"
+
+
+def test_the_agent_still_gets_the_call_when_the_whisper_cannot_be_read(twilio, r):
+    """Redis failing on the agent's leg must not cost the caller their person: a short notice, then the bridge."""
+    call = twilio.call("+14155550124").start()
+    call.press("0")
+    r.delete(keys.presence())
+    r.set(keys.presence(), "not a hash")  # every load now fails inside the app
+    heard, doc = call.whisper()
+    assert heard == "Incoming call. Its details are not available right now. Connecting."
+    assert [e.tag for e in doc] == ["Say"], "nothing else: when the whisper document ends, Twilio bridges the call"

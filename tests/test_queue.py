@@ -215,3 +215,31 @@ def test_a_late_webhook_after_the_hang_up_never_puts_a_ghost_in_line(twilio, r, 
     call.hangup()  # Twilio's status callback arrives first ...
     call.post(action, DialCallStatus="no-answer", DialBridged="false")  # ... then the Dial action
     assert queue_ids(r) == []
+
+
+def test_a_wait_document_without_redis_keeps_the_caller_holding_in_line(twilio, moving_busy, r):
+    call = queued_caller(twilio, "+14155550145")
+    r.delete(keys.presence())
+    r.set(keys.presence(), "not a hash")  # the wait document cannot load anything now
+    doc = call.wait(seconds=20)
+    assert call.heard() == "Thank you for holding. Someone will be with you as soon as possible."
+    assert [e.tag for e in doc] == ["Say", "Pause"], "no ring, no hang-up: they keep holding (and their place)"
+    assert call.sid in queue_ids(r)
+
+
+@pytest.mark.parametrize("on_duty", [True, False], ids=["everyone-busy", "everyone-away"])
+def test_the_fallback_number_rings_only_when_nobody_is_on_duty(make_app, r, clock, on_duty):
+    """Busy people will free up: the caller waits for them. With nobody on duty at all, the fallback number."""
+    from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+    from tests.twilio_sim import Twilio
+
+    status = presence.BUSY if on_duty else presence.AWAY
+    for agent in ("alex", "mei", "rosa", "dev"):
+        r.hset(keys.presence(), agent, presence_records.dump(presence.Presence(status, 0, clock.now + 3600, "CAx")))
+    app = make_app(FALLBACK_NUMBER="+15005550999")
+    call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call("+14155550146").start()
+    call.press("3")  # moving
+    if on_duty:
+        assert call.enqueued() and call.dialled() == []
+    else:
+        assert call.dialled() == ["+15005550999"] and not call.enqueued()

@@ -3,6 +3,7 @@ Twilio's REST API on 127.0.0.1; callbacks survive a worker killed mid-call and a
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -446,3 +447,105 @@ def test_a_caller_who_records_nothing_is_not_hung_up_on(twilio, r, clock):
     assert call.doc.find("Record") is not None and call.doc.find("Redirect") is not None
     call.follow_redirect()  # Twilio skips an empty recording's action and goes on to the next verb
     assert call.enqueued() and "didn't hear a message" in call.heard()
+
+
+def test_the_wait_between_tries_at_a_customer_doubles():
+    from ivr.call.calling_back import after_no_answer
+    from ivr.flows.model import CallbackPolicy
+
+    policy = CallbackPolicy(max_attempts=5, retry_minutes=5)
+    assert [after_no_answer(tries, policy) for tries in range(5)] == [
+        ("requeue", 5),
+        ("requeue", 10),
+        ("requeue", 20),
+        ("requeue", 40),
+        ("supervisors", 0),
+    ]
+
+
+def test_a_retry_is_offered_exactly_when_its_wait_is_over(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550166")
+    request_callback(call, twilio)
+    free(r, clock, "alex")
+    for attempt, minutes in enumerate((5, 10)):
+        (placed,) = worker.run_once()
+        assert placed.startswith(f"placed callback {call.sid[-6:]} via "), attempt
+        create = rest.creates()[-1]
+        doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create))
+        doc = post_doc(twilio, doc.find("Gather").get("action"), agent_leg(twilio, create, Digits="1"))
+        doc = post_doc(twilio, doc.find("Dial").get("action"), agent_leg(twilio, create, DialCallStatus="busy"))
+        assert f"We will try again in {minutes} minutes" in said(doc)
+        clock.advance(seconds=minutes * 60 - 5)
+        assert worker.run_once() == [], f"not before {minutes} minutes"
+        clock.advance(seconds=10)
+
+
+def _line_with_numbers(tmp_path, numbers: str):
+    import shutil
+
+    shutil.copy(ROOT / "flows" / "agents.yaml", tmp_path)
+    text = (ROOT / "flows" / "support.yaml").read_text().replace('numbers: ["+15005550006"]', f"numbers: {numbers}")
+    (tmp_path / "support.yaml").write_text(text)
+    return LiveCatalog(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "caller_id", "placed_from"),
+    [
+        ('["+15005550006", "+15005550009"]', "+15005550777", "+15005550006"),  # the line's own first number
+        ("[]", "+15005550777", "+15005550777"),  # a line with no number: TWILIO_CALLER_ID
+    ],
+    ids=["line-number-wins", "caller-id-when-none"],
+)
+def test_callbacks_are_placed_from_the_lines_number_and_from_caller_id_only_when_it_lists_none(
+    tmp_path, twilio, rest, r, clock, numbers, caller_id, placed_from
+):
+    from ivr.call.queueing import QueueEntry
+
+    catalogs = _line_with_numbers(tmp_path, numbers)
+    placing = Worker(catalogs, r, rest.client(), PUBLIC_URL, caller_id=caller_id, clock=clock)
+    request_id = "CA" + "7" * 32
+    entry = QueueEntry(f"cb:{request_id}", clock.now, ("moving",), "riverlink-support")
+    request = {"id": request_id, "number": "+14155550167", "flow": "riverlink-support", "since": clock.now}
+    r.hset(keys.callback(request_id), mapping={"request": json.dumps(request), "attempts": 0, "status": "waiting"})
+    r.zadd(keys.queue(), {entry.id: entry.since})
+    r.hset(keys.queue_entries(), entry.id, entry.to_json())
+    busy(r, clock, "mei")
+    assert placing.run_once() == [f"placed callback {request_id[-6:]} via alex"]
+    assert rest.creates()[-1].field("From") == placed_from
+
+
+def test_an_agent_whose_reservation_expired_is_free_again(twilio, worker, rest, r, clock):
+    """A webhook that never came must not strand a person: an expired ringing or busy record means available,
+    in the atomic claims too (Lua), not only in what the engine reads."""
+    busy(r, clock, "alex", "mei")
+    call = queued(twilio, "+14155550168")
+    for status in (presence.RINGING, presence.BUSY):
+        stale = presence.Presence(status, 0, clock.now - 1, "CAgone")  # its end was never heard of
+        r.hset(keys.presence(), "alex", presence_records.dump(stale))
+    assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"]
+    r.hset(keys.presence(), "alex", presence_records.dump(presence.Presence(presence.RINGING, 0, clock.now - 1, "CAx")))
+    direct = twilio.call("+14155550169").start()
+    direct.press("3")
+    assert direct.dialled() == [ALEX], "the claim made by a caller's webhook takes them too"
+
+
+def test_a_supervisor_takes_a_caller_at_once_when_nobody_of_the_group_is_on_duty(twilio, worker, rest, r, clock):
+    for agent in ("alex", "mei"):
+        presence_records.set_status(r, agent, presence.AWAY, clock.now)
+    busy(r, clock, "rosa", "dev")
+    call = queued(twilio, "+14155550170")
+    clock.advance(seconds=5)  # far below the 60 s hold limit
+    free(r, clock, "rosa")
+    assert worker.run_once() == [f"connected call {call.sid[-6:]} to rosa"]
+
+
+def test_a_supervisor_waits_for_the_hold_limit_while_the_group_is_on_duty(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    call = queued(twilio, "+14155550171")
+    clock.advance(seconds=5)
+    free(r, clock, "rosa")
+    assert worker.run_once() == [], "the moving team will free up: supervisors step in after the hold limit"
+    clock.advance(seconds=60)
+    assert worker.run_once() == [f"connected call {call.sid[-6:]} to rosa"]
