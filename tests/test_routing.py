@@ -32,11 +32,28 @@ def test_longest_idle_first_then_supervisors_longest_idle_first():
     ]
 
 
-def test_group_budget_counts_people_already_tried():
-    people = next_people(Target("group", "technical"), DIRECTORY, {}, NOW, ("priya",), 2)
-    assert ids(people) == ["jordan", "rosa", "dev"]
-    people = next_people(Target("group", "technical"), DIRECTORY, {}, NOW, ("priya", "jordan"), 2)
-    assert ids(people) == ["rosa", "dev"]
+def test_group_budget_counts_people_already_tried(tmp_path):
+    """A group of three with a budget of two: whoever was tried counts against the two, so the third person
+    is never rung in this round; the supervisors are next."""
+    agents = tmp_path / "agents.yaml"
+    agents.write_text(
+        "agents:\n"
+        + "".join(
+            f"  - {{id: {name}, name: {name.title()}, number: '+1500555010{n}', role: agent, groups: [support]}}\n"
+            for n, name in enumerate(("ana", "ben", "cy"))
+        )
+        + "  - {id: sam, name: Sam, number: '+15005550201', role: supervisor}\n"
+    )
+    three = load_directory(agents)
+    support = Target("group", "support")
+    idle = {
+        "ana": Presence(idle_since=NOW - 30),
+        "ben": Presence(idle_since=NOW - 20),
+        "cy": Presence(idle_since=NOW - 10),
+    }
+    assert ids(next_people(support, three, idle, NOW, (), 2)) == ["ana", "ben", "sam"]
+    assert ids(next_people(support, three, idle, NOW, ("ana",), 2)) == ["ben", "sam"], "one of the two is spent"
+    assert ids(next_people(support, three, idle, NOW, ("ana", "ben"), 2)) == ["sam"], "cy is beyond the budget"
 
 
 def test_a_named_agent_gets_one_try_then_supervisors():

@@ -223,8 +223,8 @@ def test_hold_creates_blocks_until_released(stub):
     worker = Background(lambda: place_call(client, CALLER, LINE, ANSWER_URL, STATUS_URL))
     worker.start()
     stub.wait_for(lambda: stub.held == 1)
-    time.sleep(0.1)
-    assert worker.is_alive()
+    worker.join(timeout=0.1)
+    assert worker.is_alive(), "held: no answer until released"
     [create] = stub.creates()  # received and recorded, not answered
     assert create.status is None and create.field("To") == CALLER
     assert stub.calls() == {}

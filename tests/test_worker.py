@@ -79,6 +79,16 @@ def agent_leg(twilio, create, **extra):
     return params
 
 
+def worker_rounds(r, rounds: int, timeout: float = 15) -> None:
+    """Wait until a running worker process has finished at least ROUNDS - 1 whole rounds: each round ends by
+    taking one nudge off the wake list, so push ROUNDS nudges and wait for the list to empty."""
+    r.rpush(keys.wake(), *["test"] * rounds)
+    deadline = time.monotonic() + timeout
+    while r.llen(keys.wake()):
+        assert time.monotonic() < deadline, "the worker stopped doing rounds"
+        time.sleep(0.02)
+
+
 def post_doc(twilio, url, params):
     return assert_valid_twiml(twilio.post(url, params).get_data(as_text=True))
 
@@ -254,7 +264,7 @@ def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio,
     assert len(rest.creates()) == 1
     second = start_worker()
     try:
-        time.sleep(2.5)  # a couple of rounds: the claim is being placed, so it must not be placed again
+        worker_rounds(r, 3)  # the claim is being placed, so no round may place it again
         assert len(rest.creates()) == 1
         create = rest.creates()[0]
         doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create))
@@ -262,7 +272,7 @@ def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio,
         assert doc.find("Dial/Number").text == "+14155550167"
         post_doc(twilio, doc.find("Dial").get("action"), agent_leg(twilio, create, DialCallStatus="completed"))
         assert r.hget(keys.callback(call.sid), "status") == "done"
-        time.sleep(1.5)
+        worker_rounds(r, 3)
         assert len(rest.creates()) == 1, "delivered exactly once"
     finally:
         second.send_signal(signal.SIGTERM)
