@@ -1,33 +1,16 @@
-"""Fixtures: a real Redis started for the session, the app wired to it, and a Twilio stand-in."""
+"""Fixtures: a real Redis started for the session, the app wired to it, and a Twilio stand-in.
+
+Shared constants and helpers live in tests/support.py: tests import from there, never from here."""
 
 from __future__ import annotations
-
-import time
-from pathlib import Path
 
 import pytest
 import redis
 
 from ivr.store.embedded_redis import EmbeddedRedis
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, Clock, TwimlCheckingClient
 from tests.twilio_sim import Twilio
 from webhooks import create_app
-
-ROOT = Path(__file__).resolve().parents[1]
-AUTH_TOKEN = "test-auth-token-5f1c"
-PUBLIC_URL = "https://ivr.example.com"
-
-
-class Clock:
-    """The time the app sees; tests move it forward instead of sleeping."""
-
-    def __init__(self):
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, hours: float = 0, seconds: float = 0) -> None:
-        self.now += hours * 3600 + seconds
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +50,9 @@ def make_app(redis_server, r, clock, tmp_path_factory):
             "RELOAD_SECONDS": 0,
         }
         config.update(overrides)
-        return create_app(config)
+        app = create_app(config)
+        app.test_client_class = TwimlCheckingClient  # every TwiML answer of every test: checked by the XSD
+        return app
 
     return make
 

@@ -16,7 +16,7 @@ from ivr.flows import audio
 from ivr.flows.audio import AudioError, AudioSegment, prepare
 from ivr.flows.catalog import load_catalog
 from ivr.tools.cli import main
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 RATE = 44100
 

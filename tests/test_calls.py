@@ -272,7 +272,7 @@ def _black_hole():
 
 @pytest.mark.parametrize("kind", ["down", "hung"])
 def test_redis_unreachable_still_connects_the_caller_to_a_person(make_app, kind):
-    from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+    from tests.support import AUTH_TOKEN, PUBLIC_URL
     from tests.twilio_sim import Twilio
 
     if kind == "down":
@@ -314,7 +314,7 @@ def test_an_error_mid_call_still_connects_the_caller(twilio, r, caplog):
 
 
 def test_fallback_number_is_rung_in_degraded_mode(make_app):
-    from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+    from tests.support import AUTH_TOKEN, PUBLIC_URL
     from tests.twilio_sim import Twilio
 
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0", FALLBACK_NUMBER="+15005550999")
@@ -331,7 +331,7 @@ def test_logs_never_hold_a_full_number_or_the_token(twilio, caplog):
     call.agent_answers()
     call.hangup()
     assert "4155550111" not in caplog.text and "***0111" in caplog.text
-    from tests.conftest import AUTH_TOKEN
+    from tests.support import AUTH_TOKEN
 
     assert AUTH_TOKEN not in caplog.text
 
@@ -378,7 +378,7 @@ def test_the_line_is_chosen_by_the_number_dialled(tmp_path, make_app):
     """Each Twilio number reaches its own line; any number no flow lists reaches the default line."""
     import shutil
 
-    from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+    from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
     from tests.twilio_sim import Twilio
 
     shutil.copytree(ROOT / "flows", tmp_path / "flows")

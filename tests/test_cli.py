@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from ivr.call import callers, presence
 from ivr.store import keys, presence_records
 from ivr.tools.cli import main
-from tests.conftest import AUTH_TOKEN, ROOT
+from tests.support import AUTH_TOKEN, ROOT
 
 
 def run(args, env=None):

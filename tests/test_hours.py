@@ -11,7 +11,7 @@ import pytest
 
 from ivr.flows.hours import Hours, parse_days, parse_spans
 from ivr.store import keys
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 
 NY = ZoneInfo("America/New_York")

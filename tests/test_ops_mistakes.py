@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ivr.errors import FlowError
 from ivr.flows.catalog import load_catalog
 from ivr.tools.cli import main
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 EXAMPLE = (ROOT / "flows" / "support.yaml").read_text()
 

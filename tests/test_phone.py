@@ -23,8 +23,9 @@ from ivr.store import keys, presence_records
 from ivr.store.embedded_redis import free_port
 from ivr.tools import phone
 from ivr.tools.cli import main
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import assert_valid_twiml
+from tests.twiml_proxy import TwimlProxy
 
 SCRIPTS = sorted((ROOT / "tests" / "phone_scripts").glob("*.txt"))
 SERVER_TOKEN = "phone-test-token"
@@ -318,40 +319,44 @@ def test_keys_on_hold_are_accepted_by_a_server_without_public_url(make_app, movi
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`ivr serve` as ops staff run it, shared by the tests below (callers are told apart by number)."""
+    """`ivr serve` as ops staff run it, shared by the tests below (callers are told apart by number), behind a
+    proxy that checks every TwiML answer against the XSD; the phone calls the proxy, as Twilio would."""
     home = tmp_path_factory.mktemp("serve-home")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
-    env.update(
-        IVR_HOME=str(home),
-        TWILIO_AUTH_TOKEN=SERVER_TOKEN,
-        PUBLIC_URL=base,
-        WEB_CONCURRENCY="1",
-        AUDIO_CACHE=str(home / "audio-cache"),
-    )
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ivr"), "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=1) as response:
-                    assert json.loads(response.read())["redis"] == "ok"
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
+    with TwimlProxy(free_port(), base) as proxy:
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TWILIO_AUTH_TOKEN")}
+        env.update(
+            IVR_HOME=str(home),
+            TWILIO_AUTH_TOKEN=SERVER_TOKEN,
+            PUBLIC_URL=proxy.url,
+            WEB_CONCURRENCY="1",
+            AUDIO_CACHE=str(home / "audio-cache"),
+        )
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "ivr"), "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "/health", timeout=1) as response:
+                        assert json.loads(response.read())["redis"] == "ok"
+                    break
+                except OSError:
+                    assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+                    time.sleep(0.2)
+            yield proxy.url
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=20)
+        assert proxy.invalid == [], "answers of `ivr serve` that Twilio's XSD refuses"
+        assert proxy.checked > 0
 
 
 def ivr_call(*args: str, input: str | None = None, env: dict | None = None):

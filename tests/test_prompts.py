@@ -8,7 +8,7 @@ from pydub.generators import Sine
 
 from ivr.call import presence
 from ivr.store import keys, presence_records
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 
 

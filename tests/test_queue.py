@@ -148,7 +148,7 @@ def test_a_message_is_kept_with_the_callers_history(twilio, moving_busy, r, clie
     from click.testing import CliRunner
 
     from ivr.tools.cli import main
-    from tests.conftest import AUTH_TOKEN
+    from tests.support import AUTH_TOKEN
 
     history = CliRunner().invoke(
         main,
@@ -230,7 +230,7 @@ def test_a_wait_document_without_redis_keeps_the_caller_holding_in_line(twilio, 
 @pytest.mark.parametrize("on_duty", [True, False], ids=["everyone-busy", "everyone-away"])
 def test_the_fallback_number_rings_only_when_nobody_is_on_duty(make_app, r, clock, on_duty):
     """Busy people will free up: the caller waits for them. With nobody on duty at all, the fallback number."""
-    from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+    from tests.support import AUTH_TOKEN, PUBLIC_URL
     from tests.twilio_sim import Twilio
 
     status = presence.BUSY if on_duty else presence.AWAY

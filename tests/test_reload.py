@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_sim import Twilio
 
 OLD = "Billing. To pay your bill or ask about a charge"

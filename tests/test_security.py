@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from ivr.render import PATHS
-from tests.conftest import AUTH_TOKEN
+from tests.support import AUTH_TOKEN
 from webhooks.security import twilio_signed
 
 # The published vectors from twilio-python's own test suite (tests/unit/test_request_validator.py).
@@ -109,7 +109,7 @@ def test_a_broken_flow_never_goes_live(make_app, tmp_path):
     import shutil
 
     from ivr.errors import FlowError
-    from tests.conftest import ROOT
+    from tests.support import ROOT
 
     shutil.copy(ROOT / "flows" / "agents.yaml", tmp_path)
     broken = (ROOT / "flows" / "support.yaml").read_text().replace("next: billing_team", "next: billing_tema")

@@ -22,7 +22,7 @@ from ivr.flows.catalog import load_catalog
 from ivr.store.embedded_redis import free_port
 from ivr.tools import serve
 from tests import process_tree
-from tests.conftest import ROOT
+from tests.support import ROOT
 from tests.twilio_sim import assert_valid_twiml, new_sid
 
 TOKEN = "serve-test-token"

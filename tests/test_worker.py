@@ -19,7 +19,7 @@ from ivr.store import keys, presence_records
 from ivr.store.callbacks import CLAIM_SECONDS
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
 from ivr.store.dispatch import Dispatch
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
 

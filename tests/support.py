@@ -1,0 +1,38 @@
+"""What the tests share: the project's folder, the test credentials, a clock tests move, and the test client
+through which every answer of the app is checked against Twilio's XSD."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from tests.twilio_sim import assert_valid_twiml
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTH_TOKEN = "test-auth-token-5f1c"
+PUBLIC_URL = "https://ivr.example.com"
+
+
+class Clock:
+    """The time the app sees; tests move it forward instead of sleeping."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, hours: float = 0, seconds: float = 0) -> None:
+        self.now += hours * 3600 + seconds
+
+
+class TwimlCheckingClient(FlaskClient):
+    """The app's test client: every TwiML answer, from any test, is validated against Twilio's XSD here."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        if response.mimetype == "text/xml":
+            assert_valid_twiml(response.get_data(as_text=True))
+        return response
