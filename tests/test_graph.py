@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -109,6 +110,8 @@ def test_svg_boxes_do_not_overlap():
     root = ET.fromstring(drawn(fmt="svg"))
     rects = []
     for g in root.iter(f"{SVG}g"):
+        if g.get("class") == "legend":
+            continue
         shape = next(iter(g))
         if shape.tag == f"{SVG}rect":
             x, y, w, h = (float(shape.get(k)) for k in ("x", "y", "width", "height"))
@@ -155,4 +158,78 @@ def test_render_is_pure_and_repeatable(fmt):
     once = mermaid(EXAMPLE, timing) if fmt == "mermaid" else svg(EXAMPLE, timing)
     assert render(EXAMPLE, timing, fmt) == once == render(EXAMPLE, time_to_human(EXAMPLE), fmt)
     with pytest.raises(ValueError, match="unknown format"):
-        render(EXAMPLE, timing, "png")
+        render(EXAMPLE, timing, "gif")
+
+
+def _points(d: str, steps: int = 40) -> list[tuple[float, float]]:
+    """Points along an SVG path made of M, L, H, V and C commands, every segment sampled."""
+    tokens = re.findall(r"[MLHVC]|-?\d+(?:\.\d+)?", d)
+    points, x, y, i = [], 0.0, 0.0, 0
+    while i < len(tokens):
+        command = tokens[i]
+        if command in "ML":
+            nx, ny = float(tokens[i + 1]), float(tokens[i + 2])
+            i += 3
+        elif command == "H":
+            nx, ny = float(tokens[i + 1]), y
+            i += 2
+        elif command == "V":
+            nx, ny = x, float(tokens[i + 1])
+            i += 2
+        else:  # C: a cubic Bezier curve
+            c = [float(v) for v in tokens[i + 1 : i + 7]]
+            for n in range(steps + 1):
+                t = n / steps
+                points.append(
+                    (
+                        (1 - t) ** 3 * x + 3 * (1 - t) ** 2 * t * c[0] + 3 * (1 - t) * t**2 * c[2] + t**3 * c[4],
+                        (1 - t) ** 3 * y + 3 * (1 - t) ** 2 * t * c[1] + 3 * (1 - t) * t**2 * c[3] + t**3 * c[5],
+                    )
+                )
+            x, y, i = c[4], c[5], i + 7
+            continue
+        if command == "M":
+            points.append((nx, ny))
+        else:
+            points += [(x + (nx - x) * n / steps, y + (ny - y) * n / steps) for n in range(steps + 1)]
+        x, y = nx, ny
+    return points
+
+
+def test_no_arrow_runs_through_its_own_label():
+    root = ET.fromstring(drawn(fmt="svg"))
+    paths = {(p.get("data-from"), p.get("data-to")): p.get("d") for p in root.iter(f"{SVG}path") if p.get("data-from")}
+    grounds = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "label-ground"]
+    assert len(grounds) >= 10, "every option and every 0 is labelled"
+    for ground in grounds:
+        x, y = float(ground.get("x")), float(ground.get("y"))
+        w, h = float(ground.get("width")), float(ground.get("height"))
+        edge = (ground.get("data-from"), ground.get("data-to"))
+        inside = [(px, py) for px, py in _points(paths[edge]) if x < px < x + w and y < py < y + h]
+        assert inside == [], f"the arrow {edge[0]} -> {edge[1]} crosses its own label at {inside[:3]}"
+
+
+def test_the_picture_has_a_key_to_its_shapes_and_arrows():
+    root = ET.fromstring(drawn(fmt="svg"))
+    legend = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "legend")
+    words = " ".join(t.text or "" for t in legend.iter(f"{SVG}text"))
+    for meaning in ("menu", "message", "go to", "goodbye", "route: rings a person", "a person (0 / agent)"):
+        assert meaning in words
+    assert "0 or agent" in words and "a choice" in words and "far from a person" in words
+    assert len([e for e in legend if e.tag in (f"{SVG}rect", f"{SVG}ellipse")]) >= 7
+
+
+def test_a_png_is_a_real_png_and_an_unknown_ending_is_refused(tmp_path):
+    out = tmp_path / "flow.png"
+    result = CliRunner().invoke(main, ["graph", str(FLOWS / "support.yaml"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    root = ET.fromstring(drawn(fmt="svg"))
+    assert (width, height) == (round(float(root.get("width"))), round(float(root.get("height"))))
+    jpeg = CliRunner().invoke(main, ["graph", str(FLOWS / "support.yaml"), "-o", str(tmp_path / "flow.jpg")])
+    assert jpeg.exit_code != 0 and "end it in .svg, .png or .mmd" in jpeg.output
+    assert not (tmp_path / "flow.jpg").exists()
+    printed = CliRunner().invoke(main, ["graph", str(FLOWS / "support.yaml"), "--format", "png"])
+    assert printed.exit_code != 0 and "-o flow.png" in printed.output

@@ -1,13 +1,12 @@
-"""The `ivr` command: check flows, serve the line locally, set agents' presence, resolve callers."""
+"""The `ivr` command: check flows, draw them, serve the line locally, rehearse a call; the commands on the live
+line (agents, calls, callbacks) are in ivr.tools.line_commands."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -15,23 +14,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ivr.call import callers, presence
 from ivr.errors import FlowError
 from ivr.flows import audio, timing, timing_report
 from ivr.flows.catalog import AGENTS_FILE, load_catalog
 from ivr.flows.directory import load_directory
 from ivr.flows.load import load_flow
 from ivr.flows.model import Flow
-from ivr.store import caller_history, presence_records
-from ivr.store import client as store
-from ivr.store.callbacks import CallbackStore
 from ivr.store.embedded_redis import EmbeddedRedis
-from ivr.tools import serve
-from ivr.tools.graph import FORMATS, find_flow, render
+from ivr.tools import line_commands, serve
+from ivr.tools.graph import BY_SUFFIX, FORMATS, PictureError, find_flow, render
+from ivr.tools.local import DEV_TOKEN_FILE, LOCAL, REDIS_URL_FILE, dev_token, flows_dir
 
-LOCAL = Path(os.environ.get("IVR_HOME", ".ivr"))  # the embedded Redis's data and the development token
-REDIS_URL_FILE = LOCAL / "redis.url"
-DEV_TOKEN_FILE = LOCAL / "dev-auth-token"
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -41,8 +34,8 @@ def main() -> None:
     """A phone line where a person is always one key away."""
 
 
-def _flows_dir() -> str:
-    return os.environ.get("FLOWS_DIR", "flows")
+for command in (line_commands.agents, line_commands.calls, line_commands.callbacks_command):
+    main.add_command(command)
 
 
 @main.command()
@@ -56,7 +49,7 @@ def _flows_dir() -> str:
 def check(path: Path | None, agents_file: Path | None) -> None:
     """Validate the flows in PATH (a folder, or one flow file, a draft kept anywhere) and exit non-zero on any
     problem."""
-    path = path or Path(_flows_dir())
+    path = path or Path(flows_dir())
     try:
         if path.is_dir():
             catalog = load_catalog(path)
@@ -65,7 +58,7 @@ def check(path: Path | None, agents_file: Path | None) -> None:
             sounds = audio.AudioReport(catalog.audio, catalog.audio_seconds, catalog.audio_problems)
         else:
             beside = path.parent / AGENTS_FILE
-            agents_file = agents_file or (beside if beside.exists() else Path(_flows_dir()) / AGENTS_FILE)
+            agents_file = agents_file or (beside if beside.exists() else Path(flows_dir()) / AGENTS_FILE)
             console.print(f"checking {path} against {agents_file}", markup=False, soft_wrap=True)
             directory = load_directory(agents_file)
             flows = [load_flow(path, directory)]
@@ -140,8 +133,8 @@ def _time_to_human(flow: Flow, audio_seconds: dict[str, float]) -> None:
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
-    help="mermaid (text GitHub draws in a ```mermaid block) or svg (a picture laid out here, with no "
-    "mermaid tools needed). Default: svg for an -o file ending in .svg, else mermaid.",
+    help="mermaid (text GitHub draws in a ```mermaid block), svg (a picture laid out here, with no mermaid "
+    "tools needed) or png. Default: from the -o file's ending (.mmd, .md, .svg, .png); mermaid when printing.",
 )
 def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
     """Draw FLOW (a flow file, or a line name in FLOWS_DIR): menus and their options, routes, the zero-out.
@@ -150,19 +143,34 @@ def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
     prompts heard in full (as `ivr check` reports them).
     """
     try:
-        flow, folder = find_flow(flow_ref, Path(_flows_dir()))
+        flow, folder = find_flow(flow_ref, Path(flows_dir()))
     except FlowError as exc:
         for problem in exc.problems:
             err.print(f"error {problem}", markup=False, soft_wrap=True)
         sys.exit(1)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
-    fmt = fmt or ("svg" if output is not None and output.suffix.lower() == ".svg" else "mermaid")
-    text = render(flow, timing.time_to_human(flow, audio.check_flows(folder, [flow]).seconds), fmt)
+    if fmt is None and output is not None:
+        fmt = BY_SUFFIX.get(output.suffix.lower())
+        if fmt is None:
+            raise click.ClickException(
+                f"cannot tell which picture to write from '{output.name}': end it in .svg, .png or .mmd "
+                "(Mermaid), or say --format"
+            )
+    fmt = fmt or "mermaid"
+    if fmt == "png" and output is None:
+        raise click.ClickException("a PNG is not text: write it to a file with -o flow.png")
+    try:
+        picture = render(flow, timing.time_to_human(flow, audio.check_flows(folder, [flow]).seconds), fmt)
+    except PictureError as exc:
+        raise click.ClickException(str(exc)) from None
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(picture, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        if isinstance(picture, bytes):
+            output.write_bytes(picture)
+        else:
+            output.write_text(picture, encoding="utf-8")
         err.print(f"wrote {output} ({fmt})", markup=False)
 
 
@@ -170,7 +178,7 @@ def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000 or $PORT")
 def serve_command(port: int) -> None:
     """Run the line locally with the Procfile's web command; start a local Redis if REDIS_URL is unset."""
-    env = dict(os.environ, PORT=str(port), FLOWS_DIR=_flows_dir())
+    env = dict(os.environ, PORT=str(port), FLOWS_DIR=flows_dir())
     # gunicorn lives beside this Python, whether or not the virtual env is activated
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     try:
@@ -184,7 +192,7 @@ def serve_command(port: int) -> None:
     # the worker talks to Twilio's REST API: only with real credentials, never the development token
     with_worker = bool(env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL") and env.get("TWILIO_AUTH_TOKEN"))
     if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
-        env["TWILIO_AUTH_TOKEN"] = _dev_token()
+        env["TWILIO_AUTH_TOKEN"] = dev_token()
         err.print(
             "[yellow]TWILIO_AUTH_TOKEN is not set: using a local development token from "
             f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]"
@@ -229,124 +237,6 @@ def _procfile_command(kind: str) -> str:
     return command
 
 
-def _dev_token() -> str:
-    LOCAL.mkdir(parents=True, exist_ok=True)
-    if not DEV_TOKEN_FILE.exists():
-        DEV_TOKEN_FILE.write_text(secrets.token_hex(16))
-        DEV_TOKEN_FILE.chmod(0o600)
-    return DEV_TOKEN_FILE.read_text().strip()
-
-
-def _redis() -> store.Client:
-    url = os.environ.get("REDIS_URL") or (REDIS_URL_FILE.read_text().strip() if REDIS_URL_FILE.exists() else "")
-    if not url:
-        raise click.ClickException("no Redis: set REDIS_URL, or start `ivr serve` in this folder first")
-    client = store.connect(url, timeout=2)
-    if not store.answers(client):
-        raise click.ClickException(f"cannot reach Redis at {url}")
-    return client
-
-
-def _caller_secret() -> bytes:
-    token = os.environ.get("TWILIO_AUTH_TOKEN") or (
-        DEV_TOKEN_FILE.read_text().strip() if DEV_TOKEN_FILE.exists() else ""
-    )
-    return callers.secret(os.environ.get("CALLER_HASH_KEY"), token)
-
-
-@main.group(invoke_without_command=True)
-@click.pass_context
-def agents(ctx: click.Context) -> None:
-    """List the people who take calls and whether they can take one now."""
-    if ctx.invoked_subcommand is not None:
-        return
-    directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
-    records = presence_records.read_all(_redis())
-    now = time.time()
-    table = Table("id", "name", "role", "groups", "status", "idle for")
-    for agent in directory.agents.values():
-        p = records.get(agent.id, presence.Presence())
-        status = presence.effective(p, now)
-        idle = f"{int((now - p.idle_since) // 60)} min" if status == presence.AVAILABLE and p.idle_since else "-"
-        table.add_row(agent.id, agent.name, agent.role, ", ".join(agent.groups) or "-", status, idle)
-    console.print(table)
-
-
-def _set(agent_id: str, status: str) -> None:
-    directory = load_directory(Path(_flows_dir()) / AGENTS_FILE)
-    if directory.get(agent_id) is None:
-        raise click.ClickException(f"no agent '{agent_id}' in agents.yaml (ids: {', '.join(directory.agents)})")
-    presence_records.set_status(_redis(), agent_id, status, time.time())
-    console.print(f"{agent_id} is now {status}")
-
-
-@agents.command()
-@click.argument("agent_id")
-def available(agent_id: str) -> None:
-    """Mark AGENT_ID available for calls (idle from now)."""
-    _set(agent_id, presence.AVAILABLE)
-
-
-@agents.command()
-@click.argument("agent_id")
-def away(agent_id: str) -> None:
-    """Mark AGENT_ID away: no calls are offered to them."""
-    _set(agent_id, presence.AWAY)
-
-
-@main.group()
-def calls() -> None:
-    """See and close callers' recent contacts."""
-
-
-def _caller(number: str) -> str:
-    caller = callers.caller_id(number, _caller_secret())
-    if caller is None:
-        raise click.ClickException("give the caller's number in E.164 form, such as +15551234567")
-    return caller
-
-
-@calls.command()
-@click.argument("number")
-def resolve(number: str) -> None:
-    """Mark the caller at NUMBER resolved: their next call goes through the menu again."""
-    closed = caller_history.resolve(_redis(), _caller(number), time.time())
-    console.print(f"caller {callers.masked(number)} marked resolved ({closed} recent contact(s) closed)")
-
-
-@calls.command()
-@click.argument("number")
-def history(number: str) -> None:
-    """Show the recent contacts of the caller at NUMBER."""
-    memory = caller_history.history(_redis(), _caller(number))
-    table = Table("when (UTC)", "line", "path", "agent", "outcome", "message", "counts")
-    for c in sorted(memory.contacts, key=lambda c: c.at):
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(c.at))
-        counts = "no (resolved)" if c.at <= memory.resolved_at else "yes"
-        table.add_row(when, c.flow, " > ".join(c.path) or "-", c.agent or "-", c.outcome, c.message or "-", counts)
-    console.print(table)
-
-
-@main.command(name="callbacks")
-@click.option("--show-numbers", is_flag=True, help="Show the full numbers to call (for the person calling).")
-def callbacks_command(show_numbers: bool) -> None:
-    """List callback requests: waiting, being placed, and the ones that need a supervisor."""
-    table = Table("asked at (UTC)", "line", "number", "about", "tries", "state")
-    for callback, state in CallbackStore(_redis()).listing():
-        request = callback.request
-        number = request.get("number") if show_numbers else callers.masked(request.get("number"))
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(request.get("since", 0))))
-        table.add_row(
-            when,
-            request.get("flow", ""),
-            number or "-",
-            " > ".join(request.get("path", ())) or "-",
-            str(callback.attempts),
-            state,
-        )
-    console.print(table)
-
-
 @main.command(name="call")
 @click.option(
     "--url",
@@ -357,7 +247,7 @@ def callbacks_command(show_numbers: bool) -> None:
 @click.option(
     "--flows",
     type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: _flows_dir(),
+    default=lambda: flows_dir(),
     show_default="flows or $FLOWS_DIR",
     help="The flow files (the private server's, and people's names).",
 )

@@ -14,8 +14,13 @@ from ivr.tools.graph.drawing import PERSON
 from ivr.tools.graph.mermaid import mermaid, mermaid_text
 from ivr.tools.graph.svg import svg
 
-FORMATS = ("mermaid", "svg")
-__all__ = ["FORMATS", "PERSON", "find_flow", "mermaid", "mermaid_text", "render", "svg"]
+FORMATS = ("mermaid", "svg", "png")
+BY_SUFFIX = {".mmd": "mermaid", ".mermaid": "mermaid", ".md": "mermaid", ".svg": "svg", ".png": "png"}
+__all__ = ["BY_SUFFIX", "FORMATS", "PERSON", "find_flow", "mermaid", "mermaid_text", "png", "render", "svg"]
+
+
+class PictureError(Exception):
+    """A picture that cannot be made here, said plainly."""
 
 
 def find_flow(ref: str, flows_dir: Path) -> tuple[Flow, Path]:
@@ -36,7 +41,21 @@ def find_flow(ref: str, flows_dir: Path) -> tuple[Flow, Path]:
     raise LookupError(f"no flow file or line named '{ref}' in {flows_dir} (lines: {', '.join(names) or 'none'})")
 
 
-def render(flow: Flow, timing: FlowTiming, fmt: str) -> str:
+def render(flow: Flow, timing: FlowTiming, fmt: str) -> str | bytes:
+    """The picture in FMT: Mermaid or SVG text, or PNG bytes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    return mermaid(flow, timing) if fmt == "mermaid" else svg(flow, timing)
+    if fmt == "mermaid":
+        return mermaid(flow, timing)
+    return png(svg(flow, timing)) if fmt == "png" else svg(flow, timing)
+
+
+def png(picture: str) -> bytes:
+    """The SVG drawn to a PNG by cairosvg, which needs the Cairo library of the system (libcairo2)."""
+    try:
+        import cairosvg
+    except (ImportError, OSError) as exc:  # OSError: the package is there, the Cairo library is not
+        raise PictureError(
+            f"a PNG needs the Cairo library ({exc}); write an .svg instead, which any browser shows"
+        ) from exc
+    return cairosvg.svg2png(bytestring=picture.encode("utf-8"))

@@ -211,9 +211,11 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
     layout = _layout(flow, timing, drawn)
     items = layout.items
     title = f"{flow.name}: time to a person (prompts heard in full; budget {timing.budget} s)"
+    legend, legend_width, legend_height = _legend(MARGIN, layout.height)
+    width, height = max(layout.width, legend_width + MARGIN), layout.height + legend_height
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(layout.width)}" height="{_f(layout.height)}" '
-        f'viewBox="0 0 {_f(layout.width)} {_f(layout.height)}" font-family="Helvetica, Arial, sans-serif" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(width)}" height="{_f(height)}" '
+        f'viewBox="0 0 {_f(width)} {_f(height)}" font-family="Helvetica, Arial, sans-serif" '
         'font-size="12">',
         f"<title>{escape(title)}</title>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
@@ -244,7 +246,10 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
                     bend = (y2 - y1) / 2
                     d += f" C{_f(x1)},{_f(y1 + bend)} {_f(x2)},{_f(y2 - bend)} {_f(x2)},{_f(y2)}"
             (lx, ly) = points[1] if len(points) > 2 else points[-1]
-            label_at = (lx, ly - 8 - 14 * len(lines))  # just above the first thing the edge reaches
+            # Just above the first thing the edge reaches, beside the arrow and away from where it comes from,
+            # so the arrow never runs through its own words.
+            side = "end" if points[0][0] > lx else "start"
+            label_at = (lx - 5 if side == "end" else lx + 5, ly - 8 - 14 * len(lines))
         else:  # back up (or across): under the row, out to a lane on the right, over the target's row, in
             below = tracks_below[source.row] = tracks_below.get(source.row, 0) + 1
             over = tracks_above[target.row] = tracks_above.get(target.row, 0) + 1
@@ -255,13 +260,14 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
             x2 = target.x + target.width - 14
             d = f"M{_f(x1)},{_f(y1)} V{_f(y_below)} H{_f(lane)} V{_f(y_over)} H{_f(x2)} V{_f(target.y)}"
             label_at = (x1 + 6, y_below + 4)
+            side = "start"
         dash = ' stroke-dasharray="5 4"' if edge.dotted else ""
         out.append(
             f'<path class="edge" data-from={quoteattr(edge.source)} data-to={quoteattr(edge.target)} '
             f'd="{d}" fill="none" stroke="#5f6368" stroke-width="1.3"{dash} marker-end="url(#arrow)"/>'
         )
         if lines:
-            labels.append((label_at, lines, index in layout.routes))
+            labels.append((label_at, lines, side, edge))
     for item in items.values():
         if item.is_slot:
             continue
@@ -275,18 +281,69 @@ def svg(flow: Flow, timing: FlowTiming) -> str:
             y = item.y + PAD + LINE_HEIGHT * (n + 1) - 4
             out.append(f'<text x="{_f(item.cx)}" y="{_f(y)}" text-anchor="middle"{weight}>{escape(line)}</text>')
         out.append("</g>")
-    for (lx, ly), lines, centred in labels:  # last, so they sit on top of the lines they name
-        anchor = "middle" if centred else "start"
+    for (lx, ly), lines, anchor, edge in labels:  # last, on a white ground, so no line runs through their words
+        width = max(len(line) for line in lines) * LABEL_CHAR_WIDTH + 4
+        left = lx - width if anchor == "end" else lx
         out.append(
-            f'<text class="label" x="{_f(lx)}" y="{_f(ly + 11)}" text-anchor="{anchor}" font-size="11" '
-            'fill="#3c4043" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+            f'<rect class="label-ground" data-from={quoteattr(edge.source)} data-to={quoteattr(edge.target)} '
+            f'x="{_f(left - 2)}" y="{_f(ly)}" width="{_f(width)}" '
+            f'height="{_f(14 * len(lines) + 2)}" fill="#ffffff"/>'
+        )
+        out.append(
+            f'<text class="label" x="{_f(lx)}" y="{_f(ly + 11)}" text-anchor="{anchor}" font-size="11" fill="#3c4043">'
             + "".join(
                 f'<tspan x="{_f(lx)}" dy="{0 if n == 0 else 14}">{escape(line)}</tspan>' for n, line in enumerate(lines)
             )
             + "</text>"
         )
+    out.extend(legend)
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+LEGEND = (
+    ("menu", "menu: a key or words"),
+    ("message", "message"),
+    ("goto", "go to"),
+    ("goodbye", "goodbye: the call ends"),
+    ("route", "route: rings a person"),
+    ("person", PERSON),
+)
+
+
+def _legend(left: float, top: float) -> tuple[list[str], float, float]:
+    """A key to the shapes, the two kinds of arrow and the red border: SVG lines, its width and height."""
+    out = [f'<g class="legend"><text x="{_f(left)}" y="{_f(top + 14)}" font-weight="bold">Key</text>']
+    x, y = left, top + 24
+    for kind, caption in LEGEND:
+        item = _Item(f"legend-{kind}", kind, [caption], row=0, x=x, y=y)
+        fill, stroke = _SVG_FILL[kind]
+        out.append(_shape(item, fill, stroke))
+        out.append(
+            f'<text x="{_f(item.cx)}" y="{_f(y + PAD + LINE_HEIGHT - 4)}" text-anchor="middle">{escape(caption)}</text>'
+        )
+        x += item.width + 12
+    shapes_width = x - left
+    y += LINE_HEIGHT + 2 * PAD + 16
+    samples = (
+        ("", "a choice: its key and words"),
+        (' stroke-dasharray="5 4"', "0 or agent: a person, from every menu"),
+    )
+    x = left
+    for dash, caption in samples:
+        out.append(
+            f'<path d="M{_f(x)},{_f(y)} H{_f(x + 40)}" stroke="#5f6368" stroke-width="1.3"{dash} '
+            'marker-end="url(#arrow)"/>'
+        )
+        out.append(f'<text x="{_f(x + 48)}" y="{_f(y + 4)}">{escape(caption)}</text>')
+        x += 48 + len(caption) * CHAR_WIDTH + 24
+    late = _Item("legend-late", "message", ["far from a person"], row=0, late=True, x=x, y=y - 18)
+    out.append(_shape(late, "#ffffff", LATE))
+    out.append(f'<text x="{_f(late.cx)}" y="{_f(y + 4)}" text-anchor="middle">far from a person</text>')
+    out.append(f'<text x="{_f(late.x + late.width + 8)}" y="{_f(y + 4)}">(over the budget from there)</text>')
+    out.append("</g>")
+    width = max(shapes_width, late.x + late.width + 8 + 30 * CHAR_WIDTH - left)
+    return out, width, y + 18 - top + MARGIN
 
 
 def _shape(item: _Item, fill: str, stroke: str) -> str:
