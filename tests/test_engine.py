@@ -8,20 +8,10 @@ import pytest
 
 from ivr.call.actions import Ask, DialFirstFree, DialNumber, Enqueue, Hangup, Redirect, RingEveryone, Say, WhisperAsk
 from ivr.call.callstate import CallerMemory, CallState, Contact
-from ivr.call.engine import (
-    Arrive,
-    DialEnded,
-    Ended,
-    Input,
-    Retry,
-    WhisperReply,
-    WhisperStart,
-    World,
-    degraded,
-    settle,
-    step,
-)
+from ivr.call.engine import degraded, settle, step
+from ivr.call.events import Arrive, DialEnded, Ended, Input, Retry, WhisperReply, WhisperStart
 from ivr.call.presence import AWAY, BUSY, Presence
+from ivr.call.world import World
 from ivr.flows.catalog import load_catalog
 from ivr.flows.model import Menu, Target
 

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from pydub.generators import Sine
 
 from ivr.call.actions import Ask, Say
-from ivr.call.engine import Arrive, Input, World, step
+from ivr.call.engine import step
+from ivr.call.events import Arrive, Input
+from ivr.call.world import World
 from ivr.errors import FlowError
 from ivr.flows.catalog import load_catalog
 from ivr.flows.directory import load_directory

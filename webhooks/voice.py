@@ -13,7 +13,9 @@ from flask import Blueprint, Response, current_app, request
 
 from ivr.call import failures
 from ivr.call.callers import caller_id, masked, normalise
-from ivr.call.engine import (
+from ivr.call.engine import degraded, settle, step
+from ivr.call.events import (
+    CALL_ENDED,
     Arrive,
     Connect,
     DialEnded,
@@ -27,12 +29,8 @@ from ivr.call.engine import (
     Waiting,
     WhisperReply,
     WhisperStart,
-    World,
-    degraded,
-    settle,
-    step,
 )
-from ivr.call.events import CALL_ENDED
+from ivr.call.world import World
 from ivr.render import PATHS
 from ivr.store import client as store
 from webhooks.security import twilio_signed

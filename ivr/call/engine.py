@@ -18,7 +18,7 @@ from ivr.call.actions import (
 )
 from ivr.call.callback_dialog import callback_choice, callback_number
 from ivr.call.callstate import CallState
-from ivr.call.connecting import degraded, route, settle, target_of
+from ivr.call.connecting import route, target_of
 from ivr.call.events import (
     Arrive,
     Connect,
@@ -44,28 +44,6 @@ from ivr.flows.model import Target
 
 RETURNING = "returning caller"
 EARLIER_TOLD = 3  # how many earlier contacts the whisper describes
-
-__all__ = [
-    "Arrive",
-    "Connect",
-    "DialEnded",
-    "Ended",
-    "Event",
-    "Input",
-    "MessageStored",
-    "Outcome",
-    "QueueLeft",
-    "Recorded",
-    "Retry",
-    "Waiting",
-    "WhisperReply",
-    "WhisperStart",
-    "World",
-    "degraded",
-    "settle",
-    "step",
-    "whisper_summary",
-]
 
 # The line's own menus, which no flow file describes: keys on hold, the callback dialog, out of hours.
 SYSTEM_MENUS = {
