@@ -8,7 +8,8 @@ import pytest
 
 from ivr.call.actions import Ask, DialFirstFree, DialNumber, Enqueue, Hangup, Redirect, RingEveryone, Say, WhisperAsk
 from ivr.call.callstate import CallerMemory, CallState, Contact
-from ivr.call.engine import degraded, settle, step
+from ivr.call.connecting import degraded, settle
+from ivr.call.engine import step
 from ivr.call.events import Arrive, DialEnded, Ended, Input, Retry, WhisperReply, WhisperStart
 from ivr.call.presence import AWAY, BUSY, Presence
 from ivr.call.world import World

@@ -13,7 +13,8 @@ from flask import Blueprint, Response, current_app, request
 
 from ivr.call import failures
 from ivr.call.callers import caller_id, masked, normalise
-from ivr.call.engine import degraded, settle, step
+from ivr.call.connecting import degraded, settle
+from ivr.call.engine import step
 from ivr.call.events import (
     CALL_ENDED,
     Arrive,
