@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ivr.store.embedded_redis import free_port
 from tests import process_tree
-from tests.test_serve import start_serve, wait_for_health
+from tests.support import wait_for_health
+from tests.test_serve import start_serve
 
 
 def one_try(sig: signal.Signals) -> tuple[int, float]:

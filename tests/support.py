@@ -3,7 +3,10 @@ through which every answer of the app is checked against Twilio's XSD."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -36,3 +39,16 @@ class TwimlCheckingClient(FlaskClient):
         if response.mimetype == "text/xml":
             assert_valid_twiml(response.get_data(as_text=True))
         return response
+
+
+def wait_for_health(base: str, server: subprocess.Popen, seconds: float = 30) -> dict:
+    """Wait until a real server answers GET /health; its report. Fails if the server exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=1) as response:
+                return json.loads(response.read())
+        except OSError:
+            assert server.poll() is None, "the server exited before it answered"
+            assert time.monotonic() < deadline, f"the server did not answer /health within {seconds} s"
+            time.sleep(0.2)

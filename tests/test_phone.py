@@ -5,14 +5,12 @@ private server the command starts itself."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from ivr.store import keys, presence_records
 from ivr.store.embedded_redis import free_port
 from ivr.tools import phone
 from ivr.tools.cli import main
-from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, wait_for_health
 from tests.twilio_sim import assert_valid_twiml
 from tests.twiml_proxy import TwimlProxy
 
@@ -342,15 +340,7 @@ def server(tmp_path_factory):
             text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "/health", timeout=1) as response:
-                        assert json.loads(response.read())["redis"] == "ok"
-                    break
-                except OSError:
-                    assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-                    time.sleep(0.2)
+            assert wait_for_health(base, process)["redis"] == "ok"
             yield proxy.url
         finally:
             process.send_signal(signal.SIGINT)

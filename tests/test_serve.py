@@ -3,7 +3,6 @@ signed call over HTTP, and stops everything on exit."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -22,7 +21,7 @@ from ivr.flows.catalog import load_catalog
 from ivr.store.embedded_redis import free_port
 from ivr.tools import serve
 from tests import process_tree
-from tests.support import ROOT
+from tests.support import ROOT, wait_for_health
 from tests.twilio_sim import assert_valid_twiml, new_sid
 
 TOKEN = "serve-test-token"
@@ -53,15 +52,7 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=1) as response:
-                    health = json.loads(response.read())
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
-                time.sleep(0.2)
+        health = wait_for_health(base, server)
         assert health["redis"] == "ok" and list(health["lines"]) == ["riverlink-support"]
         params = {
             "CallSid": new_sid(),
@@ -106,18 +97,6 @@ def start_serve(folder: Path, port: int) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-
-
-def wait_for_health(base: str, server: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=1) as response:
-                return json.loads(response.read())
-        except OSError:
-            assert server.poll() is None, "ivr serve exited before it answered"
-            assert time.monotonic() < deadline, "ivr serve did not answer /health within 30 s"
-            time.sleep(0.2)
 
 
 def test_hold_music_plays_on_a_default_install(tmp_path):

@@ -17,17 +17,8 @@ def budget_problems(timing: FlowTiming) -> list[Problem]:
     """The hard failure: the first offer of a person comes later than the flow's budget."""
     if timing.within_budget:
         return []
-    node = timing.flow.nodes[timing.offer_node]
     what = "before a person's phone rings" if timing.offer_connects else "before being offered a person"
-    path = " -> ".join(str(step) for step in timing.offer_path)
-    return [
-        Problem(
-            timing.flow.file,
-            node.line,
-            node.id,
-            f"callers hear {_seconds(timing.first_offer)} of prompts {what} (budget {timing.budget} s): {path}",
-        )
-    ]
+    return [_at_the_offer(timing, f"{what} (budget {timing.budget} s)")]
 
 
 def check_budgets(flows: Iterable[Flow], audio_seconds: Mapping[str, float] | None = None) -> list[Problem]:
@@ -40,17 +31,20 @@ def first_offer_warnings(timing: FlowTiming) -> list[Problem]:
     limit = timing.flow.settings.first_offer_warning_seconds
     if timing.first_offer is None or timing.first_offer <= limit or not timing.within_budget:
         return []
-    node = timing.flow.nodes[timing.offer_node]
-    path = " -> ".join(str(step) for step in timing.offer_path)
     return [
-        Problem(
-            timing.flow.file,
-            node.line,
-            node.id,
-            f"callers hear {_seconds(timing.first_offer)} of prompts before they learn 0 reaches a person "
-            f"(warning over {limit} s; shorten what comes first): {path}",
+        _at_the_offer(
+            timing, f"before they learn 0 reaches a person (warning over {limit} s; shorten what comes first)"
         )
     ]
+
+
+def _at_the_offer(timing: FlowTiming, what: str) -> Problem:
+    """A problem at the node of the first offer: how long callers listen before it, and to what."""
+    node = timing.flow.nodes[timing.offer_node]
+    path = " -> ".join(str(step) for step in timing.offer_path)
+    return Problem(
+        timing.flow.file, node.line, node.id, f"callers hear {_seconds(timing.first_offer)} of prompts {what}: {path}"
+    )
 
 
 def summary(timing: FlowTiming) -> str:
