@@ -180,3 +180,13 @@ def test_the_example_line_is_valid():
 def test_repeat_policy_that_could_never_apply_is_refused(tmp_path):
     text = GOOD + "settings:\n  repeat_callers:\n    prior_agent_from_call: 4\n    supervisor_from_call: 3\n"
     assert "never apply" in only(tmp_path, text).message
+
+
+def test_the_readme_flow_example_passes_the_check(tmp_path):
+    """Ops staff copy the README's example: it must be a flow the server would load."""
+    import re
+
+    example = re.findall(r"```yaml\n(.*?)```", (FLOWS.parent / "README.md").read_text(), re.S)[0]
+    shutil.copy(FLOWS / "agents.yaml", tmp_path)
+    flow = load_flow(write(tmp_path, example), load_directory(tmp_path / "agents.yaml"))
+    assert flow.name == "riverlink-support" and flow.settings.first_offer_warning_seconds == 10

@@ -27,7 +27,9 @@ def line(tmp_path, make_app):
 
 def edit(folder, old: str, new: str) -> None:
     path = folder / "support.yaml"
-    path.write_text(path.read_text().replace(old, new))
+    text = path.read_text()
+    assert old in text, f"the edit must change something: {old!r} is not in the file"
+    path.write_text(text.replace(old, new))
     stamp = time.time() + 1
     os.utime(path, (stamp, stamp))  # a new modification time even on coarse file systems
 

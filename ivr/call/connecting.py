@@ -112,11 +112,11 @@ def entry_for(world: World, state: CallState, target: Target, entry_id: str | No
 
 
 def enqueue(world: World, state: CallState, target: Target, said: tuple[Action, ...]) -> Outcome:
-    """Everyone who could help is busy: wait in line, keeping any place already held."""
+    """Nobody who could help is free (busy, or rung without answering): wait in line, keeping any place held."""
     entry = entry_for(world, state, target)
     state = state.but(target=target, tried=(), queued_since=entry.since, leaving_for=None)
     text = (
-        "Everyone who could help is on another call. I'm putting you in line for the next person; "
+        "Nobody who could help is free just now. I'm putting you in line for the next person; "
         "you will not be disconnected."
     )
     return Outcome(said + (Say(text), Enqueue(world.flow.name)), state, enqueue=entry)
