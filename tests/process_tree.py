@@ -39,3 +39,9 @@ def alive(pids: set[int]) -> set[int]:
         if state != "Z":
             running.add(pid)
     return running
+
+
+def process_group(pid: int) -> int:
+    """The process group PID is in (the group a terminal's Ctrl-C goes to, for the foreground job)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2 :].split()[2])

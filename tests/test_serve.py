@@ -125,6 +125,10 @@ def test_stopping_ivr_serve_leaves_nothing_running(tmp_path, sig):
     wait_for_health(f"http://127.0.0.1:{port}", server)
     started = process_tree.descendants(server.pid)
     assert len(started) >= 4, "bash-less gunicorn master, two workers and redis-server"
+    own_group = process_tree.process_group(server.pid)
+    assert all(process_tree.process_group(pid) != own_group for pid in started), (
+        "a terminal's Ctrl-C must reach ivr serve alone, which then stops its children in order"
+    )
     os.killpg(server.pid, sig)  # as the terminal does: the signal goes to the process group
     assert server.wait(timeout=30) == 0
     deadline = time.monotonic() + 5  # killed processes vanish from /proc a moment later
