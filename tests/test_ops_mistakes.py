@@ -132,3 +132,29 @@ def test_the_server_refuses_the_same_mistakes(tmp_path):
         load_catalog(path.parent)
     (problem,) = caught.value.problems
     assert (problem.line, problem.node) == (line_of(text, "outcome bill copy sent"), "bill_copy")
+
+
+SLIPS = {
+    "unclosed-quote": ("    say: Is there", '    say: "Is there', 'say: "Is there', 'a quote (") opens'),
+    "list-item-colon": (
+        '      - key: "1"\n        words: [charge',
+        '      - key "1"\n        words: [charge',
+        'key "1"',
+        "'key'",
+    ),
+    "unclosed-list": ("payments, charge]", "payments, charge", "[billing, bill", "'['"),
+    "indentation": (
+        "        words: [billing, bill,",
+        "       words: [billing, bill,",
+        "       words: [billing",
+        "line up",
+    ),
+}
+
+
+@pytest.mark.parametrize(("old", "new", "at", "words"), SLIPS.values(), ids=SLIPS.keys())
+def test_other_slips_get_plain_words_at_their_line(tmp_path, old, new, at, words):
+    path, text = copy_with(tmp_path, old, new)
+    (problem,) = errors(path)
+    assert problem.startswith(f"{path}:{line_of(text, at)}: node '"), problem
+    assert words in problem and "<" not in problem, "no PyYAML jargon such as <block end>"

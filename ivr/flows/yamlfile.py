@@ -108,10 +108,51 @@ def _explain(exc: yaml.YAMLError, lines: list[str]) -> tuple[int | None, str]:
         return line, problem  # our own words (a field given twice)
     missing = _missing_colon(lines, line)
     if missing is not None:
-        word = lines[missing - 1].strip().split()[0]
+        word = lines[missing - 1].strip().removeprefix("- ").split()[0]
         return missing, f"a ':' is missing after '{word}' (write it as  {word}: value)"
+    unclosed = _unclosed_quote(lines, line)
+    if unclosed is not None:
+        return unclosed, 'a quote (") opens on this line and is not closed on it'
+    context = getattr(exc, "context", None) or ""
+    context_mark = getattr(exc, "context_mark", None)
+    if "quoted scalar" in context and context_mark is not None:  # the quote that never closes
+        quote = lines[context_mark.line][context_mark.column]
+        return context_mark.line + 1, f"a quote ({quote}) opens here and is never closed"
+    if "flow sequence" in context or "flow mapping" in context:  # the bracket that never closes
+        line = context_mark.line + 1 if context_mark is not None else line
+    for pyyaml_words, plain in _PLAIN_WORDS:
+        if pyyaml_words in problem:
+            return line, plain
     where = f" at column {mark.column + 1}" if mark else ""
     return line, f"this is not valid YAML{where}: {problem}"
+
+
+# PyYAML's words for a mistake -> what to do about it
+_PLAIN_WORDS = (
+    (
+        "expected <block end>",
+        "this line does not line up with the lines above it: each field of a node starts in the same column",
+    ),
+    (
+        "mapping values are not allowed here",
+        "a ':' here cannot start a field: put text that holds ': ' in quotes, or check the line above",
+    ),
+    (
+        "expected ',' or ']'",
+        "a list opened with '[' on this line is not closed with ']' (put text holding ':' in quotes)",
+    ),
+    ("expected ',' or '}'", "a mapping opened with '{' on this line is not closed with '}'"),
+)
+
+
+def _unclosed_quote(lines: list[str], error_line: int | None) -> int | None:
+    """The first line before the error whose double quotes do not pair up: PyYAML reads on to the next quote in
+    the file and complains wherever that leaves it."""
+    for n in range(1, min(error_line or 0, len(lines))):
+        text = lines[n - 1].split(" #")[0].replace('\\"', "")
+        if text.count('"') % 2:
+            return n
+    return None
 
 
 _KEY = re.compile(r"^(\s*)(- )?[A-Za-z_][\w-]*\s*:(\s|$)")
@@ -136,7 +177,9 @@ def _missing_colon(lines: list[str], error_line: int | None) -> int | None:
             block_indent = None
         if _BLOCK_TEXT.search(line):
             block_indent = indent
-        if ":" in stripped or stripped.startswith(("- ", "[", "{", '"', "'")):
+        if stripped.startswith("- "):  # a list item: its first field starts two columns in
+            stripped, indent = stripped[2:].strip(), indent + 2
+        if not stripped or ":" in stripped or stripped.startswith(("[", "{", '"', "'", "-")):
             continue
         if _sibling_is_key(lines, n, indent):
             candidate = n
