@@ -158,3 +158,19 @@ def test_other_slips_get_plain_words_at_their_line(tmp_path, old, new, at, words
     (problem,) = errors(path)
     assert problem.startswith(f"{path}:{line_of(text, at)}: node '"), problem
     assert words in problem and "<" not in problem, "no PyYAML jargon such as <block end>"
+
+
+def test_a_quote_in_spoken_text_is_not_blamed_for_a_later_mistake(tmp_path):
+    path, text = copy_with(
+        tmp_path, "Thanks for calling Riverlink Internet.", 'Thanks for calling Riverlink, our 5" router.'
+    )
+    text = text.replace(
+        "    type: menu\n    say: >-\n      Billing.", "    type: menu\n     say: >-\n      Billing.", 1
+    )
+    path.write_text(text)
+    (problem,) = errors(path)
+    line = line_of(text, "     say: >-")
+    assert problem == (
+        f"{path}:{line}: node 'billing': this line is indented further than the field above it: "
+        "each field of a node starts in the same column"
+    )

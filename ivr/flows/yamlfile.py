@@ -120,11 +120,28 @@ def _explain(exc: yaml.YAMLError, lines: list[str]) -> tuple[int | None, str]:
         return context_mark.line + 1, f"a quote ({quote}) opens here and is never closed"
     if "flow sequence" in context or "flow mapping" in context:  # the bracket that never closes
         line = context_mark.line + 1 if context_mark is not None else line
+    if "mapping values are not allowed" in problem and line and _indented_past_sibling(lines, line):
+        return (
+            line,
+            "this line is indented further than the field above it: each field of a node starts in the same column",
+        )
     for pyyaml_words, plain in _PLAIN_WORDS:
         if pyyaml_words in problem:
             return line, plain
     where = f" at column {mark.column + 1}" if mark else ""
     return line, f"this is not valid YAML{where}: {problem}"
+
+
+def _indented_past_sibling(lines: list[str], n: int) -> bool:
+    """Whether line N is indented further than the `key: value` line above it (which cannot hold fields)."""
+    line = lines[n - 1]
+    for above in range(n - 1, 0, -1):
+        text = lines[above - 1]
+        if text.strip() and not text.strip().startswith("#"):
+            deeper = len(line) - len(line.lstrip()) > len(text) - len(text.lstrip())
+            holds_value = bool(_KEY.match(text)) and text.split(":", 1)[1].strip() not in ("", ">-", ">", "|", "|-")
+            return deeper and holds_value
+    return False
 
 
 # PyYAML's words for a mistake -> what to do about it
@@ -146,13 +163,17 @@ _PLAIN_WORDS = (
 
 
 def _unclosed_quote(lines: list[str], error_line: int | None) -> int | None:
-    """The first line before the error whose double quotes do not pair up: PyYAML reads on to the next quote in
-    the file and complains wherever that leaves it."""
+    """The first line before the error whose value opens a double-quoted text that the line does not close:
+    PyYAML reads on to the next quote in the file and complains wherever that leaves it. Quotes inside plain
+    or block text (`say: >-`) are words, not YAML, and are left alone."""
     for n in range(1, min(error_line or 0, len(lines))):
-        text = lines[n - 1].split(" #")[0].replace('\\"', "")
-        if text.count('"') % 2:
+        value = _QUOTED_VALUE.match(lines[n - 1])
+        if value and value.group(1).replace('\\"', "").count('"') % 2:
             return n
     return None
+
+
+_QUOTED_VALUE = re.compile(r'^\s*(?:- )?(?:[A-Za-z_][\w-]*\s*:\s+)?("[^#]*)$')
 
 
 _KEY = re.compile(r"^(\s*)(- )?[A-Za-z_][\w-]*\s*:(\s|$)")
