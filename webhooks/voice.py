@@ -11,6 +11,7 @@ import re
 
 from flask import Blueprint, Response, current_app, request
 
+from ivr import render
 from ivr.call import failures
 from ivr.call.callers import caller_id, masked, normalise
 from ivr.call.connecting import degraded, settle
@@ -35,7 +36,7 @@ from ivr.call.world import World
 from ivr.render import PATHS
 from ivr.store import client as store
 from webhooks.security import twilio_signed
-from webhooks.twiml import nothing, reply
+from webhooks.twiml import nothing, reply, twiml
 
 log = logging.getLogger("ivr.call")
 voice = Blueprint("voice", __name__)
@@ -265,4 +266,4 @@ def _caller_fallback(reason: str) -> Response:
         return reply(degraded(flow, services.catalog.directory, services.fallback_number), flow)
     except Exception:  # the last net: no flow data at all, only the fallback number
         log.exception("even the fallback ring failed to build")
-        return reply(failures.last_resort(services.fallback_number))
+        return twiml(render.last_resort(services.fallback_number))

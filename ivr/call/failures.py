@@ -4,19 +4,13 @@ or the promise of one, built from nothing that could have failed (pure).
 
 from __future__ import annotations
 
-from ivr.call.actions import Action, Hangup, Pause, Redirect, RingEveryone, Say
+from ivr.call.actions import Action, Hangup, Pause, Redirect, Say
 from ivr.call.events import TALKED
 
 # A wait document that needs nothing from Redis: the caller keeps holding, and keeps their place.
 STILL_WAITING = (Say("Thank you for holding. Someone will be with you as soon as possible."), Pause(10))
 # A whisper that cannot read the call's details still gives the agent the call (an empty reply bridges).
 BARE_WHISPER = (Say("Incoming call. Its details are not available right now. Connecting."),)
-
-
-def last_resort(fallback_number: str | None) -> tuple[Action, ...]:
-    """When even the flow files cannot be read: the fallback number, then the fallback ring again."""
-    ring = (RingEveryone((), (fallback_number,)),) if fallback_number else (Pause(5),)
-    return (Say("I'm connecting you to a person now."), *ring, Redirect("fallback"))
 
 
 def after_fallback_ring(dial_status: str) -> tuple[Action, ...]:
