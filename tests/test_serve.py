@@ -122,21 +122,27 @@ def test_stopping_ivr_serve_leaves_nothing_running(tmp_path, sig):
     workers and Redis, and leave the port free (bench/serve_stop.py tries it 20 times over)."""
     port = free_port()
     server = start_serve(tmp_path, port)
-    wait_for_health(f"http://127.0.0.1:{port}", server)
-    started = process_tree.descendants(server.pid)
-    assert len(started) >= 4, "bash-less gunicorn master, two workers and redis-server"
-    own_group = process_tree.process_group(server.pid)
-    assert all(process_tree.process_group(pid) != own_group for pid in started), (
-        "a terminal's Ctrl-C must reach ivr serve alone, which then stops its children in order"
-    )
-    os.killpg(server.pid, sig)  # as the terminal does: the signal goes to the process group
-    assert server.wait(timeout=30) == 0
-    deadline = time.monotonic() + 5  # killed processes vanish from /proc a moment later
-    while process_tree.alive(started) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert process_tree.alive(started) == set()
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0, "nothing listens on the port"
+    started: set[int] = set()
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", server)
+        started = process_tree.descendants(server.pid)
+        assert len(started) >= 4, "bash-less gunicorn master, two workers and redis-server"
+        own_group = process_tree.process_group(server.pid)
+        assert all(process_tree.process_group(pid) != own_group for pid in started), (
+            "a terminal's Ctrl-C must reach ivr serve alone, which then stops its children in order"
+        )
+        os.killpg(server.pid, sig)  # as the terminal does: the signal goes to the process group
+        assert server.wait(timeout=30) == 0
+        deadline = time.monotonic() + 5  # killed processes vanish from /proc a moment later
+        while process_tree.alive(started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process_tree.alive(started) == set()
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, "nothing listens on the port"
+    finally:  # a failed run must not leave a server behind for the rest of the suite
+        for pid in process_tree.alive(started | {server.pid}):
+            os.kill(pid, signal.SIGKILL)
+        server.wait(timeout=10)
 
 
 def test_a_child_that_ignores_sigterm_is_killed_with_everything_it_started():
@@ -155,3 +161,26 @@ def test_a_child_that_ignores_sigterm_is_killed_with_everything_it_started():
     while process_tree.alive(group) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process_tree.alive(group) == set()
+
+
+def test_a_stop_request_while_redis_is_starting_still_stops_everything(tmp_path):
+    """SIGTERM before the web server exists: ivr serve must not go on to serve, and Redis must not stay."""
+    server = start_serve(tmp_path, free_port())
+    deadline = time.monotonic() + 20
+    while not (tmp_path / ".ivr" / "redis").exists():  # Redis is being started
+        assert time.monotonic() < deadline and server.poll() is None
+        time.sleep(0.01)
+    os.killpg(server.pid, signal.SIGTERM)
+    started = process_tree.descendants(server.pid)  # whatever it had started when the signal came
+    server.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while process_tree.alive(started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_tree.alive(started) == set()
+    assert not (tmp_path / ".ivr" / "redis.url").exists(), "no address left for a Redis that is gone"
+    redis_log = tmp_path / ".ivr" / "redis" / "redis.log"
+    assert (
+        not redis_log.exists()
+        or "ready to accept" not in redis_log.read_text()
+        or "shutdown" in (redis_log.read_text().lower())
+    ), "a Redis that got going was shut down"

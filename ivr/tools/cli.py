@@ -198,31 +198,35 @@ def serve_command(port: int) -> None:
             f"{DEV_TOKEN_FILE}. Requests from real Twilio will be refused (403) until you set it.[/yellow]"
         )
     embedded, children = None, serve.Children()
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops everything too
-        signal.signal(sig, children.terminate)
-    try:
-        if not env.get("REDIS_URL"):
-            embedded = EmbeddedRedis(LOCAL / "redis").start()
-            env["REDIS_URL"] = embedded.url
-            REDIS_URL_FILE.write_text(embedded.url)
-            console.print(f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this")
-        console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
-        server = children.start(web, env)
-        if with_worker:
-            children.start(worker, env)
-            console.print("worker started: queued callers and callbacks are handed to people as they free up")
-        else:
-            err.print(
-                "[yellow]no worker: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_URL to hand "
-                "queued callers and callbacks to people through Twilio's REST API.[/yellow]"
-            )
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the finally below stops everything
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal or a stop request: as Ctrl-C, at any moment
+        signal.signal(sig, serve.interrupt)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C at any point: the finally below stops everything
+        try:
+            if not env.get("REDIS_URL"):
+                embedded = EmbeddedRedis(LOCAL / "redis")  # named first: a stop while it starts still stops it
+                embedded.start()
+                env["REDIS_URL"] = embedded.url
+                REDIS_URL_FILE.write_text(embedded.url)
+                console.print(
+                    f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this"
+                )
+            console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
+            server = children.start(web, env)
+            if with_worker:
+                children.start(worker, env)
+                console.print("worker started: queued callers and callbacks are handed to people as they free up")
+            else:
+                err.print(
+                    "[yellow]no worker: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_URL to hand "
+                    "queued callers and callbacks to people through Twilio's REST API.[/yellow]"
+                )
             server.wait()
-    finally:
-        children.stop()
-        if embedded is not None:  # last: the web process may still be answering until it stops
-            embedded.stop()
-            REDIS_URL_FILE.unlink(missing_ok=True)
+        finally:
+            serve.ignore_stop_signals()  # nothing may cut the clean-up short
+            children.stop()
+            if embedded is not None:  # last: the web process may still be answering until it stops
+                embedded.stop()
+                REDIS_URL_FILE.unlink(missing_ok=True)
     code = children.processes[0].returncode if children.processes else 1
     sys.exit(code if code and code > 0 else 0)
 

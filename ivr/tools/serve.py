@@ -31,6 +31,16 @@ def procfile_command(kind: str) -> str | None:
     return None
 
 
+def interrupt(*_) -> None:
+    """SIGTERM and SIGHUP stop `ivr serve` the way Ctrl-C does, wherever it is (starting Redis included)."""
+    raise KeyboardInterrupt
+
+
+def ignore_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 class Children:
     """The processes `ivr serve` started, each the leader of its own session and process group."""
 
