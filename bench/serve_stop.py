@@ -45,10 +45,7 @@ def one_try(sig: signal.Signals) -> tuple[int, float]:
         took = time.monotonic() - began
         for connection in idle:
             connection.close()
-        deadline = time.monotonic() + 5
-        while process_tree.alive(started) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = process_tree.alive(started)
+        left = process_tree.still_alive_after(started)
         for pid in left:  # clean up after a failed try, so the next one starts clear
             os.kill(pid, signal.SIGKILL)
         return len(left), took

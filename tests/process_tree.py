@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 
@@ -45,3 +46,12 @@ def process_group(pid: int) -> int:
     """The process group PID is in (the group a terminal's Ctrl-C goes to, for the foreground job)."""
     text = Path(f"/proc/{pid}/stat").read_text()
     return int(text[text.rindex(")") + 2 :].split()[2])
+
+
+def still_alive_after(pids: set[int], seconds: float = 5) -> set[int]:
+    """The PIDs still running once SECONDS have passed or all are gone (a killed process leaves /proc a
+    moment later)."""
+    deadline = time.monotonic() + seconds
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive(pids)

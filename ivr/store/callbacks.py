@@ -105,7 +105,7 @@ class CallbackStore:
                 keys.callbacks_for_supervisors(),
             ],
             [attempt, outcome, callback.queue_id, entry.to_json(), entry.since, "1" if failed_try else "0", now],
-            also=lambda pipe: _wake_then(pipe, caller if contact else None, contact, window_seconds),
+            also=lambda pipe: _wake_then(pipe, caller, contact, window_seconds),
         )
         return settled == 1
 
