@@ -26,6 +26,23 @@ def binary() -> str:
     return found
 
 
+# Every write reaches the append-only file within a second (appendfsync everysec), and a snapshot is taken
+# as well; each value is its own argument ("--save 60 1" as one argument would mean "never save").
+DURABLE = (
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "everysec",
+    "--save",
+    "900",
+    "1",
+    "--save",
+    "60",
+    "100",
+)
+NOT_KEPT = ("--save", "", "--appendonly", "no")  # tests and benchmarks: nothing written to disk
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,10 +72,7 @@ class EmbeddedRedis:
             "127.0.0.1",
             "--dir",
             str(self.folder.resolve()),
-            "--save",
-            "60 1" if self.persist else "",
-            "--appendonly",
-            "no",
+            *(DURABLE if self.persist else NOT_KEPT),
             "--protected-mode",
             "yes",
             "--logfile",
