@@ -400,11 +400,52 @@ def test_a_hand_over_twilio_refuses_puts_the_caller_back_in_line(twilio, worker,
     call = queued(twilio)
     since = r.zscore(keys.queue(), call.sid)
     free(r, clock, "alex")
-    rest.fail_next(status=429, code=20429, message="Too Many Requests")
+    rest.rate_limit_next()
     assert worker.run_once() == [f"call {call.sid[-6:]} back in line"]
     assert r.zscore(keys.queue(), call.sid) == since
     assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
-    assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"], "and is handed over next round"
+    assert worker.run_once() == [], "not again at once: Twilio asked for a pause"
+    clock.advance(seconds=1.1)
+    assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"], "and is handed over after it"
+
+
+def test_a_caller_twilio_keeps_refusing_never_holds_up_those_behind(twilio, worker, rest, r, clock):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    first = queued(twilio)
+    clock.advance(seconds=5)
+    second = queued(twilio)
+    free(r, clock, "alex")
+    refused = rest.fail_next
+    refused(status=503, code=20503, message="Service Unavailable")
+    assert worker.run_once() == [f"call {first.sid[-6:]} back in line"]
+    assert worker.run_once() == [f"connected call {second.sid[-6:]} to alex"], "the next caller goes ahead"
+    free(r, clock, "mei")
+    clock.advance(seconds=1.1)
+    refused(status=503, code=20503, message="Service Unavailable")
+    assert worker.run_once() == [f"call {first.sid[-6:]} back in line"]
+    assert r.zrange(keys.queue(), 0, -1) == [first.sid], "still at their place"
+    clock.advance(seconds=1.1)
+    assert worker.run_once() == [], "each refusal doubles the pause: 2 s now"
+    clock.advance(seconds=1)
+    assert worker.run_once() == [f"connected call {first.sid[-6:]} to mei"]
+
+
+def test_a_caller_who_hung_up_during_an_outage_leaves_the_line_at_the_first_hand_over(
+    twilio, worker, rest, r, clock
+):
+    busy(r, clock, "alex", "mei", "rosa", "dev")
+    ghost = queued(twilio)
+    clock.advance(seconds=5)
+    behind = queued(twilio)
+    rest.add_call(ghost.sid)
+    rest.set_status(ghost.sid, "completed")  # the hang-up's status webhook was lost: only Twilio knows
+    free(r, clock, "alex")
+    assert worker.run_once() == [f"call {ghost.sid[-6:]} gone"]
+    assert rest.requests()[-1].status == 400, "Twilio answers 400/21220 to redirecting an ended call"
+    assert worker.run_once() == [f"connected call {behind.sid[-6:]} to alex"]
+    assert len(rest.updates(ghost.sid)) == 1, "never redirected again"
+    ghost.wait(seconds=5)  # a late wait document of the ended call
+    assert r.zrange(keys.queue(), 0, -1) == [], "and never back in line"
 
 
 def test_a_caller_out_of_line_with_nobody_ringing_rejoins_at_their_place(twilio, worker, rest, r, clock):

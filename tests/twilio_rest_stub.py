@@ -1,14 +1,20 @@
 """A stand-in for Twilio's REST API on 127.0.0.1, so tests drive the real twilio Client without the internet.
 
-Implements, under /2010-04-01/Accounts/{AccountSid}/:
+Implements, under /2010-04-01/Accounts/{AccountSid}/, as Twilio answers (errors included):
   POST Calls.json            create a call (201, the call as Twilio's JSON, status "queued")
-  POST Calls/{CallSid}.json  update a call: Url, Method, Status (200, or 404 for an unknown call)
-  GET  Calls/{CallSid}.json  fetch a call
-with HTTP Basic auth (account sid : auth token; 401 otherwise) and errors in Twilio's JSON format.
+  POST Calls/{CallSid}.json  update a call: Url, Method, Status. 200; 404 with code 20404 for a SID it
+                             never saw; 400 with code 21220 ("Call is not in-progress") for a call that
+                             has ended (completed, busy, failed, no-answer, canceled): Twilio cannot
+                             redirect or cancel a finished call
+  GET  Calls/{CallSid}.json  fetch a call, with its status (404/20404 for a SID it never saw)
+with HTTP Basic auth (account sid : auth token; 401/20003 otherwise) and errors in Twilio's JSON format.
 
-Every request is recorded as it arrives (before any delay, hold or fault), for assertions. Faults:
-`fail_next` (the next request answers an error), `hold_creates`/`release_creates` (creates block inside
-the handler, as when our worker dies mid-request while Twilio still places the call) and `delay`.
+Every request is recorded as it arrives (before any delay, hold or fault), for assertions. Calls change
+state with `set_status` (a caller hanging up is `set_status(sid, "completed")`). Faults: `fail_next` (the
+next request answers an error), `rate_limit_next` (429/20429 with Retry-After, as Twilio's API
+concurrency limit does), `hold_creates`/`release_creates` (creates block inside the handler, as when our
+worker dies mid-request while Twilio still places the call) and `delay` (slow answers; longer than the
+client's timeout, a timeout).
 
     with TwilioRestStub() as stub:
         client = stub.client()            # ivr.dispatcher.twilio_api.make_client(..., api_base=stub.url)
@@ -136,6 +142,9 @@ class StubCall:
         }
 
 
+ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # a call in these is over
+
+
 def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
     """An error body in Twilio's (legacy) format, which twilio-python turns into TwilioRestException."""
     return {
@@ -195,7 +204,7 @@ class TwilioRestStub:
         self._changed = threading.Condition(self._lock)  # a request recorded/answered, or holds released
         self._requests: list[RecordedRequest] = []
         self._calls: dict[str, StubCall] = {}
-        self._failures: deque[tuple[int, int, str]] = deque()
+        self._failures: deque[tuple[int, int, str, dict[str, str]]] = deque()
         self._delay = 0.0
         self._holding = False
         self._held = 0
@@ -281,6 +290,13 @@ class TwilioRestStub:
         with self._lock:
             return self._calls[sid]
 
+    def set_status(self, sid: str, status: str) -> None:
+        """Move a call on, as the phone network does: "in-progress" when answered, "completed" on hang-up."""
+        with self._changed:
+            self._calls[sid].status = status
+            self._calls[sid].date_updated = _now_rfc2822()
+            self._changed.notify_all()
+
     # --- what was received ---
     def requests(self, kind: str | None = None) -> list[RecordedRequest]:
         """Every request received so far, oldest first; only those of one kind if given."""
@@ -316,7 +332,12 @@ class TwilioRestStub:
     def fail_next(self, status: int = 500, code: int = 20500, message: str = "Internal Server Error") -> None:
         """The next request (of any kind) answers this error; calls queue up, one request each."""
         with self._lock:
-            self._failures.append((status, code, message))
+            self._failures.append((status, code, message, {}))
+
+    def rate_limit_next(self, retry_after: int = 1) -> None:
+        """The next request answers 429 Too Many Requests (code 20429) with a Retry-After header."""
+        with self._lock:
+            self._failures.append((429, 20429, "Too Many Requests", {"Retry-After": str(retry_after)}))
 
     def hold_creates(self) -> None:
         """Make create requests block inside the handler (recorded as received) until release_creates()."""
@@ -371,13 +392,17 @@ class TwilioRestStub:
         if delay:
             self._closing.wait(delay)
         status, payload = self._answer(handler, record, password, failure)
-        self._send(handler, record, status, payload)
+        self._send(handler, record, status, payload, failure[3] if failure else {})
 
     def _answer(
-        self, handler: _Handler, record: RecordedRequest, password: str | None, failure: tuple[int, int, str] | None
+        self,
+        handler: _Handler,
+        record: RecordedRequest,
+        password: str | None,
+        failure: tuple[int, int, str, dict[str, str]] | None,
     ) -> tuple[int, dict[str, Any]]:
         if failure is not None:
-            status, code, message = failure
+            status, code, message, _ = failure
             return status, twilio_error(status, code, message)
         if not (
             record.username is not None
@@ -399,6 +424,8 @@ class TwilioRestStub:
                 )
             if call is None:
                 return 404, not_found
+            if record.kind == "update" and call.status in ENDED:
+                return 400, twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
             if record.kind == "update":
                 call.updates.append(record.form)
                 call.url = record.field("Url") or call.url
@@ -439,7 +466,9 @@ class TwilioRestStub:
             self._calls[call.sid] = call
         return 201, call.json()
 
-    def _send(self, handler: _Handler, record: RecordedRequest, status: int, payload: dict[str, Any]) -> None:
+    def _send(
+        self, handler: _Handler, record: RecordedRequest, status: int, payload: dict[str, Any], headers: dict[str, str]
+    ) -> None:
         body = json.dumps(payload).encode()
         with self._changed:
             record.status = status
@@ -447,6 +476,8 @@ class TwilioRestStub:
         handler.send_response(status)
         if status == 401:
             handler.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+        for name, value in headers.items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()

@@ -59,7 +59,10 @@ def agent_answered():
     """The agent picked up the call placed for a callback: tell them who and why."""
     services, callback, attempt, flow, current = _context()
     now = services.clock()
-    if not current or not services.callbacks.advance(callback, attempt, "agent answered", now, PLACING_SECONDS):
+    leg = request.form.get("CallSid", "")
+    if not current or not services.callbacks.advance(
+        callback, attempt, "agent answered", now, PLACING_SECONDS, leg=leg
+    ):
         return reply(rules.ALREADY_HANDLED, flow)
     actions = rules.agent_answered(
         callback.id, attempt, callback.request, flow.name, now, callback.attempts, flow.settings.callbacks
@@ -81,7 +84,7 @@ def accept():
         return reply(rules.PASSED, flow)
     agent = callback.agent
     if not services.callbacks.advance(
-        callback, attempt, "calling the customer", now, TALKING_SECONDS, busy_agent=agent
+        callback, attempt, rules.CALLING_CUSTOMER, now, TALKING_SECONDS, busy_agent=agent, leg=request.form.get("CallSid", "")
     ):
         return reply(rules.ALREADY_HANDLED, flow)  # settled between the whisper and the key press: never dial twice
     log.info("callback %s: %s is calling %s", callback.id[-6:], agent, masked(callback.request.get("number")))
@@ -126,13 +129,14 @@ def dialled():
 @twilio_signed
 @_never_fails
 def status():
-    """The agent's call ended: if the attempt never reached the customer, the request goes back in line."""
+    """The agent's call ended and no dial result settled the attempt: back in line before the customer was
+    dialled; after, a supervisor decides (the outcome is unknown, and the customer is never called twice)."""
     if request.form.get("CallStatus", "") not in CALL_ENDED:
         return nothing()
     services, callback, attempt, _, current = _context()
     if not current:
         return nothing()
-    services.callbacks.settle(callback, attempt, "requeue", services.clock())
+    services.callbacks.settle(callback, attempt, rules.after_agent_call_ended(callback.status), services.clock())
     return nothing()
 
 

@@ -22,6 +22,18 @@ CANNOT_GO_AHEAD = (
 )
 
 
+CALLING_CUSTOMER = "calling the customer"  # a request's status once the agent pressed 1 and the customer is dialled
+
+
+def after_agent_call_ended(status: str) -> str:
+    """How an attempt settles when the call to the agent has ended and no dial result settled it first.
+
+    Before the customer was dialled, the request goes back in line at its place. After, whether they talked
+    is unknown (the dial result was lost): a supervisor decides, never a second call placed on a guess.
+    """
+    return "supervisors" if status == CALLING_CUSTOMER else "requeue"
+
+
 @dataclass(frozen=True)
 class CustomerCallEnded:
     """How a try at the customer ends: the request's new status, what the agent hears, what is remembered."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -85,10 +86,31 @@ def make_client(account_sid: str, auth_token: str, api_base: str | None = None, 
     return Client(account_sid, auth_token, http_client=http_client)
 
 
+ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # a call's final statuses
+CALL_NOT_IN_PROGRESS = 21220  # Twilio's answer (HTTP 400) to redirecting or updating a call that has ended
+NOT_FOUND = 20404
+
+
+def call_is_over(exc: TwilioRestException) -> bool:
+    """Twilio said the call is no longer live: 400/21220 (it has ended) or 404/20404 (no such call)."""
+    return exc.code == CALL_NOT_IN_PROGRESS or exc.status == 404
+
+
+def call_status(client: Client, call_sid: str) -> str:
+    """The call's status as Twilio knows it now ("queued", "ringing", "in-progress", or one of ENDED);
+    "gone" when Twilio has no such call (404). Raises TwilioRestException or a requests error otherwise."""
+    try:
+        return client.calls(call_sid).fetch().status
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return "gone"
+        raise
+
+
 def redirect_call(client: Client, call_sid: str, url: str) -> None:
     """Point a live call at new TwiML (POST to `url`): how a queued caller is handed to an agent.
 
-    Raises TwilioRestException (for example 404 once the call has ended) or a requests error.
+    Raises TwilioRestException (400/21220 once the call has ended: see call_is_over) or a requests error.
     """
     client.calls(call_sid).update(url=url, method="POST")
 

@@ -1,6 +1,7 @@
 """The worker (the Procfile's `worker:`): hands waiting callers and callback requests to people as they free up.
 
-It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
+A second thread (ivr.dispatcher.reconcile) checks what the store holds against Twilio, so lost webhooks
+never leave anyone stuck. It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
 and at least once a second. Each round it puts expired callback claims back in line, then gives each
 free person the caller they should take (ivr.call.queueing.next_for): a waiting call is redirected through
 Twilio's REST API to /voice/connect, which rings that person with the whisper; a callback request is
@@ -18,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -26,6 +28,7 @@ from twilio.base.exceptions import TwilioRestException
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry, next_for, request_id_of
 from ivr.dispatcher import twilio_api
+from ivr.dispatcher.reconcile import Reconciler
 from ivr.errors import ConfigError
 from ivr.flows.catalog import Catalog
 from ivr.flows.directory import Agent
@@ -57,6 +60,7 @@ class Worker:
         self.caller_id = caller_id
         self.clock = clock
         self._checked = clock()
+        self._refusals: dict[str, int] = {}  # queue id -> hand-overs refused in a row (for the pause)
 
     @property
     def catalog(self) -> Catalog:
@@ -110,16 +114,24 @@ class Worker:
         try:
             twilio_api.redirect_call(self.twilio, entry.id, target)
         except TwilioRestException as exc:
-            # Twilio answered no: the hand-over did not happen. Free the person; unless the call is gone
-            # (404: they hung up), the caller goes back to their place in line.
-            self.dispatch.release(agent.id, entry.id, self.clock())
-            if exc.status != 404:
-                self.dispatch.put_back(entry)
+            # Twilio answered no: the hand-over did not happen, so the person is free again. A call that is
+            # over (400/21220: it ended; 404: no such call) leaves the line for good; any other refusal (429,
+            # 5xx) puts the caller back at their place, tried again after a pause that doubles, so one bad
+            # entry never holds up the people behind it.
+            now = self.clock()
+            self.dispatch.release(agent.id, entry.id, now)
+            if twilio_api.call_is_over(exc):
+                self._refusals.pop(entry.id, None)
+                self.dispatch.forget_ended_call(entry.id, now)
+                log.info("call ...%s ended while waiting (Twilio %s/%s)", entry.id[-6:], exc.status, exc.code)
+                return f"call {entry.id[-6:]} gone"
+            self._back_in_line(entry, now)
             log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status, exc.code)
-            return f"call {entry.id[-6:]} {'gone' if exc.status == 404 else 'back in line'}"
+            return f"call {entry.id[-6:]} back in line"
         except requests.exceptions.ConnectionError:  # never reached Twilio (ConnectTimeout included)
-            self.dispatch.release(agent.id, entry.id, self.clock())
-            self.dispatch.put_back(entry)
+            now = self.clock()
+            self.dispatch.release(agent.id, entry.id, now)
+            self._back_in_line(entry, now)
             log.error("Twilio unreachable; call ...%s back in line", entry.id[-6:])
             return f"call {entry.id[-6:]} back in line"
         except requests.exceptions.Timeout:  # a read timeout: the request may have reached Twilio
@@ -127,8 +139,17 @@ class Worker:
             # and if it did not, the caller's next wait document puts them back in line.
             log.error("no answer from Twilio redirecting call ...%s; its wait document will recover", entry.id[-6:])
             return f"call {entry.id[-6:]} unknown"
+        self._refusals.pop(entry.id, None)
         log.info("handing call ...%s to %s", entry.id[-6:], agent.id)
         return f"connected call {entry.id[-6:]} to {agent.id}"
+
+    def _back_in_line(self, entry: QueueEntry, now: float) -> None:
+        if len(self._refusals) > 10_000:  # entries that left the line otherwise: start counting afresh
+            self._refusals.clear()
+        tries = self._refusals.get(entry.id, 0) + 1
+        self._refusals[entry.id] = tries
+        pause = min(RETRY_MAX_SECONDS, 2 ** (tries - 1))
+        self.dispatch.put_back(replace(entry, not_before=now + pause))
 
     def _place(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
         request_id = request_id_of(entry.id)
@@ -159,12 +180,14 @@ class Worker:
             # Its own webhooks settle it, or the claim's expiry does.
             log.error("no answer from Twilio placing callback %s; left to its webhooks or the reaper", request_id[-6:])
             return f"callback {request_id[-6:]} unknown"
+        self.callbacks.note_leg(callback, token, sid)  # so its end can be checked if its webhooks are lost
         log.info("callback %s: calling %s first (call ...%s)", request_id[-6:], agent.id, sid[-6:])
         return f"placed callback {request_id[-6:]} via {agent.id}"
 
 
 RELOAD_SECONDS = 2  # how often the worker looks for flow edits
 PLACE_RETRY_SECONDS = 60  # a callback Twilio refused is offered again after this
+RETRY_MAX_SECONDS = 30  # a hand-over Twilio refused is tried again after 1, 2, 4 ... up to this many seconds
 
 
 def main() -> None:
@@ -179,12 +202,18 @@ def main() -> None:
     # the same audio cache as the web process: prompts are converted once, not on every reload
     catalogs = LiveCatalog(Path(cfg["FLOWS_DIR"]), audio_cache=Path(cfg["AUDIO_CACHE"]))
     catalog = catalogs.current()
-    client = store.connect(cfg["REDIS_URL"], timeout=5, connect_timeout=2)
+    try:
+        client = store.connect(cfg["REDIS_URL"], timeout=5, connect_timeout=2)
+        store.refuse_cluster(client)  # only if Redis answers now: the worker waits for it otherwise
+    except ConfigError as exc:
+        sys.exit(f"worker: {exc}")
     twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
     worker = Worker(catalogs, client, twilio, cfg["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    healing = threading.Thread(target=Reconciler(client, twilio).run, args=(stop,), name="reconcile", daemon=True)
+    healing.start()
     log.info("worker started: %d people, %d line(s)", len(catalog.directory.agents), len(catalog.flows))
     worker.run(stop)
     log.info("worker stopped")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, replace
 
 from ivr.call import presence
+from ivr.call.calling_back import CALLING_CUSTOMER
 from ivr.call.callstate import Contact
 from ivr.call.queueing import QueueEntry, callback_queue_id, request_id_of
 from ivr.store import caller_history, keys, presence_records, scripts, wake
@@ -32,6 +33,8 @@ class Callback:
     attempts: int  # failed tries at reaching the customer
     agent: str | None
     entry: QueueEntry | None
+    leg: str = ""  # the CallSid of the call to the agent, once known
+
 
     @property
     def queue_id(self) -> str:
@@ -54,21 +57,33 @@ class CallbackStore:
         return _callback(request_id, self.r.hgetall(keys.callback(request_id)))
 
     def advance(
-        self, callback: Callback, attempt: str, status: str, now: float, seconds: int, busy_agent: str | None = None
+        self,
+        callback: Callback,
+        attempt: str,
+        status: str,
+        now: float,
+        seconds: int,
+        busy_agent: str | None = None,
+        leg: str = "",
     ) -> bool:
         """Move an attempt on (placing, agent answered, calling the customer); False if it is stale.
 
-        With busy_agent, that person is marked busy on this request in the same atomic step.
+        With busy_agent, that person is marked busy on this request in the same atomic step; with leg, the
+        CallSid of the call to the agent is kept, so the dispatcher can ask Twilio whether it has ended.
         """
         record = presence_records.dump(presence.busy(presence.Presence(), callback.queue_id, now)) if busy_agent else ""
         return (
             self.scripts.call(
                 "advance",
                 [keys.callback(callback.id), keys.callbacks_claimed(), keys.presence()],
-                [attempt, status, now + seconds, callback.queue_id, busy_agent or "", record],
+                [attempt, status, now + seconds, callback.queue_id, busy_agent or "", record, leg],
             )
             == 1
         )
+
+    def note_leg(self, callback: Callback, attempt: str, leg: str) -> bool:
+        """Keep the CallSid of the call placed to the agent, if the attempt is still current."""
+        return self.advance(callback, attempt, "", 0, 0, leg=leg)
 
     def settle(
         self,
@@ -114,15 +129,37 @@ class CallbackStore:
         return [request_id_of(queue_id) for queue_id in self.r.zrangebyscore(keys.callbacks_claimed(), "-inf", now)]
 
     def reap(self, now: float) -> list[str]:
-        """Put every expired attempt back in line at its old place; returns their request ids."""
+        """Settle every attempt whose claim expired; returns the request ids put back in line.
+
+        Before the customer was dialled, the request goes back in line at its old place (a late webhook of
+        that attempt is refused, so the customer is never called twice). Once the customer was dialled, the
+        outcome is not guessed: with the agent's CallSid known, the dispatcher asks Twilio (see
+        ivr.dispatcher.reconcile); without it, a supervisor decides.
+        """
         requeued = []
         for request_id in self.expired_claims(now):
             callback = self.callback(request_id)
             if callback is None:
                 self.r.zrem(keys.callbacks_claimed(), callback_queue_id(request_id))
-            elif callback.attempt and self.settle(callback, callback.attempt, "requeue", now):
-                requeued.append(request_id)
+            elif not callback.attempt:
+                continue
+            elif callback.status != CALLING_CUSTOMER:
+                if self.settle(callback, callback.attempt, "requeue", now):
+                    requeued.append(request_id)
+            elif not callback.leg:
+                self.settle(callback, callback.attempt, "supervisors", now)
         return requeued
+
+    def in_flight(self) -> list[Callback]:
+        """Every attempt being placed or talked on now (at most one per person)."""
+        ids = self.r.zrange(keys.callbacks_claimed(), 0, -1)
+        if not ids:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for queue_id in ids:
+            pipe.hgetall(keys.callback(request_id_of(queue_id)))
+        found = (_callback(request_id_of(q), data) for q, data in zip(ids, pipe.execute(), strict=True))
+        return [c for c in found if c is not None and c.attempt]
 
     def listing(self) -> list[tuple[Callback, str]]:
         """Every callback request still open, with where it stands: waiting, being placed, needs a supervisor."""
@@ -165,4 +202,5 @@ def _callback(request_id: str, data: dict) -> Callback | None:
         int(data.get("attempts", 0) or 0),
         data.get("agent") or None,
         entry,
+        data.get("leg", ""),
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import secrets
 
+from ivr.call import presence
 from ivr.call.queueing import QueueEntry, parse_queue, request_id_of
 from ivr.store import keys, presence_records, scripts, wake
 from ivr.store.callbacks import CLAIM_SECONDS, PLACING_SECONDS
-from ivr.store.calls import RESERVE_MARGIN_SECONDS
+from ivr.store.calls import CALL_TTL, RESERVE_MARGIN_SECONDS
 
 
 class Dispatch:
@@ -28,6 +29,20 @@ class Dispatch:
         presence_hash, entries = pipe.execute()
         return {a: presence_records.parse(raw) for a, raw in presence_hash.items()}, parse_queue(entries)
 
+    def holds(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """One round trip: who is held by what (agent -> CallSid or callback queue id, while ringing or busy),
+        and the CallSids of the callers waiting in line."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.presence())
+        pipe.zrange(keys.queue(), 0, -1)
+        presence_hash, queued = pipe.execute()
+        holds = {}
+        for agent, raw in presence_hash.items():
+            record = presence_records.parse(raw)
+            if record.call and record.status in (presence.RINGING, presence.BUSY):
+                holds[agent] = record.call
+        return holds, tuple(q for q in queued if request_id_of(q) == q)
+
     def take(self, agent: str, entry: QueueEntry, now: float, ring_seconds: int) -> str | None:
         """Give `entry` to `agent` if both are still free; returns the attempt token, or None."""
         attempt = secrets.token_hex(8) if entry.is_callback else ""
@@ -42,14 +57,28 @@ class Dispatch:
         return (attempt or "taken") if taken == 1 else None
 
     def put_back(self, entry: QueueEntry) -> None:
-        """Return a waiting caller to the queue at their old place (a hand-over that did not happen)."""
+        """Return a waiting caller to the queue at their old place (a hand-over that did not happen), unless
+        their call has ended meanwhile: a ghost must never hold a place in line."""
+        self.scripts.call(
+            "enqueue",
+            [keys.queue(), keys.queue_entries(), keys.call(entry.id)],
+            [entry.id, entry.since, entry.to_json(), "0" if entry.is_callback else "1"],
+        )
+
+    def forget_ended_call(self, call_sid: str, now: float) -> None:
+        """Twilio says this call is over: mark it ended (so no late webhook puts it back in line) and take it
+        out of the queue. Anyone it still holds is freed by release."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.zadd(keys.queue(), {entry.id: entry.since})
-        pipe.hset(keys.queue_entries(), entry.id, entry.to_json())
+        pipe.hset(keys.call(call_sid), "ended", now)
+        pipe.expire(keys.call(call_sid), CALL_TTL)
+        pipe.zrem(keys.queue(), call_sid)
+        pipe.hdel(keys.queue_entries(), call_sid)
         pipe.execute()
 
     def release(self, agent: str, holder: str, now: float) -> None:
-        self.scripts.call("release", [keys.presence(), keys.call("-")], [now, holder, "keep", agent])
+        """Free `agent` if `holder` (a CallSid or a callback's queue id) still holds them."""
+        call_key = keys.call("-") if request_id_of(holder) != holder else keys.call(holder)
+        self.scripts.call("release", [keys.presence(), call_key], [now, holder, "keep", agent])
 
     def wait_for_wake(self, timeout: float) -> None:
         wake.wait(self.r, timeout)

@@ -118,8 +118,13 @@ return 1
 # ARGV[1] attempt token, ARGV[2] new status, ARGV[3] new claim expiry, ARGV[4] queue id of the callback
 # Returns 1 when moved; 0 when it was already settled (by another webhook or the reaper): a stale event.
 # KEYS[3] presence hash; ARGV[5] agent id and ARGV[6] their new presence JSON (both "" to leave it)
+# ARGV[7] the CallSid of the call to the agent ("" when not known yet), kept so its status can be checked;
+# with ARGV[2] "" only that is written
+# Sending it twice changes nothing more than sending it once.
 ADVANCE = """
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'leg', ARGV[7]) end
+if ARGV[2] == '' then return 1 end  -- only the CallSid, learnt after a webhook may have moved it on
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
@@ -145,7 +150,7 @@ if agent and agent ~= '' then
   let_go(KEYS[5], agent, ARGV[3], now, true)
 end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
-redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '')
+redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '', 'leg', '')
 if ARGV[2] == 'requeue' then
   redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[3])
   redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])

@@ -1,0 +1,118 @@
+"""The line heals itself: what the store believes is live is checked against Twilio, so a lost webhook (Redis
+down when it came, a process killed) never leaves a person busy, a ghost in line or a callback in limbo.
+
+Every few seconds the dispatcher asks Twilio's REST API for the status of each call the store holds on to:
+the calls people are ringing or talking on, the callers waiting in line, and the calls placed to people for
+callbacks. A call that is over (a final status, or unknown to Twilio) is let go of: its people are free,
+its queue entry is gone, and a callback attempt settles as its own webhooks would have, never placing the
+customer's call twice. Each call is asked about at most once per CHECK_EVERY_SECONDS, in parallel, so the
+cost is bounded by the calls in flight, and a failure to ask only means asking again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+
+from ivr.call.calling_back import after_agent_call_ended
+from ivr.call.queueing import request_id_of
+from ivr.dispatcher import twilio_api
+from ivr.store import client as store
+from ivr.store.callbacks import CallbackStore
+from ivr.store.dispatch import Dispatch
+
+log = logging.getLogger("ivr.reconcile")
+
+EVERY_SECONDS = 5  # how often a pass runs
+CHECK_EVERY_SECONDS = 15  # one call's status is asked at most this often
+GRACE_SECONDS = 10  # a callback's call seen over is settled only after this: its own webhooks come first
+MAX_CHECKS = 200  # calls asked about per pass, the longest unchecked first
+PARALLEL = 8  # requests to Twilio at once
+
+
+class Reconciler:
+    def __init__(self, r: store.Client, twilio, clock=time.time):
+        self.dispatch = Dispatch(r)
+        self.callbacks = CallbackStore(r)
+        self.twilio = twilio
+        self.clock = clock
+        self._asked: dict[str, float] = {}  # CallSid -> when Twilio was last asked
+        self._over_since: dict[str, float] = {}  # callback CallSid -> when first seen over
+        self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="reconcile")
+
+    def run(self, stop: threading.Event, every: float = EVERY_SECONDS) -> None:
+        while not stop.wait(every):
+            try:
+                self.run_once()
+            except store.StoreError as exc:
+                log.error("Redis unavailable (%s); checking again shortly", type(exc).__name__)
+            except Exception:  # the healing must outlive any one bad pass
+                log.exception("reconcile pass failed; checking again shortly")
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def run_once(self) -> list[str]:
+        """One pass: ask Twilio about the calls due a check and let go of those that are over."""
+        now = self.clock()
+        holds, waiting = self.dispatch.holds()
+        flying = self.callbacks.in_flight()
+        attempts = {c.leg: c for c in flying if c.leg}
+        in_flight = {c.queue_id for c in flying}
+        done = []
+        for agent, holder in holds.items():
+            if request_id_of(holder) != holder and holder not in in_flight:  # a callback settled without them
+                self.dispatch.release(agent, holder, now)
+                done.append(f"freed {agent}")
+        calls = {h for h in holds.values() if request_id_of(h) == h} | set(waiting) | set(attempts)
+        for sid, status in self._ask(calls, now).items():
+            if status not in twilio_api.ENDED and status != "gone":
+                self._over_since.pop(sid, None)
+            elif sid in attempts:
+                done += self._settle_attempt(attempts[sid], sid, status, now)
+            else:
+                done += self._let_go(sid, holds, waiting, status, now)
+        return done
+
+    def _ask(self, calls: set[str], now: float) -> dict[str, str]:
+        """Twilio's status of each call due a check (longest unchecked first); those it could not tell left out."""
+        self._asked = {sid: t for sid, t in self._asked.items() if sid in calls}
+        self._over_since = {sid: t for sid, t in self._over_since.items() if sid in calls}
+        due = sorted((s for s in calls if now - self._asked.get(s, 0.0) >= CHECK_EVERY_SECONDS), key=lambda s: self._asked.get(s, 0.0))
+        due = due[:MAX_CHECKS]
+        for sid in due:
+            self._asked[sid] = now
+        answers = self._pool.map(self._status, due)
+        return {sid: status for sid, status in zip(due, answers, strict=True) if status is not None}
+
+    def _status(self, sid: str) -> str | None:
+        try:
+            return twilio_api.call_status(self.twilio, sid)
+        except (TwilioRestException, requests.exceptions.RequestException) as exc:
+            log.warning("could not ask Twilio about call ...%s (%s); asking again later", sid[-6:], type(exc).__name__)
+            return None
+
+    def _let_go(self, sid: str, holds: dict[str, str], waiting: tuple[str, ...], status: str, now: float) -> list[str]:
+        done = []
+        for agent in [a for a, holder in holds.items() if holder == sid]:
+            self.dispatch.release(agent, sid, now)
+            done.append(f"freed {agent}")
+        self.dispatch.forget_ended_call(sid, now)
+        if sid in waiting:
+            done.append(f"call {sid[-6:]} out of line")
+        log.info("call ...%s is %s: %s", sid[-6:], status, ", ".join(done) or "nothing held")
+        return done
+
+    def _settle_attempt(self, callback, sid: str, status: str, now: float) -> list[str]:
+        first_seen = self._over_since.setdefault(sid, now)
+        if now - first_seen < GRACE_SECONDS:
+            self._asked[sid] = min(self._asked[sid], now - CHECK_EVERY_SECONDS + GRACE_SECONDS)  # look again then
+            return []
+        outcome = after_agent_call_ended(callback.status)
+        if not self.callbacks.settle(callback, callback.attempt, outcome, now):
+            return []  # its own webhook settled it meanwhile
+        log.info("callback %s: the call to %s is %s; %s", callback.id[-6:], callback.agent, status, outcome)
+        return [f"callback {callback.id[-6:]} {outcome}"]
