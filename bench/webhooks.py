@@ -88,6 +88,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == BENCH:
     sys.path[0] = str(ROOT)
 
 TOKEN = "bench-auth-token-0c9d6e"
+DATA_KEY = "k2J0r1Q8bm6t0cV3yJ2rX8n1GqU5pW7sZ4aB9dE6fHs="  # a Fernet key for the numbers the bench's calls keep
 LINE = "+15005550006"
 BARE_APP = "bench.bare_app:app"
 GOAL_RATIO = 0.6
@@ -101,6 +102,7 @@ PROJECT_ENV = (
     "FLOWS_DIR",
     "FALLBACK_NUMBER",
     "CALLER_HASH_KEY",
+    "DATA_KEYS",
     "AGENT_API_TOKEN",
     "REDIS_TIMEOUT",
     "IVR_INSECURE_SKIP_TWILIO_SIGNATURE",
@@ -627,6 +629,7 @@ def count_round_trips(redis_url: str, public_url: str) -> list[tuple[str, int, s
         {
             "REDIS_URL": redis_url,
             "TWILIO_AUTH_TOKEN": TOKEN,
+            "DATA_KEYS": DATA_KEY,
             "PUBLIC_URL": public_url,
             "FLOWS_DIR": str(ROOT / "flows"),
             "FALLBACK_NUMBER": "",
@@ -744,7 +747,13 @@ def main(argv=None) -> int:
             store.start()
             service_env = server_env(
                 service_port,
-                {"REDIS_URL": store.url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_URL": public_url, "FLOWS_DIR": "flows"},
+                {
+                    "REDIS_URL": store.url,
+                    "TWILIO_AUTH_TOKEN": TOKEN,
+                    "DATA_KEYS": DATA_KEY,
+                    "PUBLIC_URL": public_url,
+                    "FLOWS_DIR": "flows",
+                },
                 args,
             )
             service = Server("service", web, service_env, tmp)

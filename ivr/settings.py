@@ -18,6 +18,7 @@ def config_from_env() -> dict:
         "AUDIO_CACHE": env.get("AUDIO_CACHE", os.path.join(env.get("IVR_HOME", ".ivr"), "audio-cache")),
         "FALLBACK_NUMBER": env.get("FALLBACK_NUMBER", ""),
         "CALLER_HASH_KEY": env.get("CALLER_HASH_KEY", ""),
+        "DATA_KEYS": env.get("DATA_KEYS", ""),  # Fernet keys sealing the phone numbers kept (ivr.store.sealed)
         "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
         "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
         "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from ivr.store.embedded_redis import EmbeddedRedis
-from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, Clock, TwimlCheckingClient
+from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, Clock, TwimlCheckingClient
 from tests.twilio_sim import Twilio
 from webhooks import create_app
 
@@ -40,6 +40,7 @@ def make_app(redis_server, r, clock, tmp_path_factory):
         config = {
             "REDIS_URL": redis_server.url,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "DATA_KEYS": DATA_KEYS,
             "PUBLIC_URL": PUBLIC_URL,
             "FLOWS_DIR": str(ROOT / "flows"),
             "CLOCK": clock,

@@ -11,11 +11,14 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from ivr.store.sealed import Sealer
 from tests.twilio_sim import assert_valid_twiml
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH_TOKEN = "test-auth-token-5f1c"
 PUBLIC_URL = "https://ivr.example.com"
+DATA_KEYS = "mMZDZ8m3QXdYw0Kp1n9p6bUuW0o1nJYwC9v7qYV8sQk="  # a Fernet key for the tests' sealed numbers
+SEALER = Sealer(DATA_KEYS)
 
 
 class Clock:

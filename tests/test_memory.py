@@ -10,6 +10,7 @@ from ivr.call.callstate import CallState
 from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
 from ivr.store import caller_history, keys, presence_records
+from tests.support import SEALER
 from ivr.store.calls import RESERVE_MARGIN_SECONDS, CallStore, Snapshot
 
 NOW = 1_800_000_000.0
@@ -27,7 +28,7 @@ def claim(store: CallStore, call: str, people=PEOPLE) -> str | None:
 
 
 def test_state_and_contact_round_trip(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     store.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
     snap = store.load("CA1", "caller-1", with_history=True)
     assert snap.state.path == ("billing",)
@@ -36,13 +37,13 @@ def test_state_and_contact_round_trip(r):
 
 
 def test_claims_hand_each_person_to_one_call_only(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     results = []
     barrier = threading.Barrier(6)
 
     def racer(n):
         barrier.wait()
-        results.append(claim(CallStore(r), f"CA{n}"))
+        results.append(claim(CallStore(r, SEALER), f"CA{n}"))
 
     threads = [threading.Thread(target=racer, args=(n,)) for n in range(6)]
     for t in threads:
@@ -55,7 +56,7 @@ def test_claims_hand_each_person_to_one_call_only(r):
 
 
 def test_release_only_frees_a_person_held_by_that_call(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     assert claim(store, "CA1") == "a"
     store.save(Outcome((), None, release=("a",)), Snapshot(state=state("CA2")), NOW, WINDOW)
     assert store.load("CA1", None, False).presence["a"].status == presence.RINGING, "CA2 cannot free CA1's agent"
@@ -64,14 +65,14 @@ def test_release_only_frees_a_person_held_by_that_call(r):
 
 
 def test_an_unanswered_reservation_expires_by_itself(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     assert claim(store, "CA1") == "a"
     later = store.load("CA1", None, False).presence["a"]
     assert presence.effective(later, NOW + 20 + RESERVE_MARGIN_SECONDS + 1) == presence.AVAILABLE
 
 
 def test_contacts_older_than_the_window_are_pruned(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     store.save(Outcome((), state("CAold", at=NOW - WINDOW - 10)), Snapshot(), NOW - WINDOW - 10, WINDOW)
     snap = store.load("CAnew", "caller-1", with_history=True)
     store.save(Outcome((), state("CAnew")), snap, NOW, WINDOW)
@@ -79,7 +80,7 @@ def test_contacts_older_than_the_window_are_pruned(r):
 
 
 def test_overlapping_calls_from_one_number_both_keep_their_contact(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     first, second = state("CA1"), state("CA2")
     snap = store.load("CA1", "caller-1", True)
     store.save(Outcome((), first), snap, NOW, WINDOW)
@@ -90,14 +91,14 @@ def test_overlapping_calls_from_one_number_both_keep_their_contact(r):
 
 
 def test_resolve_marks_the_caller(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     store.save(Outcome((), state("CA1")), Snapshot(), NOW, WINDOW)
     assert caller_history.resolve(r, "caller-1", NOW + 1) == 1
     assert caller_history.history(r, "caller-1").recent(NOW + 2, WINDOW) == []
 
 
 def test_scripts_are_reloaded_after_redis_forgets_them(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     assert claim(store, "CA1") == "a"
     r.script_flush()
     assert claim(store, "CA2") == "b"
@@ -107,12 +108,12 @@ def test_damaged_records_are_skipped_not_fatal(r):
     r.hset(keys.caller("caller-1"), mapping={"c:CAx": "{not json", "resolved_at": "soon"})
     r.hset(keys.presence(), "a", "garbage")
     r.hset(keys.call("CA1"), "state", "[]")
-    snap = CallStore(r).load("CA1", "caller-1", True)
+    snap = CallStore(r, SEALER).load("CA1", "caller-1", True)
     assert snap.state is None and snap.memory.contacts == () and snap.presence["a"].status == presence.AVAILABLE
 
 
 def test_an_agent_who_did_not_answer_goes_to_the_back_one_freed_by_a_hang_up_keeps_their_place(r):
-    store = CallStore(r)
+    store = CallStore(r, SEALER)
     r.hset(keys.presence(), "a", presence_records.dump(presence.Presence(presence.AVAILABLE, NOW - 900)))
     assert claim(store, "CA1") == "a"
     store.save(Outcome((), state("CA1"), release=("a",)), Snapshot(), NOW, WINDOW)  # caller hung up

@@ -9,6 +9,8 @@ import pytest
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry
 from ivr.store import keys, presence_records
+from ivr.store.calls import talk_time
+from tests.support import SEALER
 
 
 @pytest.fixture
@@ -45,8 +47,8 @@ def test_a_busy_team_puts_the_caller_in_line_and_says_where_they_stand(twilio, m
 
 
 def test_the_estimate_comes_from_the_lines_own_handle_times(twilio, moving_busy, r, clock):
-    for seconds in (200, 280):
-        r.lpush(keys.handle_times("moving"), seconds)
+    for n, seconds in enumerate((200, 280)):
+        r.zadd(keys.talk_times("moving"), {talk_time(f"CA{n}", seconds): n})
     queued_caller(twilio)
     clock.advance(seconds=2)
     second = queued_caller(twilio)
@@ -61,7 +63,7 @@ def test_handle_times_are_recorded_from_finished_conversations(twilio, r):
     _, doc = call.whisper()
     call.agent_presses(doc, "1")
     call.dial_result("completed", bridged=True, duration="310")
-    assert r.lrange(keys.handle_times("moving"), 0, -1) == ["310.0"]
+    assert r.zrange(keys.talk_times("moving"), 0, -1) == [talk_time(call.sid, 310.0)]
 
 
 def test_zero_while_waiting_keeps_the_place_and_says_so(twilio, moving_busy):
@@ -100,7 +102,9 @@ def test_a_callback_keeps_the_callers_place(twilio, moving_busy, r, clock):
     assert queue_ids(r) == [ahead.sid, f"cb:{call.sid}", behind.sid]
     assert r.zscore(keys.queue(), f"cb:{call.sid}") == since
     request = json.loads(r.hget(keys.callback(call.sid), "request"))
-    assert request["number"] == "+14155550142" and request["flow"] == "riverlink-support"
+    assert request["flow"] == "riverlink-support" and "number" not in request
+    sealed = r.hget(keys.callback(call.sid), "number")
+    assert "4155550142" not in sealed and SEALER.open(sealed) == "+14155550142", "kept, but sealed"
     entry = QueueEntry.from_json(r.hget(keys.queue_entries(), f"cb:{call.sid}"))
     assert entry.groups == ("moving",)
 
@@ -117,7 +121,7 @@ def test_callback_to_a_number_typed_on_the_keypad(twilio, moving_busy, r):
     assert "1 4 1 5 5 5 5 0 1 9 9" in call.heard()
     call.press("1")
     assert call.ended()
-    assert json.loads(r.hget(keys.callback(call.sid), "request"))["number"] == "+14155550199"
+    assert SEALER.open(r.hget(keys.callback(call.sid), "number")) == "+14155550199"
 
 
 def test_mistakes_while_asking_for_a_callback_put_the_caller_back_in_line(twilio, moving_busy, r):
@@ -182,8 +186,8 @@ def test_a_queue_error_still_reaches_a_person(twilio, moving_busy):
 
 
 def test_a_long_estimated_wait_offers_the_callback_at_once(twilio, moving_busy, r, clock):
-    for seconds in (600, 660):
-        r.lpush(keys.handle_times("moving"), seconds)
+    for n, seconds in enumerate((600, 660)):
+        r.zadd(keys.talk_times("moving"), {talk_time(f"CA{n}", seconds): n})
     call = queued_caller(twilio)
     call.wait(seconds=2)
     assert "about 11 minutes" in call.heard() and "call you back without losing your place" in call.heard()

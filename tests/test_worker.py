@@ -19,7 +19,7 @@ from ivr.store import keys, presence_records
 from ivr.store.callbacks import CLAIM_SECONDS
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
 from ivr.store.dispatch import Dispatch
-from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, assert_valid_twiml, new_sid
 
@@ -377,7 +377,7 @@ def test_supervisors_see_the_callbacks_that_need_them(twilio, worker, rest, r, c
     busy(r, clock, "alex", "mei")
     call = queued(twilio, "+14155550169")
     request_callback(call, twilio)
-    env = {"REDIS_URL": redis_server.url}
+    env = {"REDIS_URL": redis_server.url, "DATA_KEYS": DATA_KEYS}
     listing = CliRunner().invoke(main, ["callbacks"], env=env).output
     assert "***0169" in listing and "waiting" in listing and "4155550169" not in listing
     r.zadd(keys.callbacks_for_supervisors(), {f"cb:{call.sid}": clock.now})

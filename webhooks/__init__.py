@@ -20,6 +20,7 @@ from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env, with_absolute_fold
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.calls import CallStore
+from ivr.store.sealed import Sealer
 
 log = logging.getLogger("ivr.app")
 
@@ -71,19 +72,21 @@ def create_app(config: dict | None = None) -> Flask:
         for problem in exc.problems:
             log.error("flow problem: %s", problem)
         raise
+    sealer = Sealer(cfg["DATA_KEYS"])  # before Redis: a missing key stops the start, with how to make one
     client = store.connect(cfg["REDIS_URL"], timeout=cfg["REDIS_TIMEOUT"], retry_once=True)
+    store.refuse_cluster(client)  # only if Redis answers now: callers get the degraded ring while it is down
     token = cfg["TWILIO_AUTH_TOKEN"]
     app.extensions["ivr"] = Services(
         catalogs=catalogs,
         redis=client,
-        calls=CallStore(client),
+        calls=CallStore(client, sealer),
         validator=RequestValidator(token),
         check_signatures=not cfg["SKIP_SIGNATURE"],
         caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None,
         agent_api_token=cfg["AGENT_API_TOKEN"] or None,
         clock=cfg.get("CLOCK") or time.time,
-        callbacks=CallbackStore(client),
+        callbacks=CallbackStore(client, sealer),
     )
     if not cfg.get("PUBLIC_URL"):
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
@@ -104,8 +107,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/health")
     def health():
-        """Report whether Redis answers and whether a flow edit was refused; callers are served either way."""
-        redis_state = "ok" if store.answers(client) else "unreachable"
+        """Report whether Redis is a writable primary (else 503) and whether a flow edit was refused."""
+        # 503 tells a load balancer to prefer another web server: callers here only get the degraded ring.
+        # A refused flow edit alone keeps 200: callers are served, on the last good version.
+        redis_state = store.writable(client)  # one round trip: ROLE
         lines = {f.name: f.version for f in catalogs.current().flows.values()}
         report = {"status": "ok", "redis": redis_state, "lines": lines}
         if catalogs.refused:  # callers are still served, on the last good version: ops must know
@@ -115,6 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
             ]
         if redis_state != "ok":
             report["status"] = "degraded"
+            return report, 503
         return report
 
     if cfg["RELOAD_SECONDS"] > 0:

@@ -15,6 +15,7 @@ from ivr.call.calling_back import CALLING_CUSTOMER
 from ivr.call.callstate import Contact
 from ivr.call.queueing import QueueEntry, callback_queue_id, request_id_of
 from ivr.store import caller_history, keys, presence_records, scripts, wake
+from ivr.store.sealed import Sealer
 
 CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
 PLACING_SECONDS = 600  # from placing until the agent answers (ring, whisper): then it goes back in line
@@ -41,20 +42,29 @@ class Callback:
         return callback_queue_id(self.id)
 
 
-def store_request(pipe, request: dict) -> None:
-    """Queue the write of a new request (its place in line is the caller's queue entry, written beside it)."""
+def store_request(pipe, request: dict, sealer: Sealer) -> None:
+    """Queue the write of a new request (its place in line is the caller's queue entry, written beside it).
+
+    The number to call is kept sealed, in a field of its own that is deleted once the request is settled."""
     key = keys.callback(request["id"])
-    pipe.hset(key, mapping={"request": json.dumps(request, separators=(",", ":")), "attempts": 0, "status": "waiting"})
+    request = dict(request)
+    pipe.hsetnx(key, "number", sealer.seal(request.pop("number", None)) or "")
+    # HSETNX: written once; a re-sent pipeline must not reset a request a worker has already taken
+    pipe.hsetnx(key, "request", json.dumps(request, separators=(",", ":")))
+    pipe.hsetnx(key, "attempts", 0)
+    pipe.hsetnx(key, "status", "waiting")
     pipe.expire(key, REQUEST_TTL)
 
 
 class CallbackStore:
-    def __init__(self, r):
+    def __init__(self, r, sealer: Sealer | None = None):
+        """Without a sealer, requests are read without their number (the dispatcher never needs it)."""
         self.r = r
         self.scripts = scripts.Registered(r)
+        self.sealer = sealer
 
     def callback(self, request_id: str) -> Callback | None:
-        return _callback(request_id, self.r.hgetall(keys.callback(request_id)))
+        return _callback(request_id, self.r.hgetall(keys.callback(request_id)), self.sealer)
 
     def advance(
         self,
@@ -158,7 +168,7 @@ class CallbackStore:
         pipe = self.r.pipeline(transaction=False)
         for queue_id in ids:
             pipe.hgetall(keys.callback(request_id_of(queue_id)))
-        found = (_callback(request_id_of(q), data) for q, data in zip(ids, pipe.execute(), strict=True))
+        found = (_callback(request_id_of(q), data, self.sealer) for q, data in zip(ids, pipe.execute(), strict=True))
         return [c for c in found if c is not None and c.attempt]
 
     def listing(self) -> list[tuple[Callback, str]]:
@@ -186,13 +196,15 @@ def _wake_then(pipe, caller: str | None, contact: Contact | None, window_seconds
         caller_history.remember(pipe, caller, contact, window_seconds)
 
 
-def _callback(request_id: str, data: dict) -> Callback | None:
+def _callback(request_id: str, data: dict, sealer: Sealer | None) -> Callback | None:
     if not data or "request" not in data:
         return None
     try:
         request = json.loads(data["request"])
     except ValueError:
         return None
+    if sealer is not None and data.get("number"):
+        request["number"] = sealer.open(data["number"])
     entry = QueueEntry.from_json(data["entry"]) if data.get("entry") else None
     return Callback(
         request_id,

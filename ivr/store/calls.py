@@ -13,12 +13,28 @@ from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.queueing import parse_queue
 from ivr.store import callbacks, caller_history, keys, presence_records, scripts, wake
+from ivr.store.sealed import Sealer
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
 
 
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over
 RESERVE_MARGIN_SECONDS = 120  # beyond the ring: prompts before the Dial, the whisper and the key press
+
+
+def talk_time(call_sid: str, seconds: float) -> str:
+    """A talk-time sample as stored: named by its call, so keeping it twice keeps it once."""
+    return f"{call_sid}:{round(seconds, 1)}"
+
+
+def talk_seconds(samples: list[str]) -> tuple[float, ...]:
+    found = []
+    for sample in samples:
+        try:
+            found.append(float(sample.rpartition(":")[2]))
+        except ValueError:
+            continue
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -33,9 +49,10 @@ class Snapshot:
 class CallStore:
     """Reads and writes what the engine needs, batching every webhook's I/O into two round trips."""
 
-    def __init__(self, r: redis.Redis):
+    def __init__(self, r: redis.Redis, sealer: Sealer):
         self.r = r
         self.scripts = scripts.Registered(r)
+        self.sealer = sealer
 
     def load(
         self, call: str | None, caller: str | None, with_history: bool, queue_groups: tuple[str, ...] = ()
@@ -50,7 +67,7 @@ class CallStore:
         if queue_groups:
             pipe.hgetall(keys.queue_entries())
             for group in queue_groups:
-                pipe.lrange(keys.handle_times(group), 0, HANDLE_TIMES_KEPT - 1)
+                pipe.zrevrange(keys.talk_times(group), 0, HANDLE_TIMES_KEPT - 1)
         replies = iter(pipe.execute())
         presence_hash = next(replies)
         call_hash = next(replies) if call else {}
@@ -58,10 +75,14 @@ class CallStore:
         queue, handle = (), {}
         if queue_groups:
             queue = parse_queue(next(replies))
-            handle = {g: tuple(float(t) for t in next(replies)) for g in queue_groups}
+            handle = {g: talk_seconds(next(replies)) for g in queue_groups}
         state = None
         if call_hash and call_hash.get("state"):
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
+            if state is not None:
+                state = state.but(
+                    number=self.sealer.open(state.number), callback_number=self.sealer.open(state.callback_number)
+                )
         return Snapshot(
             state,
             caller_history.parse(caller_hash or {}),
@@ -92,7 +113,10 @@ class CallStore:
         def build(pipe, shas) -> None:
             if state is not None:
                 call_key = keys.call(state.call)
-                pipe.hset(call_key, "state", state.to_json())
+                sealed = state.but(
+                    number=self.sealer.seal(state.number), callback_number=self.sealer.seal(state.callback_number)
+                )
+                pipe.hset(call_key, "state", sealed.to_json())
                 pipe.expire(call_key, CALL_TTL)
                 if state.caller:
                     stale = snapshot.memory.expired(now, window_seconds)
@@ -120,11 +144,11 @@ class CallStore:
                 wake.nudge(pipe, "queued")
             if outcome.callback is not None:
                 request = outcome.callback
-                callbacks.store_request(pipe, request)
+                callbacks.store_request(pipe, request, self.sealer)
             if outcome.handle is not None:
                 group, seconds = outcome.handle
-                pipe.lpush(keys.handle_times(group), round(seconds, 1))
-                pipe.ltrim(keys.handle_times(group), 0, HANDLE_TIMES_KEPT - 1)
+                pipe.zadd(keys.talk_times(group), {talk_time(call_sid, seconds): now})
+                pipe.zremrangebyrank(keys.talk_times(group), 0, -HANDLE_TIMES_KEPT - 1)
             for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
                 if agents:
                     pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode, *agents)

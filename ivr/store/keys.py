@@ -43,11 +43,12 @@ def callbacks_for_supervisors() -> str:
     return f"{PREFIX}callbacks:supervisors"
 
 
-def handle_times(group: str) -> str:
-    """Recent talk times of a group's calls, newest first (a list of seconds), for wait estimates."""
-    return f"{PREFIX}handle:{group}"
+def talk_times(group: str) -> str:
+    """Recent talk times of a group's calls, for wait estimates (a sorted set: "CallSid:seconds" -> when),
+    so recording one twice (a re-sent pipeline) still counts it once."""
+    return f"{PREFIX}talk:{group}"
 
 
 def wake() -> str:
-    """A list the dispatcher blocks on: pushed to when a person frees up or someone starts waiting."""
+    """A list the dispatcher blocks on: at most one nudge, pushed when a person frees up or someone waits."""
     return f"{PREFIX}wake"

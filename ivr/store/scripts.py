@@ -27,14 +27,29 @@ local function free_now(presence_key, agent, now)
 end
 """
 
+# Shared by CLAIM and TAKE: whether an agent's record says they are ringing for `holder` now.
+_RINGING_FOR = """
+local function ringing_for(presence_key, agent, holder)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return false end
+  local ok, rec = pcall(cjson.decode, raw)
+  return ok and type(rec) == 'table' and rec.s == 'ringing' and rec.call == holder
+end
+"""
+
 # CLAIM: reserve the first of the candidates who is free right now, for one call.
 # KEYS[1] presence hash, KEYS[2] the call's hash
 # ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
-# Returns the claimed agent id, or false.
+# Returns the claimed agent id, or false. Sent again (a re-sent pipeline), it returns the person it claimed.
 CLAIM = (
     _FREE_NOW
+    + _RINGING_FOR
     + """
 local now = tonumber(ARGV[1])
+local already = redis.call('HGET', KEYS[2], 'ringing')
+for i = 4, #ARGV do
+  if already == ARGV[i] and ringing_for(KEYS[1], already, ARGV[3]) then return already end
+end
 for i = 4, #ARGV do
   local rec = free_now(KEYS[1], ARGV[i], now)
   if rec then
@@ -90,11 +105,17 @@ return freed
 # ARGV[1] now, ARGV[2] agent reserved-until, ARGV[3] agent id, ARGV[4] queue id, ARGV[5] "1" for a callback,
 # ARGV[6] callback claim expiry, ARGV[7] attempt token
 # Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
-# moved to the claimed set, its entry kept in its hash so it can be put back in the same place).
+# moved to the claimed set, its entry kept in its hash so it can be put back in the same place). Sent again
+# (a re-sent pipeline), it finds its own hand-over done and returns 1 without doing anything more.
 TAKE = (
     _FREE_NOW
+    + _RINGING_FOR
     + """
 local now = tonumber(ARGV[1])
+if ringing_for(KEYS[1], ARGV[3], ARGV[4]) and not redis.call('ZSCORE', KEYS[2], ARGV[4])
+  and (ARGV[5] ~= '1' or redis.call('HGET', KEYS[5], 'attempt') == ARGV[7]) then
+  return 1
+end
 local rec = free_now(KEYS[1], ARGV[3], now)
 if not rec then return 0 end
 local since = redis.call('ZSCORE', KEYS[2], ARGV[4])
@@ -160,6 +181,7 @@ elseif ARGV[2] == 'supervisors' then
   redis.call('HSET', KEYS[1], 'status', 'needs a supervisor')
 else
   redis.call('HSET', KEYS[1], 'status', ARGV[2])
+  redis.call('HDEL', KEYS[1], 'number')  -- settled: the number to call is no longer needed, so not kept
 end
 return 1
 """

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from ivr.store import keys
 
-WAKE_KEPT = 100
-
 
 def nudge(pipe, why: str) -> None:
-    """Wake the worker; trimmed so the list never grows while no worker reads it."""
+    """Wake the worker. The list keeps one nudge at most: a wake is a signal, not a count, so it never grows
+    while no worker reads it, and a re-sent pipeline leaves it as sending once did."""
     pipe.rpush(keys.wake(), why)
-    pipe.ltrim(keys.wake(), -WAKE_KEPT, -1)
+    pipe.ltrim(keys.wake(), -1, -1)
 
 
 def wait(r, timeout: float) -> None:

@@ -21,9 +21,18 @@ from ivr.flows.directory import load_directory
 from ivr.flows.load import load_flow
 from ivr.flows.model import Flow
 from ivr.store.embedded_redis import EmbeddedRedis
+from ivr.store.sealed import new_key
 from ivr.tools import line_commands, serve
 from ivr.tools.graph import BY_SUFFIX, FORMATS, PictureError, find_flow, render
-from ivr.tools.local import DEV_TOKEN_FILE, LOCAL, REDIS_URL_FILE, dev_token, flows_dir
+from ivr.tools.local import (
+    DEV_DATA_KEY_FILE,
+    DEV_TOKEN_FILE,
+    LOCAL,
+    REDIS_URL_FILE,
+    dev_data_key,
+    dev_token,
+    flows_dir,
+)
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -174,6 +183,15 @@ def graph(flow_ref: str, output: Path | None, fmt: str | None) -> None:
         err.print(f"wrote {output} ({fmt})", markup=False)
 
 
+@main.command(name="data-key")
+def data_key_command() -> None:
+    """Print a new key for DATA_KEYS, which seals the phone numbers kept in Redis.
+
+    To rotate: set DATA_KEYS to the new key, a comma, then the old one; remove the old one a week later.
+    """
+    click.echo(new_key())
+
+
 @main.command(name="serve")
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000 or $PORT")
 def serve_command(port: int) -> None:
@@ -191,6 +209,12 @@ def serve_command(port: int) -> None:
     web, worker = _procfile_command("web"), _procfile_command("worker")  # before anything starts
     # the worker talks to Twilio's REST API: only with real credentials, never the development token
     with_worker = bool(env.get("TWILIO_ACCOUNT_SID") and env.get("PUBLIC_URL") and env.get("TWILIO_AUTH_TOKEN"))
+    if not env.get("DATA_KEYS"):
+        env["DATA_KEYS"] = dev_data_key()
+        err.print(
+            f"[yellow]DATA_KEYS is not set: phone numbers are sealed with a local development key from "
+            f"{DEV_DATA_KEY_FILE}. Set DATA_KEYS (`ivr data-key` makes one) for a real line.[/yellow]"
+        )
     if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
         env["TWILIO_AUTH_TOKEN"] = dev_token()
         err.print(

@@ -17,7 +17,8 @@ from ivr.flows.directory import load_directory
 from ivr.store import caller_history, presence_records
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
-from ivr.tools.local import DEV_TOKEN_FILE, REDIS_URL_FILE, flows_dir
+from ivr.store.sealed import Sealer
+from ivr.tools.local import DEV_TOKEN_FILE, REDIS_URL_FILE, data_keys, flows_dir
 
 console = Console(highlight=False)
 
@@ -117,9 +118,12 @@ def history(number: str) -> None:
 def callbacks_command(show_numbers: bool) -> None:
     """List callback requests: waiting, being placed, and the ones that need a supervisor."""
     table = Table("asked at (UTC)", "line", "number", "about", "tries", "state")
-    for callback, state in CallbackStore(_redis()).listing():
+    sealer = Sealer(data_keys()) if data_keys() else None  # without the key, numbers cannot be shown
+    for callback, state in CallbackStore(_redis(), sealer).listing():
         request = callback.request
         number = request.get("number") if show_numbers else callers.masked(request.get("number"))
+        if sealer is None:
+            number = "sealed: set DATA_KEYS"
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(request.get("since", 0))))
         table.add_row(
             when,

@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from ivr.store.embedded_redis import EmbeddedRedis, free_port
+from ivr.store.sealed import new_key
 from ivr.tools.phone.errors import ServerError
 
 SERVER_START_TIMEOUT = 30
@@ -60,6 +61,7 @@ class PrivateServer:
             WEB_CONCURRENCY="1",
             REDIS_URL=self.redis.url,
             TWILIO_AUTH_TOKEN=self.token,
+            DATA_KEYS=new_key(),
             IVR_HOME=str(self.folder),
             AUDIO_CACHE=str(self.audio_cache or self.folder / "audio-cache"),
         )
