@@ -12,6 +12,8 @@ def config_from_env() -> dict:
     env = os.environ
     return {
         "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN", ""),
+        # the secret of a webhook signing key, for webhooks signed with HMAC-SHA256 instead of the auth token
+        "WEBHOOK_SIGNING_KEY": env.get("TWILIO_WEBHOOK_SIGNING_KEY", ""),
         "REDIS_URL": env.get("REDIS_URL", ""),
         "PUBLIC_URL": env.get("PUBLIC_URL", ""),
         "FLOWS_DIR": env.get("FLOWS_DIR", "flows"),

@@ -65,4 +65,13 @@ def test_the_local_redis_writes_an_append_only_file_synced_every_second(tmp_path
         config = {**r.config_get("appendonly"), **r.config_get("appendfsync"), **r.config_get("save")}
         r.close()
     assert config["appendonly"] == "yes" and config["appendfsync"] == "everysec"
-    assert config["save"], "snapshots too, not `save \"\"`"
+    assert config["save"], 'snapshots too, not `save ""`'
+
+
+def test_a_redis_that_keeps_nothing_is_named_at_start(make_app, redis_server, tmp_path, caplog):
+    make_app()  # the tests' own Redis saves nothing
+    assert "keeps nothing across a restart" in caplog.text
+    caplog.clear()
+    with EmbeddedRedis(tmp_path / "redis") as durable:
+        make_app(REDIS_URL=durable.url)
+    assert "keeps nothing" not in caplog.text

@@ -10,8 +10,8 @@ from ivr.call.callstate import CallState
 from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
 from ivr.store import caller_history, keys, presence_records
-from tests.support import SEALER
 from ivr.store.calls import RESERVE_MARGIN_SECONDS, CallStore, Snapshot
+from tests.support import SEALER
 
 NOW = 1_800_000_000.0
 WINDOW = 72 * 3600

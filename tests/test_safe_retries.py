@@ -13,9 +13,9 @@ from ivr.call.queueing import QueueEntry
 from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
 from ivr.store import keys, presence_records
-from tests.support import SEALER
 from ivr.store.calls import CallStore, Snapshot
 from ivr.store.dispatch import Dispatch
+from tests.support import SEALER
 
 NOW = 1_800_000_000.0
 WINDOW = 72 * 3600

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 
 import pytest
@@ -116,3 +119,46 @@ def test_a_broken_flow_never_goes_live(make_app, tmp_path):
     (tmp_path / "support.yaml").write_text(broken)
     with pytest.raises(FlowError, match="billing_tema"):
         make_app(FLOWS_DIR=str(tmp_path))
+
+
+def sha256_signature(key: str, url: str, params: dict) -> str:
+    """Twilio's HMAC-SHA256 webhook signature, computed here from its definition (the URL, then each
+    parameter's name and value in name order), independently of twilio-python."""
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest()).decode()
+
+
+SIGNING_KEY = "webhook-signing-secret-9a7c"
+SHA256_SETTINGS = {"X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_123,algorithm=HMAC_SHA256"}
+
+
+@pytest.fixture
+def sha256_app(make_app):
+    app = make_app(TWILIO_AUTH_TOKEN=VECTOR_TOKEN, PUBLIC_URL="https://mycompany.com", WEBHOOK_SIGNING_KEY=SIGNING_KEY)
+    app.add_url_rule("/myapp.php", "vector", twilio_signed(lambda: "accepted"), methods=["POST"])
+    return app
+
+
+def test_hmac_sha256_webhooks_signed_with_the_signing_key_are_accepted(sha256_app):
+    signature = sha256_signature(SIGNING_KEY, VECTOR_URL, VECTOR_PARAMS)
+    post = sha256_app.test_client().post
+    headers = {"X-Twilio-Signature": signature, **SHA256_SETTINGS}
+    assert post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=headers).status_code == 200
+    assert post("/myapp.php?foo=1&bar=2", data={**VECTOR_PARAMS, "Digits": "9"}, headers=headers).status_code == 403
+    without_settings = {"X-Twilio-Signature": signature}
+    assert post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=without_settings).status_code == 403
+    classic = {"X-Twilio-Signature": VECTOR_SIGNATURE}  # the classic vector still passes beside it
+    assert post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=classic).status_code == 200
+
+
+def test_hmac_sha256_webhooks_are_refused_without_a_signing_key_or_with_the_wrong_one(vector_app, sha256_app):
+    signed_with_token = sha256_signature(VECTOR_TOKEN, VECTOR_URL, VECTOR_PARAMS)
+    headers = {"X-Twilio-Signature": signed_with_token, **SHA256_SETTINGS}
+    for app in (vector_app, sha256_app):
+        response = app.test_client().post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=headers)
+        assert response.status_code == 403
+    sha1_with_sha256_header = {"X-Twilio-Signature": VECTOR_SIGNATURE, **SHA256_SETTINGS}
+    response = sha256_app.test_client().post(
+        "/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=sha1_with_sha256_header
+    )
+    assert response.status_code == 403

@@ -3,6 +3,7 @@ signed call over HTTP, and stops everything on exit."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -68,11 +69,22 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
         assert status == 200 and "Riverlink" in body
         assert_valid_twiml(body)
         assert post(base + "/voice", params, "forged")[0] == 403
+        # A client reusing a keep-alive connection after an idle spell (Twilio's pool does): gunicorn's default
+        # keepalive (2 s) closes it under the client's feet, and the request fails with a reset.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/health?probe=4155550177")
+        assert connection.getresponse().read() and connection.sock is not None
+        time.sleep(3)
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200, "the idle connection was still open"
+        connection.close()
         redis_url = (tmp_path / "home" / "redis.url").read_text()
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=20)
     assert "started a local Redis" in output and "4155550142" not in output
+    assert '"GET /health HTTP/1.1" 200' in output, "the access log is on"
+    assert "probe=" not in output and "4155550177" not in output, "without query strings"
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the embedded Redis stops with the server"

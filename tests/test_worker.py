@@ -430,9 +430,7 @@ def test_a_caller_twilio_keeps_refusing_never_holds_up_those_behind(twilio, work
     assert worker.run_once() == [f"connected call {first.sid[-6:]} to mei"]
 
 
-def test_a_caller_who_hung_up_during_an_outage_leaves_the_line_at_the_first_hand_over(
-    twilio, worker, rest, r, clock
-):
+def test_a_caller_who_hung_up_during_an_outage_leaves_the_line_at_the_first_hand_over(twilio, worker, rest, r, clock):
     busy(r, clock, "alex", "mei", "rosa", "dev")
     ghost = queued(twilio)
     clock.advance(seconds=5)

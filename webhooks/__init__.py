@@ -18,6 +18,7 @@ from ivr.flows.catalog import Catalog
 from ivr.flows.live_catalog import LiveCatalog
 from ivr.settings import SKIP_SIGNATURE_ENV, config_from_env, with_absolute_folders
 from ivr.store import client as store
+from ivr.store import durability
 from ivr.store.callbacks import CallbackStore
 from ivr.store.calls import CallStore
 from ivr.store.sealed import Sealer
@@ -33,6 +34,7 @@ class Services:
     redis: store.Client
     calls: CallStore
     validator: RequestValidator
+    signing_key_validator: RequestValidator | None  # for HMAC-SHA256 webhooks signed with a signing key
     check_signatures: bool
     caller_secret: bytes
     fallback_number: str | None
@@ -75,12 +77,15 @@ def create_app(config: dict | None = None) -> Flask:
     sealer = Sealer(cfg["DATA_KEYS"])  # before Redis: a missing key stops the start, with how to make one
     client = store.connect(cfg["REDIS_URL"], timeout=cfg["REDIS_TIMEOUT"], retry_once=True)
     store.refuse_cluster(client)  # only if Redis answers now: callers get the degraded ring while it is down
+    if problem := durability.warning(client):
+        log.warning("Redis: %s", problem)
     token = cfg["TWILIO_AUTH_TOKEN"]
     app.extensions["ivr"] = Services(
         catalogs=catalogs,
         redis=client,
         calls=CallStore(client, sealer),
         validator=RequestValidator(token),
+        signing_key_validator=RequestValidator(cfg["WEBHOOK_SIGNING_KEY"]) if cfg["WEBHOOK_SIGNING_KEY"] else None,
         check_signatures=not cfg["SKIP_SIGNATURE"],
         caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None,

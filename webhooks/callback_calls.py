@@ -18,6 +18,7 @@ from ivr.call.callers import masked
 from ivr.call.events import CALL_ENDED
 from ivr.render import PATHS
 from ivr.store.callbacks import PLACING_SECONDS, TALKING_SECONDS
+from webhooks.log_lines import word
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, reply
 
@@ -84,7 +85,13 @@ def accept():
         return reply(rules.PASSED, flow)
     agent = callback.agent
     if not services.callbacks.advance(
-        callback, attempt, rules.CALLING_CUSTOMER, now, TALKING_SECONDS, busy_agent=agent, leg=request.form.get("CallSid", "")
+        callback,
+        attempt,
+        rules.CALLING_CUSTOMER,
+        now,
+        TALKING_SECONDS,
+        busy_agent=agent,
+        leg=request.form.get("CallSid", ""),
     ):
         return reply(rules.ALREADY_HANDLED, flow)  # settled between the whisper and the key press: never dial twice
     log.info("callback %s: %s is calling %s", callback.id[-6:], agent, masked(callback.request.get("number")))
@@ -121,7 +128,7 @@ def dialled():
         contact=ended.contact,
         window_seconds=flow.settings.repeat.window_seconds,
     )
-    log.info("callback %s: customer %s (%s, agent %s)", callback.id[-6:], _safe(status), ended.settle, callback.agent)
+    log.info("callback %s: customer %s (%s, agent %s)", callback.id[-6:], word(status), ended.settle, callback.agent)
     return reply(ended.actions, flow)
 
 
@@ -138,8 +145,3 @@ def status():
         return nothing()
     services.callbacks.settle(callback, attempt, rules.after_agent_call_ended(callback.status), services.clock())
     return nothing()
-
-
-def _safe(status: str) -> str:
-    """A status from the form, fit for a log line (Twilio's statuses are short words)."""
-    return status if status.replace("-", "").isalpha() and len(status) <= 20 else "unexpected"

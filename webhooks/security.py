@@ -6,6 +6,7 @@ import logging
 from functools import wraps
 
 from flask import abort, current_app, request
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, get_signature_algorithm
 
 log = logging.getLogger("ivr.security")
 
@@ -20,7 +21,12 @@ def signed_url() -> str:
 
 
 def twilio_signed(view):
-    """Answer 403 unless X-Twilio-Signature matches this request (HMAC-SHA1 with the auth token)."""
+    """Answer 403 unless X-Twilio-Signature matches this request.
+
+    Classic webhooks are signed with HMAC-SHA1 and the auth token. Webhooks that carry
+    X-Twilio-Webhooks-Signature-Settings (key=...,algorithm=HMAC_SHA256) are signed with that algorithm and
+    the webhook signing key (TWILIO_WEBHOOK_SIGNING_KEY); without one configured they are refused.
+    """
 
     @wraps(view)
     def checked(*args, **kwargs):
@@ -28,7 +34,15 @@ def twilio_signed(view):
         if not services.check_signatures:
             return view(*args, **kwargs)
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not services.validator.validate(signed_url(), request.form, signature):
+        settings = request.headers.get(SIGNATURE_SETTINGS_HEADER)
+        validator, algorithm = services.validator, None
+        if settings is not None:
+            validator, algorithm = services.signing_key_validator, get_signature_algorithm(settings)
+        if (
+            not signature
+            or validator is None
+            or not validator.validate(signed_url(), request.form, signature, algorithm)
+        ):
             log.warning("rejected %s %s: bad or missing X-Twilio-Signature", request.method, request.path)
             abort(403)
         return view(*args, **kwargs)

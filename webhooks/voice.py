@@ -35,6 +35,7 @@ from ivr.call.events import (
 from ivr.call.world import World
 from ivr.render import PATHS
 from ivr.store import client as store
+from webhooks.log_lines import keys_pressed, word
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, reply, twiml
 
@@ -231,7 +232,7 @@ def _run(
         actions = settle(outcome, claimed)
         log.info(
             "call ...%s %s %s v%s %s %s -> %s",
-            call[-6:],
+            word(call[-6:]),
             masked(number) if caller_leg else "agent-leg",
             flow.name,
             flow.version,
@@ -242,18 +243,18 @@ def _run(
         return reply(actions, flow, call)
     except store.Unavailable as exc:
         reason = f"Redis unavailable ({type(exc).__name__})"
-        log.error("call ...%s %s: %s", (call or "")[-6:], request.path, reason)
+        log.error("call ...%s %s: %s", word((call or "")[-6:]), request.path, reason)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        log.exception("call ...%s %s failed", (call or "")[-6:], request.path)
+        log.exception("call ...%s %s failed", word((call or "")[-6:]), request.path)
     return on_failure() if on_failure else _caller_fallback(reason)
 
 
 def _describe(event: Event) -> str:
     if isinstance(event, Input):
-        return f"node={event.node} digits={event.digits!r} speech={'yes' if event.speech else 'no'}"
+        return f"node={word(event.node)} digits={keys_pressed(event.digits)} speech={'yes' if event.speech else 'no'}"
     if isinstance(event, DialEnded):
-        return f"agent={event.agent} dial={event.status} bridged={event.bridged}"
+        return f"agent={word(event.agent)} dial={word(event.status)} bridged={event.bridged}"
     return type(event).__name__
 
 
@@ -261,7 +262,7 @@ def _caller_fallback(reason: str) -> Response:
     """Connect the caller to a person without Redis: the promise that outlives our own failures."""
     services = current_app.extensions["ivr"]
     flow = services.catalog.for_number(request.form.get("To"))
-    log.warning("call ...%s sent to the fallback ring: %s", request.form.get("CallSid", "")[-6:], reason)
+    log.warning("call ...%s sent to the fallback ring: %s", word(request.form.get("CallSid", "")[-6:]), reason)
     try:
         return reply(degraded(flow, services.catalog.directory, services.fallback_number), flow)
     except Exception:  # the last net: no flow data at all, only the fallback number

@@ -81,7 +81,10 @@ class Reconciler:
         """Twilio's status of each call due a check (longest unchecked first); those it could not tell left out."""
         self._asked = {sid: t for sid, t in self._asked.items() if sid in calls}
         self._over_since = {sid: t for sid, t in self._over_since.items() if sid in calls}
-        due = sorted((s for s in calls if now - self._asked.get(s, 0.0) >= CHECK_EVERY_SECONDS), key=lambda s: self._asked.get(s, 0.0))
+        due = sorted(
+            (s for s in calls if now - self._asked.get(s, 0.0) >= CHECK_EVERY_SECONDS),
+            key=lambda s: self._asked.get(s, 0.0),
+        )
         due = due[:MAX_CHECKS]
         for sid in due:
             self._asked[sid] = now

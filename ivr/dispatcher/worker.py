@@ -1,11 +1,12 @@
 """The worker (the Procfile's `worker:`): hands waiting callers and callback requests to people as they free up.
 
-A second thread (ivr.dispatcher.reconcile) checks what the store holds against Twilio, so lost webhooks
-never leave anyone stuck. It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
+It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
 and at least once a second. Each round it puts expired callback claims back in line, then gives each
 free person the caller they should take (ivr.call.queueing.next_for): a waiting call is redirected through
 Twilio's REST API to /voice/connect, which rings that person with the whisper; a callback request is
-placed as a call to the person first, who hears who and why before the customer is dialled.
+placed as a call to the person first, who hears who and why before the customer is dialled. A second
+thread (ivr.dispatcher.reconcile) checks what the store holds against Twilio, so that lost webhooks never
+leave anyone stuck.
 
 Run it with `python -m ivr.dispatcher.worker`; it needs REDIS_URL, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
 PUBLIC_URL (the base URL Twilio reaches the web process at), and optionally TWILIO_API_BASE.
@@ -36,6 +37,7 @@ from ivr.flows.live_catalog import LiveCatalog
 from ivr.render import url
 from ivr.settings import config_from_env, with_absolute_folders
 from ivr.store import client as store
+from ivr.store import durability
 from ivr.store.callbacks import PLACING_SECONDS, CallbackStore
 from ivr.store.dispatch import Dispatch
 
@@ -207,6 +209,8 @@ def main() -> None:
         store.refuse_cluster(client)  # only if Redis answers now: the worker waits for it otherwise
     except ConfigError as exc:
         sys.exit(f"worker: {exc}")
+    if problem := durability.warning(client):
+        log.warning("Redis: %s", problem)
     twilio = twilio_api.make_client(env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"))
     worker = Worker(catalogs, client, twilio, cfg["PUBLIC_URL"], env.get("TWILIO_CALLER_ID"))
     stop = threading.Event()

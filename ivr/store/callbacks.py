@@ -36,7 +36,6 @@ class Callback:
     entry: QueueEntry | None
     leg: str = ""  # the CallSid of the call to the agent, once known
 
-
     @property
     def queue_id(self) -> str:
         return callback_queue_id(self.id)

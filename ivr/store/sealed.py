@@ -33,7 +33,9 @@ class Sealer:
         try:
             self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
         except ValueError:
-            raise ConfigError("DATA_KEYS holds something that is not a Fernet key (make one with `ivr data-key`)")
+            raise ConfigError(
+                "DATA_KEYS holds something that is not a Fernet key (make one with `ivr data-key`)"
+            ) from None
 
     def seal(self, value: str | None) -> str | None:
         if not value:
