@@ -64,9 +64,27 @@ def connect(url: str, timeout: float, connect_timeout: float | None = None, retr
 
 
 class _PrimaryConnection(SentinelManagedConnection):
-    """A connection to the primary Sentinel names. redis-py already drops it on READONLY (the primary was demoted)
-    so that the next attempt asks Sentinel again; Redis 6.2 reports a write refused inside a Lua script as a
-    script error instead, which would leave every call's script on the demoted primary: treat it the same."""
+    """A connection to the primary that Sentinel names, which follows a failover at once.
+
+    redis-py drops the connection on READONLY (its primary was demoted) and raises ConnectionError, so that the
+    command is retried (retry_once) on a new connection. Two gaps closed here: redis-py 8 reconnects a dropped
+    connection to the same address without asking Sentinel (the retry would reach the demoted primary again),
+    and Redis 6.2 reports a write refused inside a Lua script as a script error, not READONLY.
+    """
+
+    _addressed = False  # True while connect_to() connects to the address Sentinel just gave
+
+    def connect_to(self, address):
+        self._addressed = True
+        try:
+            super().connect_to(address)
+        finally:
+            self._addressed = False
+
+    def connect_check_health(self, *args, **kwargs):
+        if self._sock is None and not self._addressed:
+            return self.connect()  # ask Sentinel where the primary is now
+        return super().connect_check_health(*args, **kwargs)
 
     def read_response(self, *args, **kwargs):
         try:
