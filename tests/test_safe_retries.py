@@ -100,3 +100,12 @@ def test_a_hand_over_sent_twice_is_one_hand_over(r):
     assert dispatch.scripts.call("take", script_keys, args) == 1, "the re-sent hand-over reports it done"
     assert everything(r) == once
     assert dispatch.scripts.call("take", script_keys, [*args[:-1], "token-2"]) == 0, "another attempt is not"
+
+
+def test_two_workers_taking_the_same_caller_for_the_same_person_hand_over_once(r):
+    entry = QueueEntry("CA9", NOW - 60, ("g",), "line")
+    r.zadd(keys.queue(), {entry.id: entry.since})
+    r.hset(keys.queue_entries(), entry.id, entry.to_json())
+    first, second = Dispatch(r), Dispatch(r)
+    assert first.take("a", entry, NOW, 20) is not None
+    assert second.take("a", entry, NOW, 20) is None, "the other worker's take is not its own: no second redirect"

@@ -137,7 +137,9 @@ def test_stopping_ivr_serve_leaves_nothing_running(tmp_path, sig):
     started: set[int] = set()
     try:
         wait_for_health(f"http://127.0.0.1:{port}", server)
-        started = process_tree.descendants(server.pid)
+        deadline = time.monotonic() + 20  # /health is answered by the first worker up; the second may still boot
+        while len(started := process_tree.descendants(server.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert len(started) >= 4, "bash-less gunicorn master, two workers and redis-server"
         own_group = process_tree.process_group(server.pid)
         assert all(process_tree.process_group(pid) != own_group for pid in started), (

@@ -45,7 +45,7 @@ class Dispatch:
 
     def take(self, agent: str, entry: QueueEntry, now: float, ring_seconds: int) -> str | None:
         """Give `entry` to `agent` if both are still free; returns the attempt token, or None."""
-        attempt = secrets.token_hex(8) if entry.is_callback else ""
+        attempt = secrets.token_hex(8)  # names this hand-over, so a re-sent take recognises itself
         callback_key = keys.callback(request_id_of(entry.id)) if entry.is_callback else keys.callback("-")
         hold = now + (PLACING_SECONDS if entry.is_callback else ring_seconds + RESERVE_MARGIN_SECONDS)
         call_key = keys.call("-") if entry.is_callback else keys.call(entry.id)
@@ -54,7 +54,7 @@ class Dispatch:
             [keys.presence(), keys.queue(), keys.queue_entries(), keys.callbacks_claimed(), callback_key, call_key],
             [now, hold, agent, entry.id, "1" if entry.is_callback else "0", now + CLAIM_SECONDS, attempt],
         )
-        return (attempt or "taken") if taken == 1 else None
+        return attempt if taken == 1 else None
 
     def put_back(self, entry: QueueEntry) -> None:
         """Return a waiting caller to the queue at their old place (a hand-over that did not happen), unless

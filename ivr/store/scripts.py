@@ -103,17 +103,19 @@ return freed
 # KEYS[5] the callback's hash (any key for a waiting call), KEYS[6] the waiting call's hash (any key for a
 # callback): its `ringing` field names the person, as CLAIM does, so the call's end frees them
 # ARGV[1] now, ARGV[2] agent reserved-until, ARGV[3] agent id, ARGV[4] queue id, ARGV[5] "1" for a callback,
-# ARGV[6] callback claim expiry, ARGV[7] attempt token
+# ARGV[6] callback claim expiry, ARGV[7] a token naming this hand-over (a callback's attempt token)
 # Returns 1 when taken: the person is ringing for that id and the id has left the queue (a callback is
 # moved to the claimed set, its entry kept in its hash so it can be put back in the same place). Sent again
-# (a re-sent pipeline), it finds its own hand-over done and returns 1 without doing anything more.
+# (a re-sent pipeline), it finds its own hand-over done (by its token: another worker's take of the same
+# caller is not its own) and returns 1 without doing anything more.
 TAKE = (
     _FREE_NOW
     + _RINGING_FOR
     + """
 local now = tonumber(ARGV[1])
-if ringing_for(KEYS[1], ARGV[3], ARGV[4]) and not redis.call('ZSCORE', KEYS[2], ARGV[4])
-  and (ARGV[5] ~= '1' or redis.call('HGET', KEYS[5], 'attempt') == ARGV[7]) then
+local mine = (ARGV[5] == '1' and redis.call('HGET', KEYS[5], 'attempt') == ARGV[7])
+  or (ARGV[5] ~= '1' and redis.call('HGET', KEYS[6], 'taken') == ARGV[7])
+if mine and ringing_for(KEYS[1], ARGV[3], ARGV[4]) and not redis.call('ZSCORE', KEYS[2], ARGV[4]) then
   return 1
 end
 local rec = free_now(KEYS[1], ARGV[3], now)
@@ -125,7 +127,7 @@ redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HDEL', KEYS[3], ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({s = 'ringing', idle = tonumber(rec.idle or 0),
   ['until'] = tonumber(ARGV[2]), call = ARGV[4]}))
-if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3]) end
+if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3], 'taken', ARGV[7]) end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
   redis.call('HSET', KEYS[5], 'status', 'claimed', 'attempt', ARGV[7], 'agent', ARGV[3], 'entry', entry or '')
