@@ -159,3 +159,14 @@ def test_after_a_redis_outage_in_live_calls_the_line_is_healthy_again(make_app, 
         assert sorted(healer.run_once()) == sorted(["freed alex", f"call {waiting.sid[-6:]} out of line"])
         assert status_of(r, "alex") == presence.AVAILABLE and r.zrange(keys.queue(), 0, -1) == []
         r.close()
+
+
+def test_the_call_to_the_person_ending_without_a_dial_result_never_calls_the_customer_twice(twilio, rest, r, clock):
+    call, leg, worker = placed_callback(twilio, rest, r, clock, "+14155550186", digits="1")
+    create = rest.creates()[-1]
+    rest.set_status(leg, "completed")  # the dial result was lost; the status callback arrives
+    post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallSid=leg, CallStatus="completed"))
+    assert r.hget(keys.callback(call.sid), "status") == "needs a supervisor", "whether they talked is unknown"
+    free(r, clock, "alex")
+    clock.advance(seconds=3600)
+    assert worker.run_once() == [] and len(rest.creates()) == 1
