@@ -16,6 +16,8 @@ from twilio.http.http_client import TwilioHttpClient
 from ivr.dispatcher.twilio_api import (
     CALLBACK_STATUS_EVENTS,
     RedirectingHttpClient,
+    call_is_over,
+    call_status,
     make_client,
     place_call,
     redirect_call,
@@ -292,3 +294,38 @@ def test_close_leaves_no_thread_or_socket():
     assert held.error is None and len(stub.calls()) == 2
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(url, timeout=1)
+
+
+def test_redirecting_a_call_that_has_ended_is_a_400_21220_as_twilio_answers(stub):
+    sid = stub.add_call()
+    stub.set_status(sid, "completed")
+    with pytest.raises(TwilioRestException) as raised:
+        redirect_call(stub.client(), sid, ANSWER_URL)
+    assert (raised.value.status, raised.value.code) == (400, 21220)
+    assert call_is_over(raised.value) and stub.call(sid).updates == []
+
+
+def test_the_status_of_a_call_as_twilio_knows_it(stub):
+    sid = stub.add_call()
+    client = stub.client()
+    assert call_status(client, sid) == "in-progress"
+    stub.set_status(sid, "no-answer")
+    assert call_status(client, sid) == "no-answer"
+    assert call_status(client, "CA" + "0" * 32) == "gone", "a SID Twilio never saw: 404/20404"
+
+
+def test_rate_limited_requests_answer_429_with_retry_after(stub):
+    sid = stub.add_call()
+    stub.rate_limit_next(retry_after=3)
+    answer = requests.post(
+        f"{stub.url}/2010-04-01/Accounts/{stub.account_sid}/Calls/{sid}.json",
+        data={"Url": ANSWER_URL},
+        auth=(stub.account_sid, stub.auth_token),
+        timeout=5,
+    )
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "3"
+    assert answer.json()["code"] == 20429
+    with pytest.raises(TwilioRestException) as raised:
+        stub.rate_limit_next()
+        redirect_call(stub.client(), sid, ANSWER_URL)
+    assert raised.value.status == 429 and not call_is_over(raised.value)
