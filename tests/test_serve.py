@@ -93,7 +93,7 @@ def test_ivr_serve_answers_a_signed_call_and_cleans_up(tmp_path):
 def start_serve(folder: Path, port: int) -> subprocess.Popen:
     """`ivr serve` as a newcomer runs it: in a folder of their own with the example flows, every setting at
     its default (a relative AUDIO_CACHE among them), and in its own process group, as a terminal starts it."""
-    shutil.copytree(ROOT / "flows", folder / "flows")
+    shutil.copytree(ROOT / "flows", folder / "flows", dirs_exist_ok=True)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -189,3 +189,35 @@ def test_a_stop_request_while_redis_is_starting_still_stops_everything(tmp_path)
         or "ready to accept" not in redis_log.read_text()
         or "shutdown" in (redis_log.read_text().lower())
     ), "a Redis that got going was shut down"
+
+
+def test_a_killed_local_redis_loses_nothing_across_a_restart_of_ivr_serve(tmp_path):
+    """kill -9 of the Redis `ivr serve` runs, then `ivr serve` started again: what was set is still there."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    ivr = str(Path(sys.executable).parent / "ivr")
+    server = start_serve(tmp_path, port)
+    try:
+        wait_for_health(base, server)
+        subprocess.run([ivr, "agents", "away", "mei"], cwd=tmp_path, check=True, capture_output=True)
+        redis_pid = next(p for p in process_tree.descendants(server.pid) if "redis-server" in _command(p))
+        os.kill(redis_pid, signal.SIGKILL)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+    server = start_serve(tmp_path, port)
+    try:
+        wait_for_health(base, server)
+        listing = subprocess.run([ivr, "agents"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+        mei = next(row for row in listing.splitlines() if " mei " in row)
+        assert "away" in mei, listing
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
