@@ -5,12 +5,14 @@ Cluster is refused at start."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 
 from ivr.errors import ConfigError
 from ivr.store import client as store
+from ivr.store.embedded_redis import free_port
 from tests.redis_sentinel import SERVICE, Node, SentinelSetup, wait_until
 from tests.support import AUTH_TOKEN, PUBLIC_URL
 from tests.twilio_sim import Twilio
@@ -113,8 +115,6 @@ def test_health_is_503_unless_redis_is_a_writable_primary(make_app, sentinels):
 
 
 def test_the_app_starts_and_rings_everyone_when_no_sentinel_answers(make_app):
-    from ivr.store.embedded_redis import free_port
-
     app = make_app(REDIS_URL=f"redis+sentinel://127.0.0.1:{free_port()}/{SERVICE}")
     assert menu_or_ring(app) == "ring"
     health = app.test_client().get("/health")
@@ -155,7 +155,9 @@ def test_a_sentinel_url_carries_the_password_and_db_to_the_data_nodes(make_app):
 
 
 def test_a_redis_cluster_node_is_refused_at_start(make_app, tmp_path):
-    node = Node(tmp_path / "cluster", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    node = Node(
+        tmp_path / "cluster", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", port=cluster_port()
+    )
     node.start()
     try:
         with pytest.raises(ConfigError, match="Redis Cluster node") as refused:
@@ -163,3 +165,13 @@ def test_a_redis_cluster_node_is_refused_at_start(make_app, tmp_path):
         assert "different nodes" in str(refused.value)
     finally:
         node.stop()
+
+
+def cluster_port() -> int:
+    """A free port a Cluster node can take: its bus port, 10000 higher, must exist and be free too."""
+    while True:
+        port = free_port()
+        if port + 10000 <= 65535:
+            with socket.socket() as bus:
+                if bus.connect_ex(("127.0.0.1", port + 10000)) != 0:
+                    return port
