@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from ivr.store.embedded_redis import binary, free_port
+from ivr.store.embedded_redis import binary, free_port, stop_process
 from tests import process_tree
 
 SERVICE = "ivr"
@@ -75,13 +75,7 @@ class Node:
             self.process.wait(timeout=5)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 class SentinelSetup:
