@@ -7,6 +7,7 @@ moves on as the phone network would, and it answers 400/21220 to redirecting a c
 from __future__ import annotations
 
 import signal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
@@ -21,7 +22,7 @@ from ivr.store.embedded_redis import EmbeddedRedis
 from tests.support import AUTH_TOKEN, PUBLIC_URL
 from tests.test_worker import agent_leg, free, post_doc, queued, request_callback
 from tests.twilio_rest_stub import TwilioRestStub
-from tests.twilio_sim import Twilio
+from tests.twilio_sim import Twilio, new_sid
 
 
 @pytest.fixture
@@ -161,12 +162,44 @@ def test_after_a_redis_outage_in_live_calls_the_line_is_healthy_again(make_app, 
         r.close()
 
 
-def test_the_call_to_the_person_ending_without_a_dial_result_never_calls_the_customer_twice(twilio, rest, r, clock):
+def test_a_dial_result_arriving_after_the_status_callback_still_settles_the_callback(twilio, rest, r, clock):
+    """The person hangs up mid-conversation: the dial result and the status callback race to two servers."""
     call, leg, worker = placed_callback(twilio, rest, r, clock, "+14155550186", digits="1")
     create = rest.creates()[-1]
-    rest.set_status(leg, "completed")  # the dial result was lost; the status callback arrives
+    rest.set_status(leg, "completed")
     post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallSid=leg, CallStatus="completed"))
-    assert r.hget(keys.callback(call.sid), "status") == "needs a supervisor", "whether they talked is unknown"
+    assert r.hget(keys.callback(call.sid), "status") == "calling the customer", "the dial result may still come"
+    dialled = agent_leg(twilio, create, CallSid=leg, DialCallStatus="completed", DialCallDuration="80")
+    post_doc(twilio, f"{PUBLIC_URL}/voice/callback/dialled?request={call.sid}&attempt={attempt_of(create)}", dialled)
+    assert r.hget(keys.callback(call.sid), "status") == "done"
     free(r, clock, "alex")
     clock.advance(seconds=3600)
     assert worker.run_once() == [] and len(rest.creates()) == 1
+
+
+def test_a_dial_result_that_never_comes_goes_to_the_supervisors_not_a_second_call(twilio, rest, healer, r, clock):
+    call, leg, worker = placed_callback(twilio, rest, r, clock, "+14155550187", digits="1")
+    create = rest.creates()[-1]
+    rest.set_status(leg, "completed")
+    post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallSid=leg, CallStatus="completed"))
+    healer.run_once()
+    clock.advance(seconds=reconcile.GRACE_SECONDS)
+    assert healer.run_once() == [f"callback {call.sid[-6:]} supervisors"], "whether they talked is unknown"
+    free(r, clock, "alex")
+    clock.advance(seconds=3600)
+    assert worker.run_once() == [] and len(rest.creates()) == 1
+
+
+def attempt_of(create) -> str:
+    return parse_qs(urlsplit(create.field("Url")).query)["attempt"][0]
+
+
+def test_when_twilio_knows_none_of_the_calls_nobody_is_let_go(twilio, r, clock):
+    """REST requests aimed at the wrong account answer 404 for every call: that is not everyone hanging up."""
+    with TwilioRestStub(auth_token="rest-token") as other_account:
+        healer = Reconciler(r, other_account.client(), clock=clock)
+        for person in ("alex", "mei", "rosa"):  # on calls of the account that receives them, not this one
+            on = presence.Presence(presence.BUSY, 0, clock.now + 3600, new_sid())
+            r.hset(keys.presence(), person, presence_records.dump(on))
+        assert healer.run_once() == []
+    assert all(status_of(r, p) == presence.BUSY for p in ("alex", "mei", "rosa"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 
 import redis
 
@@ -39,10 +41,14 @@ def test_no_number_can_be_read_from_redis_its_files_or_the_logs(make_app, tmp_pa
         waiting.press("1")
         assert "keep your place" in waiting.heard()
         assert SEALER.open(r.hget(keys.callback(waiting.sid), "number")) == "+1" + TYPED
-        r.bgrewriteaof()  # the append-only file and a snapshot, as they are on disk
+        # every write as it reached the append-only file (before a rewrite compacts the history away) ...
+        files = _files(tmp_path / "redis")
+        assert b"ivr:callback:" in files, "the append-only file holds the writes"
+        r.bgrewriteaof()  # ... and as a rewritten file and a snapshot hold it
+        wait_until(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0, "the AOF rewrite")
         r.save()
+        files += _files(tmp_path / "redis")
         stored = " ".join(_everything(r))
-        files = b" ".join(p.read_bytes() for p in (tmp_path / "redis").rglob("*") if p.is_file())
         r.close()
     logs = caplog.text
     for number in (CALLER, TYPED, TALKER):
@@ -81,6 +87,17 @@ def test_without_the_data_key_the_app_refuses_to_start(make_app):
     assert make_app(DATA_KEYS=f"{DATA_KEYS}").extensions["ivr"].calls.sealer is not None
 
 
+def _files(folder) -> bytes:
+    return b" ".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def wait_until(condition, what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not finish within {seconds} s"
+        time.sleep(0.05)
+
+
 def _everything(r) -> list[str]:
     found = []
     for key in r.scan_iter("*"):
@@ -95,3 +112,37 @@ def _everything(r) -> list[str]:
         elif kind == "string":
             found.append(r.get(key))
     return found
+
+
+def test_rotated_keys_still_open_old_numbers_and_a_lost_key_sends_the_callback_to_a_person(r, clock, make_app):
+    from ivr.dispatcher.worker import Worker
+    from ivr.store.sealed import new_key
+    from tests.test_worker import busy, free, queued, request_callback
+    from tests.twilio_sim import Twilio as Sim
+
+    old_key = DATA_KEYS
+    sealed_under_old = Sim(make_app(DATA_KEYS=old_key).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    busy(r, clock, "alex", "mei")
+    call = queued(sealed_under_old, "+14155550144")
+    request_callback(call, sealed_under_old)
+    rotated = make_app(DATA_KEYS=f"{new_key()},{old_key}")  # a new key first, the old one kept after it
+    assert rotated.extensions["ivr"].callbacks.callback(call.sid).request["number"] == "+14155550144"
+
+    lost = Sim(make_app(DATA_KEYS=new_key()).test_client(), AUTH_TOKEN, PUBLIC_URL)  # the old key removed
+    with TwilioRestStub(auth_token="rest-token") as rest:
+        free(r, clock, "alex")
+        worker = Worker(lost.client.application.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
+        worker.run_once()
+        create = rest.creates()[0]
+        doc = post_doc(lost, create.field("Url"), agent_leg(lost, create))
+    said = " ".join(" ".join(e.itertext()) for e in doc.iter("Say"))
+    assert "cannot be read" in said and doc.find("Gather") is None, "never a whisper that leads to an empty dial"
+    assert r.hget(keys.callback(call.sid), "status") == "needs a supervisor"
+
+
+def test_numbers_kept_in_plain_text_by_an_older_version_are_sealed_at_start(r, make_app):
+    old_request = {"id": "CAold", "number": "+14155550145", "flow": "riverlink-support", "since": 1.0}
+    r.hset(keys.callback("CAold"), mapping={"request": json.dumps(old_request), "status": "waiting", "attempts": 0})
+    app = make_app()
+    assert "4155550145" not in " ".join(r.hgetall(keys.callback("CAold")).values())
+    assert app.extensions["ivr"].callbacks.callback("CAold").request["number"] == "+14155550145"

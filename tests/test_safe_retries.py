@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ivr.call import presence
 from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallState
@@ -109,3 +111,31 @@ def test_two_workers_taking_the_same_caller_for_the_same_person_hand_over_once(r
     first, second = Dispatch(r), Dispatch(r)
     assert first.take("a", entry, NOW, 20) is not None
     assert second.take("a", entry, NOW, 20) is None, "the other worker's take is not its own: no second redirect"
+
+
+def test_a_re_sent_miss_and_new_ring_still_rings_one_person(r):
+    """One pipeline lets go of the person who did not answer and rings the next: sent twice, still one."""
+    state = CallState(call="CA1", flow="line", caller=None, number=None, started=NOW, path=("g",))
+    r.hset(keys.presence(), "a", presence_records.dump(presence.Presence(presence.RINGING, 0, NOW + 60, "CA1")))
+    r.hset(keys.call("CA1"), "ringing", "a")
+    store = CallStore(r, SEALER)
+    outcome = Outcome((DialFirstFree(PEOPLE[1:], 20),), state, missed=("a",))  # the next who was not rung
+    assert store.save(outcome, Snapshot(state=state), NOW, WINDOW) == "b"
+    assert store.save(outcome, Snapshot(state=state), NOW, WINDOW) == "b", "the re-send finds its own claim"
+    ringing = [p for p, rec in presence_records.read_all(r).items() if rec.status == presence.RINGING]
+    assert ringing == ["b"]
+
+
+@pytest.mark.parametrize("entry_id", ["CA2", "cb:CA2"], ids=["caller", "callback"])
+def test_a_re_sent_enqueue_never_puts_back_someone_a_worker_took_meanwhile(r, entry_id):
+    state = CallState(call="CA2", flow="line", caller=None, number="+14155550102", started=NOW, path=("g",))
+    entry = QueueEntry(entry_id, NOW - 30, ("g",), "line")
+    callback = (
+        {"id": "CA2", "number": "+14155550102", "flow": "line", "since": entry.since} if entry.is_callback else None
+    )
+    outcome = Outcome((), state, enqueue=entry, callback=callback)
+    store = CallStore(r, SEALER)
+    store.save(outcome, Snapshot(), NOW, WINDOW)
+    assert Dispatch(r).take("a", entry, NOW, 20), "a worker hands them to a person"
+    store.save(outcome, Snapshot(), NOW, WINDOW)  # the webhook's pipeline, sent again after a timeout
+    assert r.zrange(keys.queue(), 0, -1) == [], "not back in line: they are already with a person"

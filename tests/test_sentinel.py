@@ -114,6 +114,21 @@ def test_health_is_503_unless_redis_is_a_writable_primary(make_app, sentinels):
     assert primary.status_code == 200 and primary.get_json()["redis"] == "ok"
 
 
+def test_health_works_for_a_least_privilege_redis_user(make_app, sentinels):
+    """A user without @dangerous may not run ROLE (nor INFO or CONFIG): /health finds out by writing."""
+    for node in (sentinels.primary, sentinels.replica):
+        with node.client() as admin:
+            admin.acl_setuser(
+                "ivrapp", enabled=True, passwords=["+app-pw"], keys=["ivr:*"], commands=["+@all", "-@dangerous"]
+            )
+    primary_url = sentinels.primary.url.replace("redis://", "redis://ivrapp:app-pw@")
+    replica_url = sentinels.replica.url.replace("redis://", "redis://ivrapp:app-pw@")
+    primary = make_app(REDIS_URL=primary_url).test_client().get("/health")
+    assert primary.status_code == 200 and primary.get_json()["redis"] == "ok"
+    replica = make_app(REDIS_URL=replica_url).test_client().get("/health")
+    assert replica.status_code == 503 and replica.get_json()["redis"] == "read-only replica"
+
+
 def test_the_app_starts_and_rings_everyone_when_no_sentinel_answers(make_app):
     app = make_app(REDIS_URL=f"redis+sentinel://127.0.0.1:{free_port()}/{SERVICE}")
     assert menu_or_ring(app) == "ring"

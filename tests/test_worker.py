@@ -404,7 +404,7 @@ def test_a_hand_over_twilio_refuses_puts_the_caller_back_in_line(twilio, worker,
     assert worker.run_once() == [f"call {call.sid[-6:]} back in line"]
     assert r.zscore(keys.queue(), call.sid) == since
     assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
-    assert worker.run_once() == [], "not again at once: Twilio asked for a pause"
+    assert worker.run_once() == [], "not again at once: it waits a second first"
     clock.advance(seconds=1.1)
     assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"], "and is handed over after it"
 

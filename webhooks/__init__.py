@@ -93,6 +93,11 @@ def create_app(config: dict | None = None) -> Flask:
         clock=cfg.get("CLOCK") or time.time,
         callbacks=CallbackStore(client, sealer),
     )
+    try:  # requests kept by an older version hold their number in plain text: sealed now, once
+        if moved := app.extensions["ivr"].callbacks.seal_plain_numbers():
+            log.warning("sealed the numbers of %d callback requests stored before numbers were sealed", moved)
+    except store.StoreError:
+        pass  # Redis down at start: callers still get the degraded ring; the next start seals them
     if not cfg.get("PUBLIC_URL"):
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)

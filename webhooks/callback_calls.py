@@ -65,6 +65,10 @@ def agent_answered():
         callback, attempt, "agent answered", now, PLACING_SECONDS, leg=leg
     ):
         return reply(rules.ALREADY_HANDLED, flow)
+    if not rules.can_call(callback.request):  # never dial an empty number: a person decides
+        services.callbacks.settle(callback, attempt, "supervisors", now)
+        log.error("callback %s: its number cannot be opened with DATA_KEYS here; sent to supervisors", callback.id[-6:])
+        return reply(rules.NUMBER_UNREADABLE, flow)
     actions = rules.agent_answered(
         callback.id, attempt, callback.request, flow.name, now, callback.attempts, flow.settings.callbacks
     )
@@ -136,12 +140,16 @@ def dialled():
 @twilio_signed
 @_never_fails
 def status():
-    """The agent's call ended and no dial result settled the attempt: back in line before the customer was
-    dialled; after, a supervisor decides (the outcome is unknown, and the customer is never called twice)."""
+    """The agent's call ended and no dial result settled the attempt: back in line if the customer was not
+    dialled yet; if they were, the dial result settles it, or the dispatcher does once it is clearly lost."""
     if request.form.get("CallStatus", "") not in CALL_ENDED:
         return nothing()
     services, callback, attempt, _, current = _context()
     if not current:
+        return nothing()
+    if callback.status == rules.CALLING_CUSTOMER:
+        # The dial result may be arriving at another server this very moment: the dispatcher settles it
+        # after a grace period if it never does (ivr.dispatcher.reconcile), never placing a second call.
         return nothing()
     services.callbacks.settle(callback, attempt, rules.after_agent_call_ended(callback.status), services.clock())
     return nothing()

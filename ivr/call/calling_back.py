@@ -22,7 +22,18 @@ CANNOT_GO_AHEAD = (
 )
 
 
+# Said to the agent when the number to call cannot be read (sealed under a key this server does not hold).
+NUMBER_UNREADABLE = (
+    Say("This callback's number cannot be read on this server. It has gone to the supervisors' list. Thank you."),
+    Hangup(),
+)
+
 CALLING_CUSTOMER = "calling the customer"  # a request's status once the agent pressed 1 and the customer is dialled
+
+
+def can_call(request: dict) -> bool:
+    """Whether the request still holds a number to dial (it may be sealed under a key no longer held)."""
+    return bool(request.get("number"))
 
 
 def after_agent_call_ended(status: str) -> str:

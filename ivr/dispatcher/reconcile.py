@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -31,8 +31,11 @@ log = logging.getLogger("ivr.reconcile")
 EVERY_SECONDS = 5  # how often a pass runs
 CHECK_EVERY_SECONDS = 15  # one call's status is asked at most this often
 GRACE_SECONDS = 10  # a callback's call seen over is settled only after this: its own webhooks come first
-MAX_CHECKS = 200  # calls asked about per pass, the longest unchecked first
+MAX_CHECKS = 100  # calls asked about per pass, the longest unchecked first
 PARALLEL = 8  # requests to Twilio at once
+PASS_SECONDS = 20  # answers later than this are left for the next pass, so a slow Twilio cannot stall healing
+ASK_TIMEOUT = 2.0  # seconds for one status request (the REST client for healing is made with it)
+ALL_GONE_SUSPECT = 3  # this many calls asked about, all unknown to Twilio: the account is wrong, not the calls
 
 
 class Reconciler:
@@ -64,11 +67,21 @@ class Reconciler:
         in_flight = {c.queue_id for c in flying}
         done = []
         for agent, holder in holds.items():
-            if request_id_of(holder) != holder and holder not in in_flight:  # a callback settled without them
-                self.dispatch.release(agent, holder, now)
+            orphan = request_id_of(holder) != holder and holder not in in_flight  # a callback settled without them
+            if orphan and self.dispatch.release_orphan(agent, holder, now):
                 done.append(f"freed {agent}")
         calls = {h for h in holds.values() if request_id_of(h) == h} | set(waiting) | set(attempts)
-        for sid, status in self._ask(calls, now).items():
+        statuses = self._ask(calls, now)
+        if len(statuses) >= ALL_GONE_SUSPECT and all(s == "gone" for s in statuses.values()):
+            # 404 for every one is not many hang-ups: REST requests go to another account (a subaccount, a
+            # wrong TWILIO_ACCOUNT_SID, another region). Letting go on that would free everyone mid-call.
+            log.error(
+                "Twilio knows none of the %d calls asked about: is TWILIO_ACCOUNT_SID the account that receives "
+                "the calls? Nothing let go.",
+                len(statuses),
+            )
+            return done
+        for sid, status in statuses.items():
             if status not in twilio_api.ENDED and status != "gone":
                 self._over_since.pop(sid, None)
             elif sid in attempts:
@@ -88,8 +101,9 @@ class Reconciler:
         due = due[:MAX_CHECKS]
         for sid in due:
             self._asked[sid] = now
-        answers = self._pool.map(self._status, due)
-        return {sid: status for sid, status in zip(due, answers, strict=True) if status is not None}
+        asked = {self._pool.submit(self._status, sid): sid for sid in due}
+        answered, _ = wait(asked, timeout=PASS_SECONDS)
+        return {asked[f]: f.result() for f in answered if f.result() is not None}
 
     def _status(self, sid: str) -> str | None:
         try:

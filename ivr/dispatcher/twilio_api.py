@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
+import urllib3
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -94,6 +96,17 @@ NOT_FOUND = 20404
 def call_is_over(exc: TwilioRestException) -> bool:
     """Twilio said the call is no longer live: 400/21220 (it has ended) or 404/20404 (no such call)."""
     return exc.code == CALL_NOT_IN_PROGRESS or exc.status == 404
+
+
+def not_sent(exc: requests.exceptions.RequestException) -> bool:
+    """Whether a failed request surely never reached Twilio: no connection could be made (refused, or the
+    connect timed out). A read timeout or a reset on a reused connection may come after Twilio acted on it."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    cause = exc.args[0] if exc.args else None
+    return isinstance(getattr(cause, "reason", cause), urllib3.exceptions.NewConnectionError)
 
 
 def call_status(client: Client, call_sid: str) -> str:

@@ -29,7 +29,7 @@ from twilio.base.exceptions import TwilioRestException
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry, next_for, request_id_of
 from ivr.dispatcher import twilio_api
-from ivr.dispatcher.reconcile import Reconciler
+from ivr.dispatcher.reconcile import ASK_TIMEOUT, Reconciler
 from ivr.errors import ConfigError
 from ivr.flows.catalog import Catalog
 from ivr.flows.directory import Agent
@@ -130,15 +130,16 @@ class Worker:
             self._back_in_line(entry, now)
             log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status, exc.code)
             return f"call {entry.id[-6:]} back in line"
-        except requests.exceptions.ConnectionError:  # never reached Twilio (ConnectTimeout included)
-            now = self.clock()
-            self.dispatch.release(agent.id, entry.id, now)
-            self._back_in_line(entry, now)
-            log.error("Twilio unreachable; call ...%s back in line", entry.id[-6:])
-            return f"call {entry.id[-6:]} back in line"
-        except requests.exceptions.Timeout:  # a read timeout: the request may have reached Twilio
-            # The redirect may have reached Twilio: keep the person reserved (the claim expires by itself),
-            # and if it did not, the caller's next wait document puts them back in line.
+        except requests.exceptions.RequestException as exc:
+            if twilio_api.not_sent(exc):  # no connection was made: Twilio never saw it
+                now = self.clock()
+                self.dispatch.release(agent.id, entry.id, now)
+                self._back_in_line(entry, now)
+                log.error("Twilio unreachable; call ...%s back in line", entry.id[-6:])
+                return f"call {entry.id[-6:]} back in line"
+            # A read timeout or a reset after sending: the redirect may have reached Twilio. Keep the person
+            # reserved (the claim expires by itself); if it did not, the caller's next wait document puts them
+            # back in line. Putting them back now could hand one caller to two people.
             log.error("no answer from Twilio redirecting call ...%s; its wait document will recover", entry.id[-6:])
             return f"call {entry.id[-6:]} unknown"
         self._refusals.pop(entry.id, None)
@@ -151,7 +152,7 @@ class Worker:
         tries = self._refusals.get(entry.id, 0) + 1
         self._refusals[entry.id] = tries
         pause = min(RETRY_MAX_SECONDS, 2 ** (tries - 1))
-        self.dispatch.put_back(replace(entry, not_before=now + pause))
+        self.dispatch.put_back(replace(entry, not_before=now + pause), now)
 
     def _place(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
         request_id = request_id_of(entry.id)
@@ -171,17 +172,18 @@ class Worker:
                 url=self.public_url + url("callback_agent", request=request_id, attempt=token),
                 status_callback=self.public_url + url("callback_status", request=request_id, attempt=token),
             )
-        except (TwilioRestException, ConfigError, requests.exceptions.ConnectionError) as exc:
+        except (TwilioRestException, ConfigError, requests.exceptions.RequestException) as exc:
+            if isinstance(exc, requests.exceptions.RequestException) and not twilio_api.not_sent(exc):
+                # a read timeout or a reset after sending: the call may have been placed. Its own webhooks
+                # settle it, or the claim's expiry does (a late webhook of a settled attempt is refused).
+                log.error("no answer from Twilio placing callback %s; left to its webhooks", request_id[-6:])
+                return f"callback {request_id[-6:]} unknown"
             # Nothing was placed: back to its place in line, offered again after a pause, not in a tight loop.
             now = self.clock()
             self.callbacks.settle(callback, token, "requeue", now, not_before=now + PLACE_RETRY_SECONDS)
             reason = f"Twilio {exc.status}/{exc.code}" if isinstance(exc, TwilioRestException) else type(exc).__name__
             log.error("could not place callback %s: %s", request_id[-6:], reason)
             return f"callback {request_id[-6:]} not placed"
-        except requests.exceptions.Timeout:  # a read timeout: the call may have been placed
-            # Its own webhooks settle it, or the claim's expiry does.
-            log.error("no answer from Twilio placing callback %s; left to its webhooks or the reaper", request_id[-6:])
-            return f"callback {request_id[-6:]} unknown"
         self.callbacks.note_leg(callback, token, sid)  # so its end can be checked if its webhooks are lost
         log.info("callback %s: calling %s first (call ...%s)", request_id[-6:], agent.id, sid[-6:])
         return f"placed callback {request_id[-6:]} via {agent.id}"
@@ -216,7 +218,10 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    healing = threading.Thread(target=Reconciler(client, twilio).run, args=(stop,), name="reconcile", daemon=True)
+    asking = twilio_api.make_client(
+        env["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], env.get("TWILIO_API_BASE"), timeout=ASK_TIMEOUT
+    )
+    healing = threading.Thread(target=Reconciler(client, asking).run, args=(stop,), name="reconcile", daemon=True)
     healing.start()
     log.info("worker started: %d people, %d line(s)", len(catalog.directory.agents), len(catalog.flows))
     worker.run(stop)

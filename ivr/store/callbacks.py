@@ -85,14 +85,14 @@ class CallbackStore:
             self.scripts.call(
                 "advance",
                 [keys.callback(callback.id), keys.callbacks_claimed(), keys.presence()],
-                [attempt, status, now + seconds, callback.queue_id, busy_agent or "", record, leg],
+                [attempt, status, now + seconds, callback.queue_id, busy_agent or "", record, leg, now],
             )
             == 1
         )
 
     def note_leg(self, callback: Callback, attempt: str, leg: str) -> bool:
         """Keep the CallSid of the call placed to the agent, if the attempt is still current."""
-        return self.advance(callback, attempt, "", 0, 0, leg=leg)
+        return self.advance(callback, attempt, "", 0.0, 0, leg=leg)
 
     def settle(
         self,
@@ -169,6 +169,26 @@ class CallbackStore:
             pipe.hgetall(keys.callback(request_id_of(queue_id)))
         found = (_callback(request_id_of(q), data, self.sealer) for q, data in zip(ids, pipe.execute(), strict=True))
         return [c for c in found if c is not None and c.attempt]
+
+    def seal_plain_numbers(self) -> int:
+        """Requests stored before numbers were sealed hold theirs in plain text inside the request: seal each
+        into its own field (run at start; a no-op once done). Returns how many were sealed."""
+        sealed = 0
+        for key in self.r.scan_iter(match=keys.callback("*"), count=500):
+            raw = self.r.hget(key, "request")
+            try:
+                request = json.loads(raw) if raw else {}
+            except ValueError:
+                continue
+            if not isinstance(request, dict) or not request.get("number") or self.sealer is None:
+                continue
+            number = request.pop("number")
+            pipe = self.r.pipeline(transaction=True)
+            pipe.hsetnx(key, "number", self.sealer.seal(number))
+            pipe.hset(key, "request", json.dumps(request, separators=(",", ":")))
+            pipe.execute()
+            sealed += 1
+        return sealed
 
     def listing(self) -> list[tuple[Callback, str]]:
         """Every callback request still open, with where it stands: waiting, being placed, needs a supervisor."""

@@ -11,11 +11,12 @@ import redis
 from ivr.call import presence as presence_rules
 from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallerMemory, CallState
-from ivr.call.queueing import parse_queue
+from ivr.call.queueing import parse_queue, request_id_of
 from ivr.store import callbacks, caller_history, keys, presence_records, scripts, wake
 from ivr.store.sealed import Sealer
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
+ENDED_TTL = 3600  # once a call has ended: long enough to refuse its late webhooks, no longer
 
 
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over
@@ -116,6 +117,8 @@ class CallStore:
                 sealed = state.but(
                     number=self.sealer.seal(state.number), callback_number=self.sealer.seal(state.callback_number)
                 )
+                if outcome.ended:  # the call is over: its numbers are no longer needed, so not kept
+                    sealed = sealed.but(number=None, callback_number=None)
                 pipe.hset(call_key, "state", sealed.to_json())
                 pipe.expire(call_key, CALL_TTL)
                 if state.caller:
@@ -126,20 +129,29 @@ class CallStore:
             if outcome.dequeue:
                 pipe.zrem(keys.queue(), *outcome.dequeue)
                 pipe.hdel(keys.queue_entries(), *outcome.dequeue)
+            # before the enqueue: a caller put back in line is no longer held by the person let go
+            for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
+                if agents:
+                    pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode, *agents)
+                    wake.nudge(pipe, "freed")
             if outcome.ended:
                 pipe.hset(keys.call(call_sid), "ended", now)  # before any late enqueue of this call lands
+                pipe.expire(keys.call(call_sid), ENDED_TTL)
             if outcome.enqueue is not None:
                 entry = outcome.enqueue
+                itself = entry.id == call_sid
                 pipe.evalsha(
                     shas["enqueue"],
-                    3,
+                    4,
                     keys.queue(),
                     keys.queue_entries(),
-                    keys.call(call_sid),
+                    keys.call(call_sid) if itself else keys.callback(request_id_of(entry.id)),
+                    keys.presence(),
                     entry.id,
                     entry.since,
                     entry.to_json(),
-                    "1" if entry.id == call_sid else "0",
+                    "1" if itself else "0",
+                    now,
                 )
                 wake.nudge(pipe, "queued")
             if outcome.callback is not None:
@@ -149,10 +161,6 @@ class CallStore:
                 group, seconds = outcome.handle
                 pipe.zadd(keys.talk_times(group), {talk_time(call_sid, seconds): now})
                 pipe.zremrangebyrank(keys.talk_times(group), 0, -HANDLE_TIMES_KEPT - 1)
-            for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
-                if agents:
-                    pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode, *agents)
-                    wake.nudge(pipe, "freed")
             if dial is not None:
                 # Reserved through the prompts before the Dial, the ring and the whisper; freed by the dial
                 # result, or by this expiry if that never comes.

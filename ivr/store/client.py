@@ -21,6 +21,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from ivr.errors import ConfigError
+from ivr.store import keys
 
 Client = redis.Redis
 StoreError = redis.exceptions.RedisError  # anything Redis can raise
@@ -162,10 +163,24 @@ def writable(r: Client) -> str:
         role = r.execute_command("ROLE")
     except Unavailable:
         return "unreachable"
+    except redis.exceptions.NoPermissionError:  # a least-privilege user without @dangerous: try a write
+        return _write_probe(r)
     except StoreError as exc:
         return f"error ({type(exc).__name__})"
     kind = str(role[0]) if role else "unknown"
     return {"master": "ok", "slave": "read-only replica", "sentinel": "a sentinel, not a data node"}.get(kind, kind)
+
+
+def _write_probe(r: Client) -> str:
+    try:
+        r.set(keys.health(), "1", px=1000)
+        return "ok"
+    except redis.exceptions.ReadOnlyError:
+        return "read-only replica"
+    except Unavailable:
+        return "unreachable"
+    except StoreError as exc:
+        return f"error ({type(exc).__name__})"
 
 
 def answers(r: Client) -> bool:

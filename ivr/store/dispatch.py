@@ -13,7 +13,7 @@ from ivr.call import presence
 from ivr.call.queueing import QueueEntry, parse_queue, request_id_of
 from ivr.store import keys, presence_records, scripts, wake
 from ivr.store.callbacks import CLAIM_SECONDS, PLACING_SECONDS
-from ivr.store.calls import CALL_TTL, RESERVE_MARGIN_SECONDS
+from ivr.store.calls import ENDED_TTL, RESERVE_MARGIN_SECONDS
 
 
 class Dispatch:
@@ -56,13 +56,13 @@ class Dispatch:
         )
         return attempt if taken == 1 else None
 
-    def put_back(self, entry: QueueEntry) -> None:
-        """Return a waiting caller to the queue at their old place (a hand-over that did not happen), unless
-        their call has ended meanwhile: a ghost must never hold a place in line."""
+    def put_back(self, entry: QueueEntry, now: float) -> None:
+        """Return a waiting caller to the queue at their old place (a hand-over that did not happen, the person
+        already let go), unless their call has ended meanwhile: a ghost must never hold a place in line."""
         self.scripts.call(
             "enqueue",
-            [keys.queue(), keys.queue_entries(), keys.call(entry.id)],
-            [entry.id, entry.since, entry.to_json(), "0" if entry.is_callback else "1"],
+            [keys.queue(), keys.queue_entries(), keys.call(entry.id), keys.presence()],
+            [entry.id, entry.since, entry.to_json(), "1", now],
         )
 
     def forget_ended_call(self, call_sid: str, now: float) -> None:
@@ -70,10 +70,15 @@ class Dispatch:
         out of the queue. Anyone it still holds is freed by release."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(keys.call(call_sid), "ended", now)
-        pipe.expire(keys.call(call_sid), CALL_TTL)
+        pipe.expire(keys.call(call_sid), ENDED_TTL)
         pipe.zrem(keys.queue(), call_sid)
         pipe.hdel(keys.queue_entries(), call_sid)
         pipe.execute()
+
+    def release_orphan(self, agent: str, queue_id: str, now: float) -> bool:
+        """Free `agent` held by a callback request no attempt is placing any more (checked in the same step)."""
+        script_keys = [keys.presence(), keys.callbacks_claimed()]
+        return self.scripts.call("release_orphan", script_keys, [now, queue_id, agent]) == 1
 
     def release(self, agent: str, holder: str, now: float) -> None:
         """Free `agent` if `holder` (a CallSid or a callback's queue id) still holds them."""

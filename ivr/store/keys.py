@@ -29,7 +29,7 @@ def queue_entries() -> str:
 
 
 def callback(request_id: str) -> str:
-    """One callback request: the number to call and its progress (a hash)."""
+    """One callback request: the number to call and its progress (a hash). callback("*") matches them all."""
     return f"{PREFIX}callback:{request_id}"
 
 
@@ -52,3 +52,8 @@ def talk_times(group: str) -> str:
 def wake() -> str:
     """A list the dispatcher blocks on: at most one nudge, pushed when a person frees up or someone waits."""
     return f"{PREFIX}wake"
+
+
+def health() -> str:
+    """A short-lived key /health writes when it may not ask Redis its role (a least-privilege user)."""
+    return f"{PREFIX}health"

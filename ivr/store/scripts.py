@@ -27,6 +27,20 @@ local function free_now(presence_key, agent, now)
 end
 """
 
+# Shared by ENQUEUE and ADVANCE: whether an agent is ringing or busy for `holder`, and not past expiry.
+_HELD_BY = """
+local function held_by(presence_key, agent, holder, now)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return false end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
+    return false
+  end
+  local expiry = tonumber(rec['until'] or 0)
+  return expiry == 0 or expiry >= now
+end
+"""
+
 # Shared by CLAIM and TAKE: whether an agent's record says they are ringing for `holder` now.
 _RINGING_FOR = """
 local function ringing_for(presence_key, agent, holder)
@@ -90,11 +104,25 @@ RELEASE = (
     + """
 local now = tonumber(ARGV[1])
 local freed = 0
+local ringing = redis.call('HGET', KEYS[2], 'ringing')
 for i = 4, #ARGV do
   freed = freed + let_go(KEYS[1], ARGV[i], ARGV[2], now, ARGV[3] == 'back')
+  -- only the released person's mark: a re-sent pipeline must not erase a claim made after this release
+  if ringing == ARGV[i] then redis.call('HDEL', KEYS[2], 'ringing') end
 end
-redis.call('HDEL', KEYS[2], 'ringing')
 return freed
+"""
+)
+
+# RELEASE_ORPHAN: free a person held by a callback request that no attempt is placing any more, checked in
+# the same step (a new attempt may have taken the same person for the same request meanwhile).
+# KEYS[1] presence hash, KEYS[2] claimed callbacks zset; ARGV[1] now, ARGV[2] the callback's queue id,
+# ARGV[3] agent id. Returns 1 when freed.
+RELEASE_ORPHAN = (
+    _LET_GO
+    + """
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
+return let_go(KEYS[1], ARGV[3], ARGV[2], tonumber(ARGV[1]), false)
 """
 )
 
@@ -122,6 +150,11 @@ local rec = free_now(KEYS[1], ARGV[3], now)
 if not rec then return 0 end
 local since = redis.call('ZSCORE', KEYS[2], ARGV[4])
 if not since then return 0 end
+if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[5], 'request') == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[4])  -- its request expired: nothing left to place
+  redis.call('HDEL', KEYS[3], ARGV[4])
+  return 0
+end
 local entry = redis.call('HGET', KEYS[3], ARGV[4])
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('HDEL', KEYS[3], ARGV[4])
@@ -142,17 +175,23 @@ return 1
 # Returns 1 when moved; 0 when it was already settled (by another webhook or the reaper): a stale event.
 # KEYS[3] presence hash; ARGV[5] agent id and ARGV[6] their new presence JSON (both "" to leave it)
 # ARGV[7] the CallSid of the call to the agent ("" when not known yet), kept so its status can be checked;
-# with ARGV[2] "" only that is written
+# with ARGV[2] "" only that is written; ARGV[8] now
 # Sending it twice changes nothing more than sending it once.
-ADVANCE = """
+ADVANCE = (
+    _FREE_NOW
+    + _HELD_BY
+    + """
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'leg', ARGV[7]) end
 if ARGV[2] == '' then return 1 end  -- only the CallSid, learnt after a webhook may have moved it on
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
+if ARGV[5] ~= '' and (held_by(KEYS[3], ARGV[5], ARGV[4], 0) or free_now(KEYS[3], ARGV[5], tonumber(ARGV[8]))) then
+  redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])  -- not a person whose hold lapsed and who was given away
+end
 return 1
 """
+)
 
 # SETTLE: end one attempt at a callback: back in line at its old place, done, or to the supervisors.
 # KEYS[1] callback hash, KEYS[2] claimed zset, KEYS[3] queue zset, KEYS[4] queue entries hash,
@@ -209,19 +248,34 @@ return 1
 )
 
 # ENQUEUE: put a caller (or a callback request) in line, unless their call has already ended. A webhook
-# of the call that loaded its state before the hang-up was saved must not put a ghost back in line.
-# KEYS[1] queue zset, KEYS[2] queue entries hash, KEYS[3] the call's hash (its `ended` field)
-# ARGV[1] queue id, ARGV[2] place (since), ARGV[3] entry JSON, ARGV[4] "1" when the entry is the call itself
-ENQUEUE = """
-if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return 0 end
+# of the call that loaded its state before the hang-up was saved must not put a ghost back in line; nor
+# may a re-sent pipeline put back a caller a worker has since handed to a person (held for this call), or
+# a callback request a worker has since taken (no longer 'waiting').
+# KEYS[1] queue zset, KEYS[2] queue entries hash, KEYS[3] the call's hash (a call) or the callback's hash,
+# KEYS[4] presence hash
+# ARGV[1] queue id, ARGV[2] place (since), ARGV[3] entry JSON, ARGV[4] "1" when the entry is the call itself,
+# ARGV[5] now
+ENQUEUE = (
+    _HELD_BY
+    + """
+if ARGV[4] == '1' then
+  if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return 0 end
+  local agent = redis.call('HGET', KEYS[3], 'ringing')
+  if agent and held_by(KEYS[4], agent, ARGV[1], tonumber(ARGV[5])) then return 0 end
+else
+  local status = redis.call('HGET', KEYS[3], 'status')
+  if status and status ~= 'waiting' then return 0 end
+end
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
+)
 
 ALL = {
     "claim": CLAIM,
     "release": RELEASE,
+    "release_orphan": RELEASE_ORPHAN,
     "take": TAKE,
     "advance": ADVANCE,
     "settle": SETTLE,
