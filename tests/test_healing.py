@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from ivr.call import presence
+from ivr.call.calling_back import PERSON_MISSED_PAUSE_SECONDS
 from ivr.call.queueing import QueueEntry
 from ivr.dispatcher import reconcile
 from ivr.dispatcher.reconcile import Reconciler
@@ -129,7 +130,9 @@ def test_a_callback_that_never_reached_the_customer_goes_back_to_its_place(twili
     assert healer.run_once() == [f"callback {call.sid[-6:]} requeue"]
     assert r.zrange(keys.queue(), 0, -1, withscores=True) == [(f"cb:{call.sid}", since)], "at its old place"
     free(r, clock, "alex")
-    assert worker.run_once()[0].startswith("placed callback"), "offered again"
+    assert worker.run_once() == [], "not straight back to a phone that did not answer"
+    clock.advance(seconds=PERSON_MISSED_PAUSE_SECONDS)
+    assert worker.run_once()[0].startswith("placed callback"), "offered again after a pause"
 
 
 def test_after_a_redis_outage_in_live_calls_the_line_is_healthy_again(make_app, tmp_path, rest, clock):
@@ -203,3 +206,24 @@ def test_when_twilio_knows_none_of_the_calls_nobody_is_let_go(twilio, r, clock):
             r.hset(keys.presence(), person, presence_records.dump(on))
         assert healer.run_once() == []
     assert all(status_of(r, p) == presence.BUSY for p in ("alex", "mei", "rosa"))
+
+
+def test_a_caller_on_the_degraded_ring_returns_to_the_normal_way_once_redis_is_back(make_app, tmp_path, clock):
+    with EmbeddedRedis(tmp_path / "redis", persist=False) as server:
+        app = make_app(REDIS_URL=server.url, REDIS_TIMEOUT=0.3)
+        twilio = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            call = twilio.call("+14155550188").start()  # arrives while Redis is stuck
+            assert "connecting you to a person" in call.heard()
+            call.post(call.dial().get("action"), DialCallStatus="no-answer")
+            assert "still trying" in call.heard(), "still down: ring everyone again"
+            call.follow_redirect()
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        call.post(call.dial().get("action"), DialCallStatus="no-answer")
+        assert "next person free" in call.heard(), "Redis is back: no more ringing the supervisors in a loop"
+        call.follow_redirect()
+        assert call.dial() is not None and "still trying" not in call.heard()
+        nouns = [e for e in call.dial() if e.tag in ("Number", "Client")]
+        assert nouns and all(e.get("url") for e in nouns), "a normal ring, with the whisper that tells the person why"

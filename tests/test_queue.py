@@ -231,6 +231,17 @@ def test_a_wait_document_without_redis_keeps_the_caller_holding_in_line(twilio, 
     assert call.sid in queue_ids(r)
 
 
+def test_a_key_pressed_on_hold_without_redis_keeps_the_caller_holding_in_line(twilio, moving_busy, r):
+    """The answer to a key pressed on hold plays inside the queue's wait, where a ring cannot run."""
+    call = queued_caller(twilio, "+14155550146")
+    call.wait(seconds=5)
+    r.delete(keys.presence())
+    r.set(keys.presence(), "not a hash")
+    doc = call.press_while_waiting("0")
+    assert [e.tag for e in doc] == ["Say", "Pause"] and doc.find("Dial") is None
+    assert call.sid in queue_ids(r)
+
+
 @pytest.mark.parametrize("on_duty", [True, False], ids=["everyone-busy", "everyone-away"])
 def test_the_fallback_number_rings_only_when_nobody_is_on_duty(make_app, r, clock, on_duty):
     """Busy people will free up: the caller waits for them. With nobody on duty at all, the fallback number."""

@@ -78,6 +78,7 @@ FAILURE_DOCUMENTS = {
     "bare whisper (agent leg without Redis)": failures.BARE_WHISPER,
     "after the fallback ring, talked": failures.after_fallback_ring("completed"),
     "after the fallback ring, nobody": failures.after_fallback_ring("no-answer"),
+    "after the fallback ring, Redis back": failures.after_fallback_ring("no-answer", store_back=True),
     "callback cannot go ahead": calling_back.CANNOT_GO_AHEAD,
     "callback already handled": calling_back.ALREADY_HANDLED,
     "callback passed": calling_back.PASSED,

@@ -17,6 +17,7 @@ from ivr.call import calling_back as rules
 from ivr.call.callers import masked
 from ivr.call.events import CALL_ENDED
 from ivr.render import PATHS
+from ivr.store import client as store
 from ivr.store.callbacks import PLACING_SECONDS, TALKING_SECONDS
 from webhooks.log_lines import word
 from webhooks.security import twilio_signed
@@ -46,9 +47,11 @@ def _never_fails(view):
     def guarded(*args, **kwargs):
         try:
             return view(*args, **kwargs)
+        except store.Unavailable as exc:  # expected during an outage: one line, not a traceback each time
+            log.error("callback webhook %s: Redis unavailable (%s)", request.path, type(exc).__name__)
         except Exception:
             log.exception("callback webhook %s failed", request.path)
-            return reply(rules.CANNOT_GO_AHEAD)
+        return reply(rules.CANNOT_GO_AHEAD)
 
     return guarded
 
@@ -151,5 +154,7 @@ def status():
         # The dial result may be arriving at another server this very moment: the dispatcher settles it
         # after a grace period if it never does (ivr.dispatcher.reconcile), never placing a second call.
         return nothing()
-    services.callbacks.settle(callback, attempt, rules.after_agent_call_ended(callback.status), services.clock())
+    now = services.clock()
+    pause = now + rules.PERSON_MISSED_PAUSE_SECONDS
+    services.callbacks.settle(callback, attempt, rules.after_agent_call_ended(callback.status), now, not_before=pause)
     return nothing()

@@ -18,6 +18,7 @@ from ivr.call.connecting import degraded, settle
 from ivr.call.engine import step
 from ivr.call.events import (
     CALL_ENDED,
+    TALKED,
     Arrive,
     Connect,
     DialEnded,
@@ -60,8 +61,12 @@ def gather():
     node = request.args.get("node", "")
     # keys pressed while holding are answered with the caller's place: that needs the queue
     confidence = _number(form.get("Confidence")) if form.get("Confidence") else None
+    holding = node == "@hold"
     return _run(
-        Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence), with_queue=node == "@hold"
+        Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence),
+        with_queue=holding,
+        # on hold, the answer plays inside the queue's wait, where a <Dial> cannot run: keep them in line
+        on_failure=(lambda: reply(failures.STILL_WAITING)) if holding else None,
     )
 
 
@@ -175,9 +180,13 @@ def fallback():
 @voice.post(PATHS["fallback_dialled"])
 @twilio_signed
 def fallback_dialled():
-    """After a degraded-mode ring: done if someone talked, else hold and ring again."""
-    flow = current_app.extensions["ivr"].catalog.for_number(request.form.get("To"))
-    return reply(failures.after_fallback_ring(request.form.get("DialCallStatus", "")), flow)
+    """After a degraded-mode ring: done if someone talked; else back to the normal way to a person if Redis
+    answers again, or hold and ring again."""
+    services = current_app.extensions["ivr"]
+    flow = services.catalog.for_number(request.form.get("To"))
+    status = request.form.get("DialCallStatus", "")
+    store_back = status not in TALKED and store.answers(services.redis)
+    return reply(failures.after_fallback_ring(status, store_back), flow)
 
 
 def _number(value: str | None) -> float:

@@ -31,6 +31,11 @@ NUMBER_UNREADABLE = (
 CALLING_CUSTOMER = "calling the customer"  # a request's status once the agent pressed 1 and the customer is dialled
 
 
+# A request whose call to the person ended unanswered (their phone busy or off) waits this long before it is
+# offered again, so it is not placed to the same busy phone in a loop; that person is last among the idle.
+PERSON_MISSED_PAUSE_SECONDS = 30
+
+
 def can_call(request: dict) -> bool:
     """Whether the request still holds a number to dial (it may be sealed under a key no longer held)."""
     return bool(request.get("number"))

@@ -13,10 +13,16 @@ STILL_WAITING = (Say("Thank you for holding. Someone will be with you as soon as
 BARE_WHISPER = (Say("Incoming call. Its details are not available right now. Connecting."),)
 
 
-def after_fallback_ring(dial_status: str) -> tuple[Action, ...]:
-    """After the degraded ring: done if someone talked, else hold on and ring again. Never a hang-up."""
+def after_fallback_ring(dial_status: str, store_back: bool = False) -> tuple[Action, ...]:
+    """After the degraded ring: done if someone talked, else hold on and ring again. Never a hang-up.
+
+    With the store back (Redis answers again), the caller leaves the degraded loop for the normal way to a
+    person: a free one rung, or a place in line, instead of the supervisors rung again and again.
+    """
     if dial_status in TALKED:
         return (Say("Thank you for calling. Goodbye."), Hangup())
+    if store_back:
+        return (Say("Please stay on the line. I'm connecting you to the next person free."), Redirect("retry"))
     return (
         Say("Please stay on the line. I'm still trying to reach someone for you."),
         Pause(5),

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from ivr.call.calling_back import after_agent_call_ended
+from ivr.call.calling_back import PERSON_MISSED_PAUSE_SECONDS, after_agent_call_ended
 from ivr.call.queueing import request_id_of
 from ivr.dispatcher import twilio_api
 from ivr.store import client as store
@@ -32,7 +32,7 @@ EVERY_SECONDS = 5  # how often a pass runs
 CHECK_EVERY_SECONDS = 15  # one call's status is asked at most this often
 GRACE_SECONDS = 10  # a callback's call seen over is settled only after this: its own webhooks come first
 MAX_CHECKS = 100  # calls asked about per pass, the longest unchecked first
-PARALLEL = 8  # requests to Twilio at once
+PARALLEL = 4  # requests to Twilio at once (within the REST client's connection pool)
 PASS_SECONDS = 20  # answers later than this are left for the next pass, so a slow Twilio cannot stall healing
 ASK_TIMEOUT = 2.0  # seconds for one status request (the REST client for healing is made with it)
 ALL_GONE_SUSPECT = 3  # this many calls asked about, all unknown to Twilio: the account is wrong, not the calls
@@ -129,7 +129,8 @@ class Reconciler:
             self._asked[sid] = min(self._asked[sid], now - CHECK_EVERY_SECONDS + GRACE_SECONDS)  # look again then
             return []
         outcome = after_agent_call_ended(callback.status)
-        if not self.callbacks.settle(callback, callback.attempt, outcome, now):
+        pause = now + PERSON_MISSED_PAUSE_SECONDS
+        if not self.callbacks.settle(callback, callback.attempt, outcome, now, not_before=pause):
             return []  # its own webhook settled it meanwhile
         log.info("callback %s: the call to %s is %s; %s", callback.id[-6:], callback.agent, status, outcome)
         return [f"callback {callback.id[-6:]} {outcome}"]
