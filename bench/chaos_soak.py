@@ -54,6 +54,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == BENCH:
     sys.path[0] = str(ROOT)
 
 from bench import soak_calls as sim  # noqa: E402
+from ivr.settings import ENV_NAMES  # noqa: E402
 from ivr.store import client as store  # noqa: E402
 from ivr.store import keys  # noqa: E402
 from ivr.store.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
@@ -62,29 +63,6 @@ from tests import process_tree  # noqa: E402
 
 TOKEN = "soak-auth-token-7e21b4"
 HEAL_SECONDS = 60
-PROJECT_ENV = (
-    "REDIS_URL",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_API_BASE",
-    "TWILIO_CALLER_ID",
-    "TWILIO_WEBHOOK_SIGNING_KEY",
-    "PUBLIC_URL",
-    "FLOWS_DIR",
-    "FALLBACK_NUMBER",
-    "CALLER_HASH_KEY",
-    "DATA_KEYS",
-    "AGENT_API_TOKEN",
-    "REDIS_TIMEOUT",
-    "IVR_INSECURE_SKIP_TWILIO_SIGNATURE",
-    "GUNICORN_CMD_ARGS",
-    "PORT",
-    "WEB_CONCURRENCY",
-    "WEB_THREADS",
-    "LOG_LEVEL",
-    "AUDIO_CACHE",
-    "RELOAD_SECONDS",
-)
 BUSY_STATES = ("ringing", "busy")
 
 
@@ -363,7 +341,7 @@ class Soak:
         return self.flows
 
     def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
         return env

@@ -87,6 +87,8 @@ ROOT = BENCH.parent
 if sys.path and Path(sys.path[0] or ".").resolve() == BENCH:
     sys.path[0] = str(ROOT)
 
+from ivr.settings import ENV_NAMES  # noqa: E402
+
 TOKEN = "bench-auth-token-0c9d6e"
 DATA_KEY = "k2J0r1Q8bm6t0cV3yJ2rX8n1GqU5pW7sZ4aB9dE6fHs="  # a Fernet key for the numbers the bench's calls keep
 LINE = "+15005550006"
@@ -95,20 +97,6 @@ GOAL_RATIO = 0.6
 GOAL_P99_MS = 15.0
 OPEN_P999_MIN = 1000  # samples a run needs before its p99.9 is shown: at least one beyond it
 NUMBER_SPACE = 10**7  # +1555 followed by seven digits
-PROJECT_ENV = (
-    "REDIS_URL",
-    "TWILIO_AUTH_TOKEN",
-    "PUBLIC_URL",
-    "FLOWS_DIR",
-    "FALLBACK_NUMBER",
-    "CALLER_HASH_KEY",
-    "DATA_KEYS",
-    "AGENT_API_TOKEN",
-    "REDIS_TIMEOUT",
-    "IVR_INSECURE_SKIP_TWILIO_SIGNATURE",
-    "GUNICORN_CMD_ARGS",
-    "PORT",
-)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -181,7 +169,7 @@ def bare_command(web: str) -> str:
 
 
 def server_env(port: int, extra: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the venv's gunicorn
     env["PORT"] = str(port)
     env["WEB_CONCURRENCY"] = args.workers or os.environ.get("WEB_CONCURRENCY") or "2"

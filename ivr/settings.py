@@ -29,6 +29,34 @@ def config_from_env() -> dict:
     }
 
 
+# Every variable a process of the project reads (here, in the worker, in gunicorn's command line): what a
+# harness that starts the project's processes clears from the environment it inherits, so that its own
+# settings are the only ones in play.
+ENV_NAMES = (
+    "REDIS_URL",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_BASE",
+    "TWILIO_CALLER_ID",
+    "TWILIO_WEBHOOK_SIGNING_KEY",
+    "PUBLIC_URL",
+    "FLOWS_DIR",
+    "AUDIO_CACHE",
+    "IVR_HOME",
+    "FALLBACK_NUMBER",
+    "CALLER_HASH_KEY",
+    "DATA_KEYS",
+    "AGENT_API_TOKEN",
+    "REDIS_TIMEOUT",
+    SKIP_SIGNATURE_ENV,
+    "LOG_LEVEL",
+    "RELOAD_SECONDS",
+    "GUNICORN_CMD_ARGS",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "WEB_THREADS",
+)
+
 FOLDERS = ("FLOWS_DIR", "AUDIO_CACHE")
 
 
