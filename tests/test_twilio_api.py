@@ -15,7 +15,9 @@ from twilio.http.http_client import TwilioHttpClient
 
 from ivr.dispatcher.twilio_api import (
     CALLBACK_STATUS_EVENTS,
+    PacedHttpClient,
     RedirectingHttpClient,
+    asked_pause,
     call_is_over,
     call_status,
     make_client,
@@ -200,7 +202,8 @@ def test_make_client_settings():
     plain = make_client("AC" + "a" * 32, "token", timeout=3.0)
     local = make_client("AC" + "a" * 32, "token", api_base="http://127.0.0.1:9")
     try:
-        assert type(plain.http_client) is TwilioHttpClient and plain.http_client.timeout == 3.0
+        assert type(plain.http_client) is PacedHttpClient and plain.http_client.timeout == 3.0
+        assert isinstance(plain.http_client, TwilioHttpClient), "twilio's own client, remembering Retry-After"
         assert isinstance(local.http_client, RedirectingHttpClient) and local.http_client.timeout == 5.0
         assert local.account_sid == "AC" + "a" * 32
     finally:
@@ -329,3 +332,9 @@ def test_rate_limited_requests_answer_429_with_retry_after(stub):
         stub.rate_limit_next()
         redirect_call(stub.client(), sid, ANSWER_URL)
     assert raised.value.status == 429 and not call_is_over(raised.value)
+    assert asked_pause(stub.client()) == 0.0
+    client = stub.client()
+    stub.rate_limit_next(retry_after=7)
+    with pytest.raises(TwilioRestException):
+        redirect_call(client, sid, ANSWER_URL)
+    assert asked_pause(client) == 7.0, "how long Twilio asked to be left alone"

@@ -399,14 +399,20 @@ def test_a_hand_over_twilio_refuses_puts_the_caller_back_in_line(twilio, worker,
     busy(r, clock, "alex", "mei", "rosa", "dev")
     call = queued(twilio)
     since = r.zscore(keys.queue(), call.sid)
+    clock.advance(seconds=1)
+    behind = queued(twilio)
     free(r, clock, "alex")
-    rest.rate_limit_next()
-    assert worker.run_once() == [f"call {call.sid[-6:]} back in line"]
+    free(r, clock, "mei")
+    rest.rate_limit_next(retry_after=10)
+    assert worker.run_once() == [f"call {call.sid[-6:]} back in line"], "and no other request in that round"
     assert r.zscore(keys.queue(), call.sid) == since
     assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
-    assert worker.run_once() == [], "not again at once: it waits a second first"
-    clock.advance(seconds=1.1)
-    assert worker.run_once() == [f"connected call {call.sid[-6:]} to alex"], "and is handed over after it"
+    clock.advance(seconds=5)
+    assert worker.run_once() == [], "Twilio asked for 10 s without requests: nobody is handed over, not even others"
+    clock.advance(seconds=5.1)
+    assert worker.run_once() and {u.call_sid for u in rest.updates()[1:]} == {call.sid, behind.sid}
+    handed = {u.call_sid: u.field("Url").rsplit("=", 1)[1] for u in rest.updates()[1:]}
+    assert sorted(handed.values()) == ["alex", "mei"], "then both, one to each"
 
 
 def test_a_caller_twilio_keeps_refusing_never_holds_up_those_behind(twilio, worker, rest, r, clock):

@@ -39,7 +39,31 @@ def is_twilio_url(url: str) -> bool:
     return parts.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com"))
 
 
-class RedirectingHttpClient(TwilioHttpClient):
+class PacedHttpClient(TwilioHttpClient):
+    """TwilioHttpClient that remembers how long Twilio last asked to be left alone (429 with Retry-After),
+    which twilio-python's exceptions do not carry. One client per thread that reads it."""
+
+    retry_after: float = 0.0
+
+    def request(self, *args, **kwargs) -> Response:
+        response = super().request(*args, **kwargs)
+        self.retry_after = _seconds(response.headers.get("Retry-After")) if response.status_code == 429 else 0.0
+        return response
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value or 0))
+    except ValueError:  # an HTTP date instead of seconds: take a minute, the most it would sensibly ask
+        return 60.0
+
+
+def asked_pause(client: Client) -> float:
+    """Seconds Twilio's last answer asked to wait before the next request (0 if it did not)."""
+    return getattr(client.http_client, "retry_after", 0.0)
+
+
+class RedirectingHttpClient(PacedHttpClient):
     """TwilioHttpClient that sends Twilio-bound requests to `api_base` (a local stand-in in tests).
 
     Everything else (session pooling, timeout, retries, request and response logging) is the parent's:
@@ -81,7 +105,7 @@ def make_client(account_sid: str, auth_token: str, api_base: str | None = None, 
     connections with `client.http_client.session.close()` when done (tests do).
     """
     if api_base is None:
-        http_client = TwilioHttpClient(timeout=timeout)
+        http_client = PacedHttpClient(timeout=timeout)
     else:
         http_client = RedirectingHttpClient(api_base, timeout=timeout)
         log.info("Twilio REST requests go to %s instead of api.twilio.com", http_client.api_base)

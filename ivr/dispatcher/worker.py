@@ -63,6 +63,7 @@ class Worker:
         self.clock = clock
         self._checked = clock()
         self._refusals: dict[str, int] = {}  # queue id -> hand-overs refused in a row (for the pause)
+        self._paused_until = 0.0  # no hand-overs before this: Twilio answered 429 with Retry-After
 
     @property
     def catalog(self) -> Catalog:
@@ -87,11 +88,15 @@ class Worker:
             self._checked = now
             self.catalogs.check()
         done = [f"requeued callback {rid[-6:]}" for rid in self.callbacks.reap(now)]
+        if now < self._paused_until:
+            return done
         records, queue = self.dispatch.snapshot()
         directory = self.catalog.directory
         on_duty = presence.on_duty(records, directory.agents, now)
         free = presence.free_agents(records, directory.agents, now)  # id -> idle since: longest idle first
         for agent in sorted((directory.agents[a] for a in free), key=lambda a: free[a.id]):
+            if self.clock() < self._paused_until:
+                break  # Twilio asked for a pause in this round: nothing more until it is over
             waiting = tuple(e for e in queue if not e.is_callback or self._open(e, now))
             entry = next_for(agent, waiting, now, self._max_hold(), on_duty, directory)
             if entry is None:
@@ -127,7 +132,9 @@ class Worker:
                 self.dispatch.forget_ended_call(entry.id, now)
                 log.info("call ...%s ended while waiting (Twilio %s/%s)", entry.id[-6:], exc.status, exc.code)
                 return f"call {entry.id[-6:]} gone"
-            self._back_in_line(entry, now)
+            if pause := twilio_api.asked_pause(self.twilio):  # 429: Twilio wants no requests for a while
+                self._paused_until = now + pause
+            self._back_in_line(entry, now, at_least=pause)
             log.warning("could not hand call ...%s to %s: Twilio %s/%s", entry.id[-6:], agent.id, exc.status, exc.code)
             return f"call {entry.id[-6:]} back in line"
         except requests.exceptions.RequestException as exc:
@@ -146,12 +153,12 @@ class Worker:
         log.info("handing call ...%s to %s", entry.id[-6:], agent.id)
         return f"connected call {entry.id[-6:]} to {agent.id}"
 
-    def _back_in_line(self, entry: QueueEntry, now: float) -> None:
+    def _back_in_line(self, entry: QueueEntry, now: float, at_least: float = 0.0) -> None:
         if len(self._refusals) > 10_000:  # entries that left the line otherwise: start counting afresh
             self._refusals.clear()
         tries = self._refusals.get(entry.id, 0) + 1
         self._refusals[entry.id] = tries
-        pause = min(RETRY_MAX_SECONDS, 2 ** (tries - 1))
+        pause = max(at_least, min(RETRY_MAX_SECONDS, 2 ** (tries - 1)))
         self.dispatch.put_back(replace(entry, not_before=now + pause), now)
 
     def _place(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
@@ -180,6 +187,8 @@ class Worker:
                 return f"callback {request_id[-6:]} unknown"
             # Nothing was placed: back to its place in line, offered again after a pause, not in a tight loop.
             now = self.clock()
+            if pause := twilio_api.asked_pause(self.twilio):
+                self._paused_until = now + pause
             self.callbacks.settle(callback, token, "requeue", now, not_before=now + PLACE_RETRY_SECONDS)
             reason = f"Twilio {exc.status}/{exc.code}" if isinstance(exc, TwilioRestException) else type(exc).__name__
             log.error("could not place callback %s: %s", request_id[-6:], reason)
