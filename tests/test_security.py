@@ -151,6 +151,19 @@ def test_hmac_sha256_webhooks_signed_with_the_signing_key_are_accepted(sha256_ap
     assert post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=classic).status_code == 200
 
 
+def test_while_a_signing_key_is_rotated_both_secrets_are_accepted(make_app):
+    app = make_app(
+        TWILIO_AUTH_TOKEN=VECTOR_TOKEN,
+        PUBLIC_URL="https://mycompany.com",
+        WEBHOOK_SIGNING_KEY=f"new-9f2e, {SIGNING_KEY}",
+    )
+    app.add_url_rule("/myapp.php", "vector", twilio_signed(lambda: "accepted"), methods=["POST"])
+    for secret, expected in (("new-9f2e", 200), (SIGNING_KEY, 200), ("retired-0000", 403)):
+        headers = {"X-Twilio-Signature": sha256_signature(secret, VECTOR_URL, VECTOR_PARAMS), **SHA256_SETTINGS}
+        response = app.test_client().post("/myapp.php?foo=1&bar=2", data=VECTOR_PARAMS, headers=headers)
+        assert response.status_code == expected, secret
+
+
 def test_hmac_sha256_webhooks_are_refused_without_a_signing_key_or_with_the_wrong_one(vector_app, sha256_app):
     signed_with_token = sha256_signature(VECTOR_TOKEN, VECTOR_URL, VECTOR_PARAMS)
     headers = {"X-Twilio-Signature": signed_with_token, **SHA256_SETTINGS}

@@ -34,7 +34,7 @@ class Services:
     redis: store.Client
     calls: CallStore
     validator: RequestValidator
-    signing_key_validator: RequestValidator | None  # for HMAC-SHA256 webhooks signed with a signing key
+    signing_key_validators: tuple[RequestValidator, ...]  # HMAC-SHA256 webhooks: one per signing key secret
     check_signatures: bool
     caller_secret: bytes
     fallback_number: str | None
@@ -85,7 +85,9 @@ def create_app(config: dict | None = None) -> Flask:
         redis=client,
         calls=CallStore(client, sealer),
         validator=RequestValidator(token),
-        signing_key_validator=RequestValidator(cfg["WEBHOOK_SIGNING_KEY"]) if cfg["WEBHOOK_SIGNING_KEY"] else None,
+        signing_key_validators=tuple(
+            RequestValidator(secret.strip()) for secret in cfg["WEBHOOK_SIGNING_KEY"].split(",") if secret.strip()
+        ),
         check_signatures=not cfg["SKIP_SIGNATURE"],
         caller_secret=callers.secret(cfg["CALLER_HASH_KEY"], token),
         fallback_number=cfg["FALLBACK_NUMBER"] or None,

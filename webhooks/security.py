@@ -25,7 +25,8 @@ def twilio_signed(view):
 
     Classic webhooks are signed with HMAC-SHA1 and the auth token. Webhooks that carry
     X-Twilio-Webhooks-Signature-Settings (key=...,algorithm=HMAC_SHA256) are signed with that algorithm and
-    the webhook signing key (TWILIO_WEBHOOK_SIGNING_KEY); without one configured they are refused.
+    a webhook signing key (TWILIO_WEBHOOK_SIGNING_KEY: one secret, or several comma-separated while a key is
+    being rotated); without one configured they are refused.
     """
 
     @wraps(view)
@@ -35,14 +36,11 @@ def twilio_signed(view):
             return view(*args, **kwargs)
         signature = request.headers.get("X-Twilio-Signature", "")
         settings = request.headers.get(SIGNATURE_SETTINGS_HEADER)
-        validator, algorithm = services.validator, None
+        validators, algorithm = (services.validator,), None
         if settings is not None:
-            validator, algorithm = services.signing_key_validator, get_signature_algorithm(settings)
-        if (
-            not signature
-            or validator is None
-            or not validator.validate(signed_url(), request.form, signature, algorithm)
-        ):
+            validators, algorithm = services.signing_key_validators, get_signature_algorithm(settings)
+        url = signed_url()
+        if not signature or not any(v.validate(url, request.form, signature, algorithm) for v in validators):
             log.warning("rejected %s %s: bad or missing X-Twilio-Signature", request.method, request.path)
             abort(403)
         return view(*args, **kwargs)
