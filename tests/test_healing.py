@@ -112,10 +112,13 @@ def test_a_callback_whose_customer_was_dialled_is_never_placed_again_on_a_guess(
     call, leg, worker = placed_callback(twilio, rest, r, clock, "+14155550182", digits="1")
     assert r.hget(keys.callback(call.sid), "status") == "calling the customer"
     rest.set_status(leg, "completed")  # the dial result and the status callback were both lost
+    week_ago = clock.now - 8 * 24 * 3600
+    r.zadd(keys.callbacks_for_supervisors(), {"cb:CAlongexpired": week_ago})  # its request has expired
     assert healer.run_once() == [], "its own webhooks get a grace period first"
     clock.advance(seconds=reconcile.GRACE_SECONDS)
     assert healer.run_once() == [f"callback {call.sid[-6:]} supervisors"]
     assert r.hget(keys.callback(call.sid), "status") == "needs a supervisor", "a person decides; nothing lost"
+    assert r.zrange(keys.callbacks_for_supervisors(), 0, -1) == [f"cb:{call.sid}"]
     assert status_of(r, "alex") == presence.AVAILABLE
     clock.advance(seconds=4 * 3600)
     assert worker.run_once() == [] and len(rest.creates()) == 1, "never placed twice"

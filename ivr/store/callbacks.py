@@ -128,7 +128,16 @@ class CallbackStore:
                 keys.presence(),
                 keys.callbacks_for_supervisors(),
             ],
-            [attempt, outcome, callback.queue_id, entry.to_json(), entry.since, "1" if failed_try else "0", now],
+            [
+                attempt,
+                outcome,
+                callback.queue_id,
+                entry.to_json(),
+                entry.since,
+                "1" if failed_try else "0",
+                now,
+                REQUEST_TTL,
+            ],
             also=lambda pipe: _wake_then(pipe, caller, contact, window_seconds),
         )
         return settled == 1

@@ -198,7 +198,7 @@ return 1
 # KEYS[5] presence hash, KEYS[6] supervisors' callbacks zset
 # ARGV[1] attempt token, ARGV[2] outcome: requeue | supervisors | any other final status,
 # ARGV[3] queue id, ARGV[4] entry JSON (for requeue), ARGV[5] place (since), ARGV[6] "1" to count a failed
-# try at the customer, ARGV[7] now
+# try at the customer, ARGV[7] now, ARGV[8] how long a request lives (seconds)
 # Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
 SETTLE = (
     _LET_GO
@@ -219,6 +219,8 @@ if ARGV[2] == 'requeue' then
   redis.call('HSET', KEYS[1], 'status', 'waiting')
 elseif ARGV[2] == 'supervisors' then
   redis.call('ZADD', KEYS[6], now, ARGV[3])
+  -- bounded: a request older than its own lifetime (its hash has expired) leaves the list too
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[8]))
   redis.call('HSET', KEYS[1], 'status', 'needs a supervisor')
 else
   redis.call('HSET', KEYS[1], 'status', ARGV[2])
