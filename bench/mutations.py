@@ -75,15 +75,15 @@ MUTATIONS = [
     (
         "the line heals: what the store holds for an ended call is let go",
         "ivr/dispatcher/reconcile.py",
-        'if status not in twilio_api.ENDED and status != "gone":',
+        "if status not in CALL_ENDED and status != twilio_api.GONE:",
         "if True:",
         "tests/test_healing.py",
     ),
     (
         "a callback whose customer was dialled is never placed again on a guess",
         "ivr/call/calling_back.py",
-        'return "supervisors" if status == CALLING_CUSTOMER else "requeue"',
-        'return "requeue"',
+        'return ("supervisors" if status == CALLING_CUSTOMER else "requeue"), now + PERSON_MISSED_PAUSE_SECONDS',
+        'return "requeue", now + PERSON_MISSED_PAUSE_SECONDS',
         "tests/test_healing.py",
     ),
     (

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from ivr.store.embedded_redis import binary, free_port, stop_process
-from tests import process_tree
+from tests import process_tree, support
 
 SERVICE = "ivr"
 DOWN_AFTER_MS = 1000
@@ -21,17 +21,8 @@ FAILOVER_TIMEOUT_MS = 3000
 
 
 def wait_until(condition: Callable[[], object], seconds: float, what: str) -> object:
-    """Poll CONDITION (errors count as "not yet") until it is true; its value. Fails naming WHAT."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            value = condition()
-        except redis.exceptions.RedisError:
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.05)
+    """tests.support.wait_until, with Redis errors counting as "not yet" (a node still starting or switching)."""
+    return support.wait_until(condition, seconds, what, not_yet=(redis.exceptions.RedisError,))
 
 
 class Node:

@@ -44,6 +44,21 @@ class TwimlCheckingClient(FlaskClient):
         return response
 
 
+def wait_until(condition, seconds: float = 20, what: str = "the condition", not_yet: tuple = ()):
+    """Poll CONDITION until it is truthy and return its value; fail naming WHAT after SECONDS. Exceptions of
+    the types in NOT_YET count as "not yet" (a server still starting, say)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            value = condition()
+        except not_yet:
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.05)
+
+
 def wait_for_health(base: str, server: subprocess.Popen, seconds: float = 30) -> dict:
     """Wait until a real server answers GET /health; its report. Fails if the server exits first."""
     deadline = time.monotonic() + seconds

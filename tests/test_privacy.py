@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import redis
 
 from ivr.call import presence
 from ivr.store import keys, presence_records
 from ivr.store.embedded_redis import EmbeddedRedis
-from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, SEALER
+from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, SEALER, wait_until
 from tests.test_worker import agent_leg, post_doc
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio
@@ -45,7 +44,7 @@ def test_no_number_can_be_read_from_redis_its_files_or_the_logs(make_app, tmp_pa
         files = _files(tmp_path / "redis")
         assert b"ivr:callback:" in files, "the append-only file holds the writes"
         r.bgrewriteaof()  # ... and as a rewritten file and a snapshot hold it
-        wait_until(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0, "the AOF rewrite")
+        wait_until(lambda: r.info("persistence")["aof_rewrite_in_progress"] == 0, 10, "the AOF rewrite")
         r.save()
         files += _files(tmp_path / "redis")
         stored = " ".join(_everything(r))
@@ -89,13 +88,6 @@ def test_without_the_data_key_the_app_refuses_to_start(make_app):
 
 def _files(folder) -> bytes:
     return b" ".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
-
-
-def wait_until(condition, what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} did not finish within {seconds} s"
-        time.sleep(0.05)
 
 
 def _everything(r) -> list[str]:

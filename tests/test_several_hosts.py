@@ -23,7 +23,7 @@ from ivr.call.world import Outcome
 from ivr.store import keys, presence_records
 from ivr.store.calls import CallStore, Snapshot
 from ivr.store.embedded_redis import EmbeddedRedis, free_port
-from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, SEALER, wait_for_health
+from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, SEALER, wait_for_health, wait_until
 from tests.test_worker import agent_leg, post_doc
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio
@@ -108,14 +108,6 @@ def line(tmp_path):
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
-
-
-def wait_until(condition, seconds: float = 20, what: str = "the condition"):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
-        time.sleep(0.05)
-    return value
 
 
 def test_two_web_servers_and_two_dispatchers_hand_each_caller_over_once(line):

@@ -155,6 +155,6 @@ def status():
         # after a grace period if it never does (ivr.dispatcher.reconcile), never placing a second call.
         return nothing()
     now = services.clock()
-    pause = now + rules.PERSON_MISSED_PAUSE_SECONDS
-    services.callbacks.settle(callback, attempt, rules.after_agent_call_ended(callback.status), now, not_before=pause)
+    outcome, not_before = rules.after_agent_call_ended(callback.status, now)
+    services.callbacks.settle(callback, attempt, outcome, now, not_before=not_before)
     return nothing()

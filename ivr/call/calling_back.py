@@ -41,13 +41,15 @@ def can_call(request: dict) -> bool:
     return bool(request.get("number"))
 
 
-def after_agent_call_ended(status: str) -> str:
-    """How an attempt settles when the call to the agent has ended and no dial result settled it first.
+def after_agent_call_ended(status: str, now: float) -> tuple[str, float]:
+    """How an attempt settles when the call to the agent has ended and no dial result settled it first, and
+    when the request may be offered again.
 
-    Before the customer was dialled, the request goes back in line at its place. After, whether they talked
-    is unknown (the dial result was lost): a supervisor decides, never a second call placed on a guess.
+    Before the customer was dialled, the request goes back in line at its place, after a pause. After,
+    whether they talked is unknown (the dial result was lost): a supervisor decides, never a second call
+    placed on a guess.
     """
-    return "supervisors" if status == CALLING_CUSTOMER else "requeue"
+    return ("supervisors" if status == CALLING_CUSTOMER else "requeue"), now + PERSON_MISSED_PAUSE_SECONDS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from ivr.call.calling_back import PERSON_MISSED_PAUSE_SECONDS, after_agent_call_ended
+from ivr.call.calling_back import after_agent_call_ended
+from ivr.call.events import CALL_ENDED
 from ivr.call.queueing import request_id_of
 from ivr.dispatcher import twilio_api
 from ivr.store import client as store
@@ -72,7 +73,7 @@ class Reconciler:
                 done.append(f"freed {agent}")
         calls = {h for h in holds.values() if request_id_of(h) == h} | set(waiting) | set(attempts)
         statuses = self._ask(calls, now)
-        if len(statuses) >= ALL_GONE_SUSPECT and all(s == "gone" for s in statuses.values()):
+        if len(statuses) >= ALL_GONE_SUSPECT and all(s == twilio_api.GONE for s in statuses.values()):
             # 404 for every one is not many hang-ups: REST requests go to another account (a subaccount, a
             # wrong TWILIO_ACCOUNT_SID, another region). Letting go on that would free everyone mid-call.
             log.error(
@@ -82,7 +83,7 @@ class Reconciler:
             )
             return done
         for sid, status in statuses.items():
-            if status not in twilio_api.ENDED and status != "gone":
+            if status not in CALL_ENDED and status != twilio_api.GONE:
                 self._over_since.pop(sid, None)
             elif sid in attempts:
                 done += self._settle_attempt(attempts[sid], sid, status, now)
@@ -128,9 +129,8 @@ class Reconciler:
         if now - first_seen < GRACE_SECONDS:
             self._asked[sid] = min(self._asked[sid], now - CHECK_EVERY_SECONDS + GRACE_SECONDS)  # look again then
             return []
-        outcome = after_agent_call_ended(callback.status)
-        pause = now + PERSON_MISSED_PAUSE_SECONDS
-        if not self.callbacks.settle(callback, callback.attempt, outcome, now, not_before=pause):
+        outcome, not_before = after_agent_call_ended(callback.status, now)
+        if not self.callbacks.settle(callback, callback.attempt, outcome, now, not_before=not_before):
             return []  # its own webhook settled it meanwhile
         log.info("callback %s: the call to %s is %s; %s", callback.id[-6:], callback.agent, status, outcome)
         return [f"callback {callback.id[-6:]} {outcome}"]

@@ -112,7 +112,7 @@ def make_client(account_sid: str, auth_token: str, api_base: str | None = None, 
     return Client(account_sid, auth_token, http_client=http_client)
 
 
-ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # a call's final statuses
+GONE = "gone"  # call_status of a SID Twilio does not know (404)
 CALL_NOT_IN_PROGRESS = 21220  # Twilio's answer (HTTP 400) to redirecting or updating a call that has ended
 NOT_FOUND = 20404
 
@@ -134,13 +134,14 @@ def not_sent(exc: requests.exceptions.RequestException) -> bool:
 
 
 def call_status(client: Client, call_sid: str) -> str:
-    """The call's status as Twilio knows it now ("queued", "ringing", "in-progress", or one of ENDED);
-    "gone" when Twilio has no such call (404). Raises TwilioRestException or a requests error otherwise."""
+    """The call's status as Twilio knows it now ("queued", "ringing", "in-progress", or a final one: see
+    ivr.call.events.CALL_ENDED); GONE when Twilio has no such call (404). Raises TwilioRestException or a
+    requests error otherwise."""
     try:
         return client.calls(call_sid).fetch().status
     except TwilioRestException as exc:
         if exc.status == 404:
-            return "gone"
+            return GONE
         raise
 
 

@@ -114,11 +114,12 @@ class CallStore:
         def build(pipe, shas) -> None:
             if state is not None:
                 call_key = keys.call(state.call)
-                sealed = state.but(
-                    number=self.sealer.seal(state.number), callback_number=self.sealer.seal(state.callback_number)
-                )
                 if outcome.ended:  # the call is over: its numbers are no longer needed, so not kept
-                    sealed = sealed.but(number=None, callback_number=None)
+                    sealed = state.but(number=None, callback_number=None)
+                else:
+                    sealed = state.but(
+                        number=self.sealer.seal(state.number), callback_number=self.sealer.seal(state.callback_number)
+                    )
                 pipe.hset(call_key, "state", sealed.to_json())
                 pipe.expire(call_key, CALL_TTL)
                 if state.caller:
