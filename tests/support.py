@@ -11,6 +11,9 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from ivr.call.presence import Presence
+from ivr.store import keys, scripts
+from ivr.store.presence_index import PresenceIndex
 from ivr.store.sealed import Sealer
 from tests.twilio_sim import assert_valid_twiml
 
@@ -70,3 +73,31 @@ def wait_for_health(base: str, server: subprocess.Popen, seconds: float = 30) ->
             assert server.poll() is None, "the server exited before it answered"
             assert time.monotonic() < deadline, f"the server did not answer /health within {seconds} s"
             time.sleep(0.2)
+
+
+def put_presence(r, agent: str, record: Presence, now: float | None = None) -> None:
+    """Set a person's presence as the line does: the record and its indexes together."""
+    PresenceIndex(r).put(agent, record, time.time() if now is None else now)
+
+
+def put_raw_presence(r, agent: str, raw: str, now: float | None = None) -> None:
+    """Store a record as given (a damaged one, say), through the same script that keeps the indexes."""
+    scripts.Registered(r).call("put", [keys.presence()], [agent, raw, time.time() if now is None else now])
+
+
+def put_in_line(r, entry, now: float | None = None) -> None:
+    """Put a queue entry in line as the line does (the queue, its entries and the lines it waits in)."""
+    from ivr.call.queueing import request_id_of
+
+    own = keys.callback(request_id_of(entry.id)) if entry.is_callback else keys.call(entry.id)
+    scripts.Registered(r).call(
+        "enqueue",
+        [keys.queue(), keys.queue_entries(), own, keys.presence()],
+        [
+            entry.id,
+            entry.since,
+            entry.to_json(),
+            "0" if entry.is_callback else "1",
+            time.time() if now is None else now,
+        ],
+    )

@@ -306,8 +306,8 @@ def test_redis_unreachable_still_connects_the_caller_to_a_person(make_app, kind)
 
 def test_an_error_mid_call_still_connects_the_caller(twilio, r, caplog):
     call = twilio.call().start()
-    r.delete(keys.presence())
-    r.set(keys.presence(), "not a hash")  # any command on it now raises WRONGTYPE inside the app
+    r.delete(keys.call(call.sid))
+    r.set(keys.call(call.sid), "not a hash")  # any command on it now raises WRONGTYPE inside the app
     call.press("1")
     assert set(call.dialled()) == SUPERVISOR_NUMBERS
     assert "WRONGTYPE" in caplog.text or "ResponseError" in caplog.text
@@ -353,7 +353,7 @@ def test_every_webhook_makes_at_most_two_redis_round_trips(app, twilio):
     pool = app.extensions["ivr"].redis.connection_pool
     pool.connection_class = CountingConnection
     pool.disconnect()
-    app.extensions["ivr"].calls.load("CA" + "0" * 32, None, False)  # connect and load scripts once
+    app.extensions["ivr"].calls.load("CA" + "0" * 32, None, False, 0.0)  # connect and load scripts once
     app.extensions["ivr"].calls.scripts.shas()
     counts = {}
 
@@ -402,8 +402,8 @@ def test_the_agent_still_gets_the_call_when_the_whisper_cannot_be_read(twilio, r
     """Redis failing on the agent's leg must not cost the caller their person: a short notice, then the bridge."""
     call = twilio.call("+14155550124").start()
     call.press("0")
-    r.delete(keys.presence())
-    r.set(keys.presence(), "not a hash")  # every load now fails inside the app
+    r.delete(keys.call(call.sid))
+    r.set(keys.call(call.sid), "not a hash")  # every load now fails inside the app
     heard, doc = call.whisper()
     assert heard == "Incoming call. Its details are not available right now. Connecting."
     assert [e.tag for e in doc] == ["Say"], "nothing else: when the whisper document ends, Twilio bridges the call"

@@ -7,7 +7,7 @@ import redis
 from ivr.call import presence
 from ivr.store import keys, presence_records
 from ivr.store.embedded_redis import EmbeddedRedis
-from tests.support import AUTH_TOKEN, PUBLIC_URL
+from tests.support import AUTH_TOKEN, PUBLIC_URL, put_presence
 from tests.twilio_sim import Twilio
 
 
@@ -27,7 +27,7 @@ def test_kill_9_of_the_local_redis_keeps_callbacks_memory_presence_and_the_queue
         presence_records.set_status(r, away, presence.AWAY, clock.now)
         for person in ("alex", "mei"):  # the moving team is on other calls
             busy = presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx")
-            r.hset(keys.presence(), person, presence_records.dump(busy))
+            put_presence(r, person, busy)
 
         asking = twilio.call("+14155550142").start()  # waits, then asks to be called back
         asking.press("3")

@@ -11,7 +11,7 @@ from ivr.call.callstate import CallerMemory, CallState, Contact
 from ivr.call.connecting import degraded, settle
 from ivr.call.engine import step
 from ivr.call.events import Arrive, DialEnded, Ended, Input, Retry, WhisperReply, WhisperStart
-from ivr.call.presence import AWAY, BUSY, Presence
+from ivr.call.presence import AWAY, BUSY, Presence, Staffing
 from ivr.call.world import World
 from ivr.flows.catalog import load_catalog
 from ivr.flows.model import Menu, Target
@@ -32,7 +32,8 @@ def world(state=None, memory=None, presence=None, **kw) -> World:
         number="+14155550100",
         state=state,
         memory=memory or CallerMemory(),
-        presence=presence or {},
+        # what a webhook reads of these records: the few free people per group the store's LOAD returns
+        staffing=Staffing.from_records(presence or {}, CATALOG.directory, kw.get("now", NOW), first=6),
     )
     base.update(kw)
     return World(**base)

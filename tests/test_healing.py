@@ -20,7 +20,7 @@ from ivr.dispatcher.reconcile import Reconciler
 from ivr.dispatcher.worker import Worker
 from ivr.store import keys, presence_records
 from ivr.store.embedded_redis import EmbeddedRedis
-from tests.support import AUTH_TOKEN, PUBLIC_URL
+from tests.support import AUTH_TOKEN, PUBLIC_URL, put_presence
 from tests.test_worker import agent_leg, free, post_doc, queued, request_callback
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio, new_sid
@@ -41,7 +41,7 @@ def busy(r, rest, clock, *agents):
     """These people are on other calls, live as far as Twilio knows."""
     for agent in agents:
         on = presence.Presence(presence.BUSY, 0, clock.now + 3600, rest.add_call())
-        r.hset(keys.presence(), agent, presence_records.dump(on))
+        put_presence(r, agent, on)
 
 
 def status_of(r, agent: str) -> str:
@@ -206,7 +206,7 @@ def test_when_twilio_knows_none_of_the_calls_nobody_is_let_go(twilio, r, clock):
         healer = Reconciler(r, other_account.client(), clock=clock)
         for person in ("alex", "mei", "rosa"):  # on calls of the account that receives them, not this one
             on = presence.Presence(presence.BUSY, 0, clock.now + 3600, new_sid())
-            r.hset(keys.presence(), person, presence_records.dump(on))
+            put_presence(r, person, on)
         assert healer.run_once() == []
     assert all(status_of(r, p) == presence.BUSY for p in ("alex", "mei", "rosa"))
 

@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.call import presence
-from ivr.store import keys, presence_records
+from ivr.store import presence_records
 from ivr.store.embedded_redis import free_port
 from ivr.tools import phone
 from ivr.tools.cli import main
-from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, wait_for_health
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, put_presence, wait_for_health
 from tests.twilio_sim import assert_valid_twiml
 from tests.twiml_proxy import TwimlProxy
 
@@ -164,11 +164,7 @@ def test_a_returning_caller_reaches_their_agent_then_a_supervisor_with_call_agai
 @pytest.fixture
 def moving_busy(r):
     for agent in ("alex", "mei"):
-        r.hset(
-            keys.presence(),
-            agent,
-            presence_records.dump(presence.Presence(presence.BUSY, 0, time.time() + 3600, "CAx")),
-        )
+        put_presence(r, agent, presence.Presence(presence.BUSY, 0, time.time() + 3600, "CAx"))
 
 
 def test_the_queue_wait_keys_leave_and_a_message(client, moving_busy):

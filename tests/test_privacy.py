@@ -8,9 +8,9 @@ import logging
 import redis
 
 from ivr.call import presence
-from ivr.store import keys, presence_records
+from ivr.store import keys
 from ivr.store.embedded_redis import EmbeddedRedis
-from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, SEALER, wait_until
+from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, SEALER, put_presence, wait_until
 from tests.test_worker import agent_leg, post_doc
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio
@@ -29,7 +29,7 @@ def test_no_number_can_be_read_from_redis_its_files_or_the_logs(make_app, tmp_pa
         talker.agent_answers()
         talker.hangup()
         for person in ("alex", "mei"):
-            r.hset(keys.presence(), person, presence_records.dump(presence.Presence(presence.BUSY, 0, 1e10, "CAx")))
+            put_presence(r, person, presence.Presence(presence.BUSY, 0, 1e10, "CAx"))
         waiting = twilio.call("+1" + CALLER).start()  # waits, then asks for a call back on a typed number
         waiting.press("3")
         waiting.wait(seconds=65)

@@ -7,8 +7,7 @@ import shutil
 from pydub.generators import Sine
 
 from ivr.call import presence
-from ivr.store import keys, presence_records
-from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, put_presence
 from tests.twilio_sim import Twilio
 
 
@@ -50,9 +49,7 @@ def test_a_missing_recording_falls_back_to_the_text(tmp_path, make_app):
 
 def test_hold_music_plays_while_waiting(twilio, r, clock, app):
     for agent in ("alex", "mei"):
-        r.hset(
-            keys.presence(), agent, presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx"))
-        )
+        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx"))
     call = twilio.call().start()
     call.press("3")
     call.wait(seconds=5)

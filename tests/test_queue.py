@@ -8,18 +8,16 @@ import pytest
 
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry
-from ivr.store import keys, presence_records
+from ivr.store import keys
 from ivr.store.calls import talk_time
-from tests.support import SEALER
+from tests.support import SEALER, put_presence
 
 
 @pytest.fixture
 def moving_busy(r, clock):
     """Both people of the moving team are on other calls."""
     for agent in ("alex", "mei"):
-        r.hset(
-            keys.presence(), agent, presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
-        )
+        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
 
 
 def queued_caller(twilio, number=None):
@@ -210,11 +208,7 @@ def test_a_late_webhook_after_the_hang_up_never_puts_a_ghost_in_line(twilio, r, 
     rung = call.dialled()[0]
     for agent in ("alex", "mei", "rosa", "dev"):
         if {"alex": "+15005550101", "mei": "+15005550104"}.get(agent) != rung:
-            r.hset(
-                keys.presence(),
-                agent,
-                presence_records.dump(presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx")),
-            )
+            put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 600, "CAx"))
     action = call.dial().get("action")
     call.hangup()  # Twilio's status callback arrives first ...
     call.post(action, DialCallStatus="no-answer", DialBridged="false")  # ... then the Dial action
@@ -223,8 +217,8 @@ def test_a_late_webhook_after_the_hang_up_never_puts_a_ghost_in_line(twilio, r, 
 
 def test_a_wait_document_without_redis_keeps_the_caller_holding_in_line(twilio, moving_busy, r):
     call = queued_caller(twilio, "+14155550145")
-    r.delete(keys.presence())
-    r.set(keys.presence(), "not a hash")  # the wait document cannot load anything now
+    r.delete(keys.call(call.sid))
+    r.set(keys.call(call.sid), "not a hash")  # the wait document cannot load anything now
     doc = call.wait(seconds=20)
     assert call.heard() == "Thank you for holding. Someone will be with you as soon as possible."
     assert [e.tag for e in doc] == ["Say", "Pause"], "no ring, no hang-up: they keep holding (and their place)"
@@ -235,8 +229,8 @@ def test_a_key_pressed_on_hold_without_redis_keeps_the_caller_holding_in_line(tw
     """The answer to a key pressed on hold plays inside the queue's wait, where a ring cannot run."""
     call = queued_caller(twilio, "+14155550146")
     call.wait(seconds=5)
-    r.delete(keys.presence())
-    r.set(keys.presence(), "not a hash")
+    r.delete(keys.call(call.sid))
+    r.set(keys.call(call.sid), "not a hash")
     doc = call.press_while_waiting("0")
     assert [e.tag for e in doc] == ["Say", "Pause"] and doc.find("Dial") is None
     assert call.sid in queue_ids(r)
@@ -250,7 +244,7 @@ def test_the_fallback_number_rings_only_when_nobody_is_on_duty(make_app, r, cloc
 
     status = presence.BUSY if on_duty else presence.AWAY
     for agent in ("alex", "mei", "rosa", "dev"):
-        r.hset(keys.presence(), agent, presence_records.dump(presence.Presence(status, 0, clock.now + 3600, "CAx")))
+        put_presence(r, agent, presence.Presence(status, 0, clock.now + 3600, "CAx"))
     app = make_app(FALLBACK_NUMBER="+15005550999")
     call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call("+14155550146").start()
     call.press("3")  # moving

@@ -17,7 +17,7 @@ from ivr.flows.directory import Agent
 from ivr.store import keys, presence_records
 from ivr.store.calls import CallStore, Snapshot
 from ivr.store.dispatch import Dispatch
-from tests.support import SEALER
+from tests.support import SEALER, put_in_line, put_presence, put_raw_presence
 
 NOW = 1_800_000_000.0
 WINDOW = 72 * 3600
@@ -61,7 +61,8 @@ def outcomes() -> list[tuple[Outcome, Snapshot]]:
 def test_every_webhook_write_sent_twice_leaves_what_sending_once_did(r):
     for outcome, snapshot in outcomes():
         r.flushdb()
-        r.hset(keys.presence(), mapping={"b": busy_on("CA1"), "c": busy_on("CA1")})
+        put_raw_presence(r, "b", busy_on("CA1"))
+        put_raw_presence(r, "c", busy_on("CA1"))
         store = CallStore(r, SEALER)
         first = store.save(outcome, snapshot, NOW, WINDOW)
         once = everything(r)
@@ -72,7 +73,7 @@ def test_every_webhook_write_sent_twice_leaves_what_sending_once_did(r):
 
 def test_a_pipeline_re_sent_after_redis_forgot_its_scripts_counts_each_write_once(r):
     state = CallState(call="CA1", flow="line", caller="caller-1", number=None, started=NOW, path=("g",))
-    r.hset(keys.presence(), "b", busy_on("CA1"))
+    put_raw_presence(r, "b", busy_on("CA1"))
     store = CallStore(r, SEALER)
     store.scripts.shas()  # loaded, then forgotten by Redis (a restart or a failover to a replica)
     r.script_flush()
@@ -84,8 +85,7 @@ def test_a_pipeline_re_sent_after_redis_forgot_its_scripts_counts_each_write_onc
 
 def test_a_hand_over_sent_twice_is_one_hand_over(r):
     entry = QueueEntry("cb:CA3", NOW - 60, ("g",), "line")
-    r.zadd(keys.queue(), {entry.id: entry.since})
-    r.hset(keys.queue_entries(), entry.id, entry.to_json())
+    put_in_line(r, entry)
     r.hset(keys.callback("CA3"), mapping={"request": "{}", "status": "waiting", "attempts": 0})
     dispatch = Dispatch(r)
     args = [NOW, NOW + 600, "a", entry.id, "1", NOW + 30, "token-1"]
@@ -106,8 +106,7 @@ def test_a_hand_over_sent_twice_is_one_hand_over(r):
 
 def test_two_workers_taking_the_same_caller_for_the_same_person_hand_over_once(r):
     entry = QueueEntry("CA9", NOW - 60, ("g",), "line")
-    r.zadd(keys.queue(), {entry.id: entry.since})
-    r.hset(keys.queue_entries(), entry.id, entry.to_json())
+    put_in_line(r, entry)
     first, second = Dispatch(r), Dispatch(r)
     assert first.take("a", entry, NOW, 20) is not None
     assert second.take("a", entry, NOW, 20) is None, "the other worker's take is not its own: no second redirect"
@@ -116,7 +115,7 @@ def test_two_workers_taking_the_same_caller_for_the_same_person_hand_over_once(r
 def test_a_re_sent_miss_and_new_ring_still_rings_one_person(r):
     """One pipeline lets go of the person who did not answer and rings the next: sent twice, still one."""
     state = CallState(call="CA1", flow="line", caller=None, number=None, started=NOW, path=("g",))
-    r.hset(keys.presence(), "a", presence_records.dump(presence.Presence(presence.RINGING, 0, NOW + 60, "CA1")))
+    put_presence(r, "a", presence.Presence(presence.RINGING, 0, NOW + 60, "CA1"))
     r.hset(keys.call("CA1"), "ringing", "a")
     store = CallStore(r, SEALER)
     outcome = Outcome((DialFirstFree(PEOPLE[1:], 20),), state, missed=("a",))  # the next who was not rung

@@ -23,7 +23,16 @@ from ivr.call.world import Outcome
 from ivr.store import keys, presence_records
 from ivr.store.calls import CallStore, Snapshot
 from ivr.store.embedded_redis import EmbeddedRedis, free_port
-from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, SEALER, wait_for_health, wait_until
+from tests.support import (
+    AUTH_TOKEN,
+    DATA_KEYS,
+    PUBLIC_URL,
+    ROOT,
+    SEALER,
+    put_presence,
+    wait_for_health,
+    wait_until,
+)
 from tests.test_worker import agent_leg, post_doc
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio
@@ -115,7 +124,7 @@ def test_two_web_servers_and_two_dispatchers_hand_each_caller_over_once(line):
     twilio = Twilio(hosts, AUTH_TOKEN, PUBLIC_URL)
     for person in PEOPLE:  # on other calls, live as far as Twilio knows
         on = presence.Presence(presence.BUSY, 0, time.time() + 3600, rest.add_call())
-        r.hset(keys.presence(), person, presence_records.dump(on))
+        put_presence(r, person, on)
     for person in ("rosa", "dev", "priya", "jordan"):  # nobody else steps in
         presence_records.set_status(r, person, presence.AWAY, time.time())
     callers = []

@@ -21,6 +21,7 @@ from ivr.store import client as store
 from ivr.store import durability
 from ivr.store.callbacks import CallbackStore
 from ivr.store.calls import CallStore
+from ivr.store.presence_index import PresenceIndex
 from ivr.store.sealed import Sealer
 
 log = logging.getLogger("ivr.app")
@@ -41,6 +42,7 @@ class Services:
     agent_api_token: str | None
     clock: Callable[[], float]
     callbacks: CallbackStore
+    presence: PresenceIndex
 
     @property
     def catalog(self) -> Catalog:
@@ -94,7 +96,20 @@ def create_app(config: dict | None = None) -> Flask:
         agent_api_token=cfg["AGENT_API_TOKEN"] or None,
         clock=cfg.get("CLOCK") or time.time,
         callbacks=CallbackStore(client, sealer),
+        presence=PresenceIndex(client),
     )
+    services = app.extensions["ivr"]
+
+    def index_people(current: Catalog) -> None:
+        """The presence indexes follow the directory this process serves (the dispatcher checks them too)."""
+        try:
+            if services.presence.sync(current.directory, services.clock()):
+                log.info("presence indexes built for %d people", len(current.directory.agents))
+        except store.StoreError as exc:
+            log.warning("presence indexes not built (Redis %s); the dispatcher builds them", type(exc).__name__)
+
+    index_people(catalog)
+    catalogs.listeners.append(index_people)
     try:  # requests kept by an older version hold their number in plain text: sealed now, once
         if moved := app.extensions["ivr"].callbacks.seal_plain_numbers():
             log.warning("sealed the numbers of %d callback requests stored before numbers were sealed", moved)

@@ -214,13 +214,21 @@ def _run(
             raise ValueError("missing or malformed CallSid")
         caller = caller_id(number, services.caller_secret) if caller_leg else None
         catalog = services.catalog
-        groups = tuple(sorted(catalog.directory.groups())) if with_queue else ()
-        snapshot = services.calls.load(call, caller, with_history, groups)
+        now = services.clock()
+        agent = request.args.get("agent", "")
+        snapshot = services.calls.load(
+            call,
+            caller,
+            with_history,
+            now,
+            catalog.directory.sorted_groups,
+            with_place=with_queue,
+            agents=(agent,) if agent else (),
+        )
         state = snapshot.state
         flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) or catalog.for_number(
             form.get("To")
         )
-        now = services.clock()
         world = World(
             flow=flow,
             directory=catalog.directory,
@@ -230,10 +238,9 @@ def _run(
             number=normalise(number),
             state=state,
             memory=snapshot.memory,
-            presence=snapshot.presence,
+            staffing=snapshot.staffing,
             fallback_number=services.fallback_number,
-            queue=snapshot.queue,
-            handle_times=snapshot.handle_times,
+            place=snapshot.place,
             audio=catalog.audio,
         )
         outcome = step(world, event)

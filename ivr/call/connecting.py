@@ -17,7 +17,6 @@ from ivr.call.actions import (
     Say,
 )
 from ivr.call.callstate import CallState
-from ivr.call.presence import on_duty as presence_on_duty
 from ivr.call.queueing import QueueEntry
 from ivr.call.routing import next_people
 from ivr.call.world import FALLBACK, Outcome, World
@@ -73,7 +72,7 @@ def route(world: World, state: CallState, target: Target, said: tuple[Action, ..
     if state.target != target:
         state = state.but(target=target, tried=())
     settings = world.flow.settings
-    candidates = next_people(target, world.directory, world.presence, world.now, state.tried, settings.agents_per_route)
+    candidates = next_people(target, world.directory, world.staffing, world.now, state.tried, settings.agents_per_route)
     if candidates:
         busy_now = (Say("Please hold a moment."), Pause(3), Redirect("retry"))
         return Outcome(said + (DialFirstFree(candidates, settings.ring_seconds, busy_now),), state)
@@ -84,15 +83,14 @@ def route(world: World, state: CallState, target: Target, said: tuple[Action, ..
     return enqueue(world, state, target, said)
 
 
-def on_duty(world: World) -> set[str]:
-    """People not away: they will take a call when their current one ends."""
-    return presence_on_duty(world.presence, world.directory.agents, world.now)
-
-
 def _anyone_on_duty(world: World, target: Target) -> bool:
-    people = [world.directory.get(target.name)] if target.kind == "agent" else world.directory.group(target.name)
-    working = on_duty(world)
-    return any(p is not None and p.id in working for p in [*people, *world.directory.supervisors()])
+    """Whether anyone who could take this caller is not away: they will take a call when their current one ends."""
+    staffing = world.staffing
+    if staffing.on_duty.get(SUPERVISORS, 0):
+        return True
+    if target.kind == "agent":
+        return staffing.is_on_duty(target.name, world.now)
+    return staffing.on_duty.get(target.name, 0) > 0
 
 
 def entry_for(world: World, state: CallState, target: Target, entry_id: str | None = None) -> QueueEntry:

@@ -1,11 +1,13 @@
 """Agent availability, as rules: available by default, ringing while reserved for a call, busy while bridged,
 or away. Ringing and busy expire on their own, so a lost webhook never strands an agent (pure; the records
-are kept by ivr.store.presence_records).
+are kept by ivr.store.presence_records, and the indexes a webhook reads by ivr.store.presence_index).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ivr.flows.directory import SUPERVISORS, Directory
 
 AVAILABLE, AWAY, RINGING, BUSY = "available", "away", "ringing", "busy"
 STATUSES = (AVAILABLE, AWAY, RINGING, BUSY)
@@ -47,3 +49,49 @@ def free_agents(records: dict[str, Presence], agent_ids, now: float) -> dict[str
 
 def busy(previous: Presence, call: str, now: float) -> Presence:
     return Presence(BUSY, previous.idle_since, now + BUSY_AT_MOST, call)
+
+
+EVERYONE = "*"  # the index group every person is in (ivr.store.keys.EVERYONE)
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """Who could take a call now, as much of it as one webhook needs, whatever the size of the directory:
+
+    - records: the people it may need by name (the person ringing for the call, a returning caller's own
+      person, the person in its URL), a default record for one who has none;
+    - free: per group, the first few people free now, longest idle first (supervisors under SUPERVISORS);
+    - on_duty: per group, how many people are not away (supervisors who list the group counted in it).
+    """
+
+    records: dict[str, Presence] = field(default_factory=dict)
+    free: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    on_duty: dict[str, int] = field(default_factory=dict)
+
+    def is_free(self, agent_id: str, now: float) -> bool:
+        if agent_id in self.records:
+            return effective(self.records[agent_id], now) == AVAILABLE
+        return any(agent_id in people for people in self.free.values())
+
+    def is_on_duty(self, agent_id: str, now: float) -> bool:
+        return agent_id in self.records and effective(self.records[agent_id], now) != AWAY
+
+    @classmethod
+    def from_records(cls, records: dict[str, Presence], directory: Directory, now: float, first: int = 0):
+        """The view of a whole set of records (for tools and tests; a webhook reads the indexes instead).
+        With `first`, only that many free people per group, as a webhook sees them."""
+        free = free_agents(records, directory.agents, now)
+        working = on_duty(records, directory.agents, now)
+        by_idle = sorted(free, key=lambda a: (free[a], a))
+        groups = {**{g: directory.group(g) for g in directory.groups()}, EVERYONE: list(directory.agents.values())}
+        members = {g: {a.id for a in people} for g, people in groups.items()}
+        return cls(
+            {a: records.get(a, Presence()) for a in directory.agents},
+            {g: tuple(a for a in by_idle if a in members[g])[: first or None] for g in groups},
+            {g: len(members[g] & working) for g in groups},
+        )
+
+
+def index_groups(agent) -> tuple[str, ...]:
+    """The indexes a person is in: their groups, SUPERVISORS for a supervisor, and EVERYONE."""
+    return (*agent.groups, *((SUPERVISORS,) if agent.is_supervisor else ()), EVERYONE)

@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from ivr.flows.directory import SUPERVISORS, Agent, Directory
+from ivr.flows.directory import SUPERVISORS, Agent
 
 CALLBACK_PREFIX = "cb:"  # queue ids of callback requests; other ids are the CallSids of waiting calls
 
@@ -72,82 +72,82 @@ class QueueEntry:
             return None
 
 
-def parse_queue(entries: dict[str, str]) -> tuple[QueueEntry, ...]:
-    """The stored queue entries (id -> JSON), in their order in line; damaged ones are skipped."""
-    parsed = (QueueEntry.from_json(raw) for raw in entries.values())
-    return tuple(sorted((e for e in parsed if e is not None), key=lambda e: (e.since, e.id)))
+@dataclass(frozen=True)
+class Place:
+    """Where one waiting caller stands, as the store reads it in one step whatever the length of the line."""
 
+    entry: QueueEntry
+    ahead: int = 0  # others ahead of them who wait for the same people
+    people: int = 0  # people on duty who could take them
+    talk_seconds: float = 0.0  # the average of their groups' recent talk times (0 when none)
 
-def shares_people(a: QueueEntry, b: QueueEntry) -> bool:
-    return bool(set(a.groups) & set(b.groups))
-
-
-def position(entry: QueueEntry, queue: tuple[QueueEntry, ...]) -> int:
-    """1 for the next caller served: counts those ahead who wait for the same people."""
-    return 1 + sum(
-        1
-        for other in queue
-        if other.id != entry.id and (other.since, other.id) < (entry.since, entry.id) and shares_people(other, entry)
-    )
+    @property
+    def number(self) -> int:
+        """1 for the next caller served."""
+        return self.ahead + 1
 
 
 def may_take(
-    agent: Agent, entry: QueueEntry, now: float, max_hold_seconds: int, on_duty: set[str], directory: Directory
+    agent: Agent, entry: QueueEntry, now: float, max_hold_seconds: int, staffed: dict[str, int], on_duty: set[str]
 ) -> bool:
     """Whether a free agent may be given this waiting caller now.
 
-    A returning caller's own agent is preferred until `prefer_until`; supervisors take a caller of another
-    group only once that caller has waited `max_hold_seconds`, or when nobody of that group is on duty.
+    A returning caller's own agent (in `on_duty` while not away) is preferred until `prefer_until`;
+    supervisors take a caller of another group only once that caller has waited `max_hold_seconds`, or
+    when nobody of that group but supervisors is on duty (`staffed`: group -> such people on duty).
     """
-    if entry.prefer and entry.prefer != agent.id and now < entry.prefer_until:
-        preferred = directory.get(entry.prefer)
-        if preferred is not None and preferred.id in on_duty:
-            return False
+    if entry.prefer and entry.prefer != agent.id and now < entry.prefer_until and entry.prefer in on_duty:
+        return False
     if any(g in agent.groups for g in entry.groups) or (agent.is_supervisor and SUPERVISORS in entry.groups):
         return True
     if not agent.is_supervisor:
         return False
-    waited = now - entry.since
-    staffed = any(a.id in on_duty for g in entry.groups for a in directory.group(g) if not a.is_supervisor)
-    return waited >= max_hold_seconds or not staffed
+    return now - entry.since >= max_hold_seconds or not any(staffed.get(g, 0) for g in entry.groups)
+
+
+def lines_for(agent: Agent, groups) -> tuple[str, ...]:
+    """The lines a free person takes callers from: their own groups' (and the supervisors' line for a
+    supervisor, who may also take any other group's callers: may_take says when)."""
+    if agent.is_supervisor:
+        return tuple(groups)
+    return agent.groups
 
 
 def next_for(
     agent: Agent,
-    queue: tuple[QueueEntry, ...],
+    own: tuple[QueueEntry, ...],
+    lines: dict[str, tuple[QueueEntry, ...]],
     now: float,
     max_hold_seconds: int,
+    staffed: dict[str, int],
     on_duty: set[str],
-    directory: Directory,
 ) -> QueueEntry | None:
-    """The caller a newly free agent should take: their own returning callers first, then the longest waiting."""
-    eligible = [
-        e
-        for e in sorted(queue, key=lambda e: (e.since, e.id))
-        if e.not_before <= now and may_take(agent, e, now, max_hold_seconds, on_duty, directory)
-    ]
-    own = [e for e in eligible if e.prefer == agent.id and now < e.prefer_until]
-    return (own or eligible or [None])[0]
+    """The caller a newly free agent should take: their own returning callers first, then the longest waiting
+    they may take, from the heads of the lines (`own`: their own line; `lines`: group -> its first entries,
+    oldest first). Only the first eligible entry of each line can be the answer, so this reads a few entries
+    per line whatever the number waiting."""
+    mine = [e for e in own if e.not_before <= now and now < e.prefer_until]
+    if mine:
+        return min(mine, key=lambda e: (e.since, e.id))
+    best = None
+    for entries in lines.values():
+        for entry in entries:
+            if entry.not_before <= now and may_take(agent, entry, now, max_hold_seconds, staffed, on_duty):
+                if best is None or (entry.since, entry.id) < (best.since, best.id):
+                    best = entry
+                break
+    return best
 
 
-def estimate_minutes(
-    place: int,
-    groups: tuple[str, ...],
-    handle_times: dict[str, tuple[float, ...]],
-    on_duty: set[str],
-    directory: Directory,
-    twilio_average: float = 0.0,
-) -> int | None:
-    """Minutes until a person is likely free, from the line's own recent handle times; None if unknown.
+def estimate_minutes(place: Place, twilio_average: float = 0.0) -> int | None:
+    """Minutes until a person is likely free, from the line's own recent talk times; None if unknown.
 
     With n people on duty who each take a call of the average length, the caller at place p waits about
-    ceil(p / n) calls' time. Without handle times, Twilio's average queue time is used; without either,
+    ceil(p / n) calls' time. Without talk times, Twilio's average queue time is used; without either,
     we say nothing rather than make a number up.
     """
-    times = [t for g in groups for t in handle_times.get(g, ())]
-    people = {a.id for g in groups for a in directory.group(g) if a.id in on_duty}
-    if times and people:
-        seconds = math.ceil(place / len(people)) * (sum(times) / len(times))
+    if place.talk_seconds > 0 and place.people > 0:
+        seconds = math.ceil(place.number / place.people) * place.talk_seconds
         return max(1, math.ceil(seconds / 60))
     if twilio_average > 0:
         return max(1, math.ceil(twilio_average / 60))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ivr.call.presence import free_agents
-from ivr.flows.directory import Agent, Directory
+from ivr.call.presence import Staffing
+from ivr.flows.directory import SUPERVISORS, Agent, Directory
 from ivr.flows.model import Target
 
 
 def next_people(
-    target: Target, directory: Directory, presence: dict, now: float, tried: tuple[str, ...], per_route: int
+    target: Target, directory: Directory, staffing: Staffing, now: float, tried: tuple[str, ...], per_route: int
 ) -> tuple[Agent, ...]:
     """People to try, in order, for a caller who has already been offered to `tried`.
 
@@ -17,22 +17,27 @@ def next_people(
     free, or once own people rang and did not answer. When nobody of the group is free and none has been
     tried, the answer is empty: the caller waits in line for the group rather than taking a supervisor.
     A named agent who is busy or away goes straight to the supervisors (a returning caller's own agent).
-    Nobody is rung twice in one round, and only people free now (per `presence`) are offered.
+    Nobody is rung twice in one round, and only people free now (per `staffing`) are offered.
     """
-    free = free_agents(presence, directory.agents, now)
 
-    def by_idle(people: list[Agent]) -> list[Agent]:
-        return sorted((a for a in people if a.id in free and a.id not in tried), key=lambda a: free[a.id])
+    def untried(group: str) -> list[Agent]:
+        people = (directory.get(a) for a in staffing.free.get(group, ()) if a not in tried)
+        return [a for a in people if a is not None]
 
     if target.kind == "agent":
-        own = [a for a in [directory.get(target.name)] if a is not None]
-        budget = 1
+        agent = directory.get(target.name)
+        own_tried = 1 if agent is not None and agent.id in tried else 0
+        first = [agent] if agent is not None and not own_tried and staffing.is_free(agent.id, now) else []
     else:
-        own = directory.group(target.name)
-        budget = len(own) if target.is_supervisors else per_route
-    own_tried = sum(1 for a in own if a.id in tried)
-    first = by_idle(own)[: max(budget - own_tried, 0)]
-    if not first and not own_tried and target.kind == "group":
-        return ()
+        group = target.name
+        budget = len(directory.group(group)) if target.is_supervisors else per_route
+        own_tried = sum(1 for a in tried if (p := directory.get(a)) is not None and _in_group(p, group))
+        first = untried(group)[: max(budget - own_tried, 0)]
+        if not first and not own_tried:
+            return ()
     chosen = {a.id for a in first}
-    return tuple(first + [a for a in by_idle(directory.supervisors()) if a.id not in chosen])
+    return tuple(first + [a for a in untried(SUPERVISORS) if a.id not in chosen])
+
+
+def _in_group(agent: Agent, group: str) -> bool:
+    return agent.is_supervisor if group == SUPERVISORS else group in agent.groups

@@ -8,7 +8,8 @@ from ivr.call.actions import (
     Action,
 )
 from ivr.call.callstate import CallerMemory, CallState
-from ivr.call.queueing import QueueEntry
+from ivr.call.presence import Staffing
+from ivr.call.queueing import Place, QueueEntry
 from ivr.flows.directory import Directory
 from ivr.flows.model import Flow
 
@@ -28,10 +29,9 @@ class World:
     number: str | None = None  # the caller's E.164 number
     state: CallState | None = None
     memory: CallerMemory = field(default_factory=CallerMemory)
-    presence: dict = field(default_factory=dict)  # agent id -> presence.Presence
+    staffing: Staffing = field(default_factory=Staffing)  # who is free and on duty, as far as this call needs
     fallback_number: str | None = None  # the service's last resort, when the flow names none
-    queue: tuple = ()  # every QueueEntry waiting, loaded for wait documents
-    handle_times: dict = field(default_factory=dict)  # group -> recent talk times in seconds
+    place: Place | None = None  # this caller's place in line, loaded for wait documents and keys on hold
     audio: dict = field(default_factory=dict)  # audio file under the flows folder -> URL it is served at
 
 

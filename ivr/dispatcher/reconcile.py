@@ -6,7 +6,8 @@ the calls people are ringing or talking on, the callers waiting in line, and the
 callbacks. A call that is over (a final status, or unknown to Twilio) is let go of: its people are free,
 its queue entry is gone, and a callback attempt settles as its own webhooks would have, never placing the
 customer's call twice. Each call is asked about at most once per CHECK_EVERY_SECONDS, in parallel, so the
-cost is bounded by the calls in flight, and a failure to ask only means asking again later.
+cost is bounded by the calls in flight, and a failure to ask only means asking again later. The line is read
+a page per pass, so a pass costs the same with ten callers waiting or ten thousand.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ EVERY_SECONDS = 5  # how often a pass runs
 CHECK_EVERY_SECONDS = 15  # one call's status is asked at most this often
 GRACE_SECONDS = 10  # a callback's call seen over is settled only after this: its own webhooks come first
 MAX_CHECKS = 100  # calls asked about per pass, the longest unchecked first
+WAITING_PAGE = 100  # callers in line looked at per pass, a page after another
 PARALLEL = 4  # requests to Twilio at once (within the REST client's connection pool)
 PASS_SECONDS = 20  # answers later than this are left for the next pass, so a slow Twilio cannot stall healing
 ASK_TIMEOUT = 2.0  # seconds for one status request (the REST client for healing is made with it)
@@ -48,6 +50,7 @@ class Reconciler:
         self._asked: dict[str, float] = {}  # CallSid -> when Twilio was last asked
         self._over_since: dict[str, float] = {}  # callback CallSid -> when first seen over
         self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="reconcile")
+        self._page = 0  # where in the line the next pass looks
 
     def run(self, stop: threading.Event, every: float = EVERY_SECONDS) -> None:
         while not stop.wait(every):
@@ -62,7 +65,8 @@ class Reconciler:
     def run_once(self) -> list[str]:
         """One pass: ask Twilio about the calls due a check and let go of those that are over."""
         now = self.clock()
-        holds, waiting = self.dispatch.holds()
+        holds = self.dispatch.holds()
+        waiting, self._page = self.dispatch.waiting_page(self._page, WAITING_PAGE)
         flying = self.callbacks.in_flight()
         attempts = {c.leg: c for c in flying if c.leg}
         in_flight = {c.queue_id for c in flying}

@@ -18,10 +18,12 @@ The auth token is never logged: it travels only as HTTP Basic auth, which twilio
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -39,15 +41,27 @@ def is_twilio_url(url: str) -> bool:
     return parts.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com"))
 
 
+HANDOVERS_AT_ONCE = 16  # REST requests a worker sends at once (its connection pool holds as many)
+
+
 class PacedHttpClient(TwilioHttpClient):
     """TwilioHttpClient that remembers how long Twilio last asked to be left alone (429 with Retry-After),
-    which twilio-python's exceptions do not carry. One client per thread that reads it."""
+    which twilio-python's exceptions do not carry: per thread, so hand-overs sent in parallel each read the
+    answer to their own request."""
 
-    retry_after: float = 0.0
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._last = threading.local()
+        if self.session is not None:  # as many pooled connections as requests sent at once
+            self.session.mount("https://", HTTPAdapter(pool_maxsize=HANDOVERS_AT_ONCE))
+
+    @property
+    def retry_after(self) -> float:
+        return getattr(self._last, "retry_after", 0.0)
 
     def request(self, *args, **kwargs) -> Response:
         response = super().request(*args, **kwargs)
-        self.retry_after = _seconds(response.headers.get("Retry-After")) if response.status_code == 429 else 0.0
+        self._last.retry_after = _seconds(response.headers.get("Retry-After")) if response.status_code == 429 else 0.0
         return response
 
 

@@ -1,10 +1,12 @@
 """The worker (the Procfile's `worker:`): hands waiting callers and callback requests to people as they free up.
 
-It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on),
-and at least once a second. Each round it puts expired callback claims back in line, then gives each
-free person the caller they should take (ivr.call.queueing.next_for): a waiting call is redirected through
-Twilio's REST API to /voice/connect, which rings that person with the whisper; a callback request is
-placed as a call to the person first, who hears who and why before the customer is dialled. A second
+It wakes when a webhook says a person freed up or someone started waiting (a Redis list it blocks on,
+holding one nudge at most: a burst of arrivals is one round), and at least once a second. Each round it
+puts expired callback claims back in line, then gives each free person the caller they should take
+(ivr.call.queueing.next_for), from the front of the lines: every hand-over of the round is claimed in one
+round trip, then sent to Twilio in parallel. A waiting call is redirected through Twilio's REST API to
+/voice/connect, which rings that person with the whisper; a callback request is placed as a call to the
+person first, who hears who and why before the customer is dialled. A second
 thread (ivr.dispatcher.reconcile) checks what the store holds against Twilio, so that lost webhooks never
 leave anyone stuck.
 
@@ -20,14 +22,14 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from ivr.call import presence
-from ivr.call.queueing import QueueEntry, next_for, request_id_of
+from ivr.call.queueing import QueueEntry, lines_for, next_for, request_id_of
 from ivr.dispatcher import twilio_api
 from ivr.dispatcher.reconcile import ASK_TIMEOUT, Reconciler
 from ivr.errors import ConfigError
@@ -39,7 +41,8 @@ from ivr.settings import config_from_env, with_absolute_folders
 from ivr.store import client as store
 from ivr.store import durability
 from ivr.store.callbacks import PLACING_SECONDS, CallbackStore
-from ivr.store.dispatch import Dispatch
+from ivr.store.dispatch import Dispatch, Round
+from ivr.store.presence_index import PresenceIndex
 
 log = logging.getLogger("ivr.worker")
 
@@ -64,6 +67,8 @@ class Worker:
         self._checked = clock()
         self._refusals: dict[str, int] = {}  # queue id -> hand-overs refused in a row (for the pause)
         self._paused_until = 0.0  # no hand-overs before this: Twilio answered 429 with Retry-After
+        self.presence = PresenceIndex(r)
+        self._senders = ThreadPoolExecutor(twilio_api.HANDOVERS_AT_ONCE, thread_name_prefix="hand-over")
 
     @property
     def catalog(self) -> Catalog:
@@ -90,28 +95,61 @@ class Worker:
         done = [f"requeued callback {rid[-6:]}" for rid in self.callbacks.reap(now)]
         if now < self._paused_until:
             return done
-        records, queue = self.dispatch.snapshot()
         directory = self.catalog.directory
-        on_duty = presence.on_duty(records, directory.agents, now)
-        free = presence.free_agents(records, directory.agents, now)  # id -> idle since: longest idle first
-        for agent in sorted((directory.agents[a] for a in free), key=lambda a: free[a.id]):
-            if self.clock() < self._paused_until:
-                break  # Twilio asked for a pause in this round: nothing more until it is over
-            waiting = tuple(e for e in queue if not e.is_callback or self._open(e, now))
-            entry = next_for(agent, waiting, now, self._max_hold(), on_duty, directory)
-            if entry is None:
-                continue
-            flow = self.catalog.flow(entry.flow) or self.catalog.for_number(None)
-            token = self.dispatch.take(agent.id, entry, now, flow.settings.ring_seconds)
-            if token is None:
-                continue  # someone else got there first
-            queue = tuple(e for e in queue if e.id != entry.id)
-            done.append(self._place(agent, entry, token, now) if entry.is_callback else self._connect(agent, entry))
+        seen = self.dispatch.round(now, directory.sorted_groups)
+        if seen.directory_mark != self.presence.mark(directory):  # indexes of another directory, or lost with Redis
+            self.presence.sync(directory, now)
+            seen = self.dispatch.round(now, directory.sorted_groups)
+        chosen = self._choose(seen, now)
+        if not chosen:
+            return done
+        hand_overs = [(agent.id, entry, self._flow_of(entry).settings.ring_seconds) for agent, entry in chosen]
+        tokens = self.dispatch.take_all(hand_overs, now)
+        taken = [(agent, entry, token) for (agent, entry), token in zip(chosen, tokens, strict=True) if token]
+        # the claims are made: the REST requests go out together, so a round of 30 costs about one request's time
+        done += self._senders.map(lambda job: self._hand_over(*job, now), taken)
         return done
 
+    def _choose(self, seen: Round, now: float) -> list[tuple[Agent, QueueEntry]]:
+        """Who takes whom this round: each free person, longest idle first, the caller they should take."""
+        directory = self.catalog.directory
+        lines = {g: tuple(e for e in line if not e.is_callback or self._open(e, now)) for g, line in seen.lines.items()}
+        taken: set[str] = set()
+        chosen = []
+        for agent_id in seen.free:
+            agent = directory.get(agent_id)
+            if agent is None:
+                continue
+            mine = {g: tuple(e for e in lines.get(g, ()) if e.id not in taken) for g in lines_for(agent, lines)}
+            own = tuple(e for e in seen.own.get(agent_id, ()) if e.id not in taken)
+            entry = next_for(agent, own, mine, now, self._max_hold(), seen.staffed, seen.on_duty)
+            if entry is not None:
+                taken.add(entry.id)
+                chosen.append((agent, entry))
+        return chosen
+
+    def _flow_of(self, entry: QueueEntry):
+        return self.catalog.flow(entry.flow) or self.catalog.for_number(None)
+
+    def _hand_over(self, agent: Agent, entry: QueueEntry, token: str, now: float) -> str:
+        if self.clock() < self._paused_until:
+            return self._not_now(agent, entry, token)
+        return self._place(agent, entry, token, now) if entry.is_callback else self._connect(agent, entry)
+
+    def _not_now(self, agent: Agent, entry: QueueEntry, token: str) -> str:
+        """Twilio asked for a pause while this round's hand-overs went out: this one waits, at its place."""
+        now = self.clock()
+        if entry.is_callback:
+            callback = self.callbacks.callback(request_id_of(entry.id))
+            if callback is not None:
+                self.callbacks.settle(callback, token, "requeue", now, not_before=self._paused_until)
+        else:
+            self.dispatch.release(agent.id, entry.id, now)
+            self.dispatch.put_back(replace(entry, not_before=self._paused_until), now)
+        return f"{entry.id[-6:]} waits for Twilio's pause"
+
     def _open(self, entry: QueueEntry, now: float) -> bool:
-        flow = self.catalog.flow(entry.flow) or self.catalog.for_number(None)
-        return flow.settings.hours.is_open(now)
+        return self._flow_of(entry).settings.hours.is_open(now)
 
     def _max_hold(self) -> int:
         return min(f.settings.queue.max_hold_seconds for f in self.catalog.flows.values())

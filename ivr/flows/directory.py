@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ivr.errors import FlowError, Problem
@@ -38,15 +39,28 @@ class Directory:
         return self.agents.get(agent_id) if agent_id else None
 
     def group(self, name: str) -> list[Agent]:
-        if name == SUPERVISORS:
-            return self.supervisors()
-        return [a for a in self.agents.values() if name in a.groups]
+        return list(self._members.get(name, ()))
 
     def supervisors(self) -> list[Agent]:
-        return [a for a in self.agents.values() if a.is_supervisor]
+        return self.group(SUPERVISORS)
 
     def groups(self) -> set[str]:
-        return {g for a in self.agents.values() for g in a.groups} | {SUPERVISORS}
+        return set(self._members)
+
+    @cached_property
+    def sorted_groups(self) -> tuple[str, ...]:
+        return tuple(sorted(self._members))
+
+    @cached_property
+    def _members(self) -> dict[str, tuple[Agent, ...]]:
+        """Group -> its people, built once: webhooks ask for groups on every call, whatever the directory size."""
+        members: dict[str, list[Agent]] = {SUPERVISORS: []}
+        for agent in self.agents.values():
+            for g in agent.groups:
+                members.setdefault(g, []).append(agent)
+            if agent.is_supervisor:
+                members[SUPERVISORS].append(agent)
+        return {g: tuple(people) for g, people in members.items()}
 
 
 def load_directory(path: Path) -> Directory:

@@ -32,6 +32,7 @@ class LiveCatalog:
         self._remember(self._catalog)
         self._stop = threading.Event()
         self.refused: tuple[Problem, ...] = ()  # the problems of the latest edit that did not go live
+        self.listeners: list = []  # called with each new catalog that goes live (after a valid edit)
 
     def current(self) -> Catalog:
         return self._catalog
@@ -62,6 +63,11 @@ class LiveCatalog:
             self._catalog = catalog
             self.refused = ()
         log.info("flows reloaded: %s", ", ".join(f"{f.name} v{f.version}" for f in catalog.flows.values()))
+        for listener in self.listeners:
+            try:
+                listener(catalog)
+            except Exception:  # a listener's failure must not undo a reload that went live
+                log.exception("after the reload")
         return True
 
     def watch(self, every_seconds: float) -> None:

@@ -1,5 +1,6 @@
-"""What a webhook reads and writes, in one round trip each: the call's state, the caller's history, presence,
-the queue, and the claims on people (the client is passed in).
+"""What a webhook reads and writes, in one round trip each: the call's state, the caller's history, the
+people it may need, its place in line, and the claims on people (the client is passed in). What it reads is
+a few keys of a few hundred bytes, whatever the number of callers waiting or people in the directory.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import redis
 from ivr.call import presence as presence_rules
 from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallerMemory, CallState
-from ivr.call.queueing import parse_queue, request_id_of
-from ivr.store import callbacks, caller_history, keys, presence_records, scripts, wake
+from ivr.call.presence import Staffing
+from ivr.call.queueing import Place, QueueEntry, request_id_of
+from ivr.store import callbacks, caller_history, keys, presence_index, scripts, wake
 from ivr.store.sealed import Sealer
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
 ENDED_TTL = 3600  # once a call has ended: long enough to refuse its late webhooks, no longer
 
 
-HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over
+HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over (the LOAD script's too)
 RESERVE_MARGIN_SECONDS = 120  # beyond the ring: prompts before the Dial, the whisper and the key press
+FREE_PER_GROUP = 6  # free people read per group: enough for a route's candidates, whatever the group's size
 
 
 def talk_time(call_sid: str, seconds: float) -> str:
@@ -28,23 +31,12 @@ def talk_time(call_sid: str, seconds: float) -> str:
     return f"{call_sid}:{round(seconds, 1)}"
 
 
-def talk_seconds(samples: list[str]) -> tuple[float, ...]:
-    found = []
-    for sample in samples:
-        try:
-            found.append(float(sample.rpartition(":")[2]))
-        except ValueError:
-            continue
-    return tuple(found)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     state: CallState | None = None
     memory: CallerMemory = field(default_factory=CallerMemory)
-    presence: dict = field(default_factory=dict)
-    queue: tuple = ()  # QueueEntry, oldest first (loaded for wait documents only)
-    handle_times: dict = field(default_factory=dict)  # group -> talk seconds
+    staffing: Staffing = field(default_factory=Staffing)
+    place: Place | None = None  # loaded for wait documents and keys on hold
 
 
 class CallStore:
@@ -56,29 +48,29 @@ class CallStore:
         self.sealer = sealer
 
     def load(
-        self, call: str | None, caller: str | None, with_history: bool, queue_groups: tuple[str, ...] = ()
+        self,
+        call: str | None,
+        caller: str | None,
+        with_history: bool,
+        now: float,
+        groups: tuple[str, ...] = (),
+        with_place: bool = False,
+        agents: tuple[str, ...] = (),
     ) -> Snapshot:
-        """One round trip: the call's state, the caller's contacts (on arrival), everyone's presence and,
-        for wait documents (queue_groups given), the queue and those groups' recent talk times."""
+        """One round trip (the LOAD script): the call's state, the caller's contacts (on arrival), the people
+        it may need by name (`agents`, the person ringing for it, its target, who took the caller's earlier
+        calls), the first free people and the number on duty of each of `groups`, and with_place, its place
+        in line."""
         history = bool(caller and with_history)
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(keys.presence())
-        pipe.hgetall(keys.call(call)) if call else None
-        pipe.hgetall(keys.caller(caller)) if history else None
-        if queue_groups:
-            pipe.hgetall(keys.queue_entries())
-            for group in queue_groups:
-                pipe.zrevrange(keys.talk_times(group), 0, HANDLE_TIMES_KEPT - 1)
-        replies = iter(pipe.execute())
-        presence_hash = next(replies)
-        call_hash = next(replies) if call else {}
-        caller_hash = next(replies) if history else {}
-        queue, handle = (), {}
-        if queue_groups:
-            queue = parse_queue(next(replies))
-            handle = {g: talk_seconds(next(replies)) for g in queue_groups}
+        reply = self.scripts.call(
+            "load",
+            [keys.call(call) if call else keys.call("-"), keys.caller(caller) if history else ""],
+            [now, FREE_PER_GROUP, call if (with_place and call) else "", len(groups), *groups, *agents],
+        )
+        call_flat, caller_flat, records, free, on_duty, place = reply
+        call_hash = _pairs(call_flat)
         state = None
-        if call_hash and call_hash.get("state"):
+        if call_hash.get("state"):
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
             if state is not None:
                 state = state.but(
@@ -86,10 +78,9 @@ class CallStore:
                 )
         return Snapshot(
             state,
-            caller_history.parse(caller_hash or {}),
-            {agent: presence_records.parse(raw) for agent, raw in presence_hash.items()},
-            queue,
-            handle,
+            caller_history.parse(_pairs(caller_flat)) if history else CallerMemory(),
+            presence_index.staffing(groups, records, free, on_duty),
+            _place(place),
         )
 
     def save(self, outcome, snapshot: Snapshot, now: float, window_seconds: int) -> str | None:
@@ -128,8 +119,7 @@ class CallStore:
             for agent in outcome.busy:
                 pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid, agent)
             if outcome.dequeue:
-                pipe.zrem(keys.queue(), *outcome.dequeue)
-                pipe.hdel(keys.queue_entries(), *outcome.dequeue)
+                pipe.evalsha(shas["dequeue"], 0, *outcome.dequeue)
             # before the enqueue: a caller put back in line is no longer held by the person let go
             for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
                 if agents:
@@ -181,3 +171,18 @@ class CallStore:
         # would double the replies to parse on the hot path.
         results = self.scripts.run(build)
         return (results[-1] or None) if dial is not None else None
+
+
+def _pairs(flat: list) -> dict:
+    return dict(zip(flat[::2], flat[1::2], strict=False))
+
+
+def _place(reply) -> Place | None:
+    """The LOAD script's place: entry JSON, ahead, people on duty, talk seconds (sum) and samples."""
+    if not reply:
+        return None
+    entry = QueueEntry.from_json(reply[0])
+    if entry is None:
+        return None
+    samples = int(reply[4])
+    return Place(entry, int(reply[1]), int(reply[2]), float(reply[3]) / samples if samples else 0.0)

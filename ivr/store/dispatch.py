@@ -3,17 +3,36 @@
 The choice of who takes whom is pure (ivr.call.queueing.next_for); the hand-over is one Lua script, so a
 person is never given two callers and a caller never two people, whatever the workers and webhooks race.
 A callback request taken here is claimed with an expiry and an attempt token (see ivr.store.callbacks).
+What a round reads is the free people and the first few entries of each line: its cost grows with the
+people free and the number of groups, never with the number of callers waiting.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, field
 
 from ivr.call import presence
-from ivr.call.queueing import QueueEntry, parse_queue, request_id_of
+from ivr.call.queueing import QueueEntry, request_id_of
 from ivr.store import keys, presence_records, scripts, wake
 from ivr.store.callbacks import CLAIM_SECONDS, PLACING_SECONDS
 from ivr.store.calls import ENDED_TTL, RESERVE_MARGIN_SECONDS
+
+HEAD = 16  # entries read from the front of each line per round
+FREE_PER_ROUND = 64  # free people served per round, longest idle first
+SWEPT_PER_ROUND = 100  # expired holds let go per round
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one dispatch round sees: who is free (longest idle first), and the front of every line."""
+
+    free: tuple[str, ...] = ()
+    directory_mark: str | None = None  # the fingerprint the presence indexes were built for
+    lines: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)  # group -> first entries
+    own: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)  # free person -> their returning callers
+    staffed: dict[str, int] = field(default_factory=dict)  # group -> non-supervisors on duty
+    on_duty: frozenset[str] = frozenset()  # of the people waiting callers prefer, those not away
 
 
 class Dispatch:
@@ -21,40 +40,118 @@ class Dispatch:
         self.r = r
         self.scripts = scripts.Registered(r)
 
-    def snapshot(self) -> tuple[dict, tuple[QueueEntry, ...]]:
-        """One round trip: everyone's presence, and everyone waiting, oldest first."""
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(keys.presence())
-        pipe.hgetall(keys.queue_entries())
-        presence_hash, entries = pipe.execute()
-        return {a: presence_records.parse(raw) for a, raw in presence_hash.items()}, parse_queue(entries)
+    def round(self, now: float, groups: tuple[str, ...]) -> Round:
+        """At most three round trips: free people and the heads of the lines, then the entries they name and
+        the free people's own lines, then (only when some exist) returning callers' entries and whether the
+        people they prefer are on duty. Holds that expired unheard are let go first."""
 
-    def holds(self) -> tuple[dict[str, str], tuple[str, ...]]:
-        """One round trip: who is held by what (agent -> CallSid or callback queue id, while ringing or busy),
-        and the CallSids of the callers waiting in line."""
+        def first(pipe, shas) -> None:
+            pipe.evalsha(shas["sweep"], 0, now, SWEPT_PER_ROUND)
+            pipe.get(keys.people_version())
+            pipe.zrange(keys.free(presence.EVERYONE), 0, FREE_PER_ROUND - 1)
+            for g in groups:
+                pipe.zrange(keys.line(g), 0, HEAD - 1)
+                pipe.scard(keys.staffed(g))
+
+        replies = self.scripts.run(first)
+        mark, free = replies[1], tuple(replies[2])
+        head_ids = {g: replies[3 + 2 * i] for i, g in enumerate(groups)}
+        staffed = {g: int(replies[4 + 2 * i]) for i, g in enumerate(groups)}
+        if not free or not any(head_ids.values()):
+            return Round(free, mark, staffed=staffed)
+        wanted = list({q for ids in head_ids.values() for q in ids})
         pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(keys.presence())
-        pipe.zrange(keys.queue(), 0, -1)
-        presence_hash, queued = pipe.execute()
-        holds = {}
-        for agent, raw in presence_hash.items():
+        pipe.hmget(keys.queue_entries(), wanted)
+        for agent in free:
+            pipe.zrange(keys.own_line(agent), 0, HEAD - 1)
+        raw, *own_ids = pipe.execute()
+        entries = self._parse(dict(zip(wanted, raw, strict=True)), head_ids)
+        own_wanted = [q for ids in own_ids for q in ids if q not in entries]
+        prefer = {e.prefer for e in entries.values() if e.prefer}
+        own_raw, duty = [], []
+        if own_wanted or prefer:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hmget(keys.queue_entries(), own_wanted) if own_wanted else None
+            pipe.smismember(keys.on_duty(presence.EVERYONE), sorted(prefer)) if prefer else None
+            replies = iter(pipe.execute())
+            own_raw = next(replies) if own_wanted else []
+            duty = next(replies) if prefer else []
+        entries.update(self._parse(dict(zip(own_wanted, own_raw, strict=True)), {}))
+        on_duty = frozenset(a for a, yes in zip(sorted(prefer), duty, strict=False) if yes)
+        return Round(
+            free,
+            mark,
+            {g: tuple(entries[q] for q in ids if q in entries) for g, ids in head_ids.items()},
+            {a: tuple(entries[q] for q in ids if q in entries) for a, ids in zip(free, own_ids, strict=True) if ids},
+            staffed,
+            on_duty,
+        )
+
+    def _parse(self, raw: dict[str, str | None], lines: dict[str, list[str]]) -> dict[str, QueueEntry]:
+        """Parse entries; one that has left the queue (or cannot be read) leaves the lines that still name it."""
+        parsed = {q: QueueEntry.from_json(text) if text else None for q, text in raw.items()}
+        stale = [(g, q) for g, ids in lines.items() for q in ids if parsed.get(q) is None]
+        if stale:
+            pipe = self.r.pipeline(transaction=False)
+            for g, q in stale:
+                pipe.zrem(keys.line(g), q)
+            pipe.execute()
+        return {q: e for q, e in parsed.items() if e is not None}
+
+    def holds(self) -> dict[str, str]:
+        """One round trip: who is held by what (agent -> CallSid or callback queue id, while ringing or busy)."""
+        held = self.r.zrange(keys.held(), 0, -1)
+        if not held:
+            return {}
+        records = self.r.hmget(keys.presence(), held)
+        found = {}
+        for agent, raw in zip(held, records, strict=True):
             record = presence_records.parse(raw)
             if record.call and record.status in (presence.RINGING, presence.BUSY):
-                holds[agent] = record.call
-        return holds, tuple(q for q in queued if request_id_of(q) == q)
+                found[agent] = record.call
+        return found
+
+    def waiting_page(self, start: int, count: int) -> tuple[tuple[str, ...], int]:
+        """The CallSids of the callers waiting at places start .. start+count-1 (callback requests left out),
+        and where the next page starts (0 again after the end), so the line is checked a page at a time."""
+        page = self.r.zrange(keys.queue(), start, start + count - 1)
+        following = start + count if len(page) == count else 0
+        return tuple(q for q in page if request_id_of(q) == q), following
+
+    def take_all(self, hand_overs: list[tuple[str, QueueEntry, int]], now: float) -> list[str | None]:
+        """Give each entry to its person, if both are still free: one round trip for every hand-over of a
+        round. Takes (agent, entry, ring seconds); returns each hand-over's attempt token, or None."""
+        tokens = [secrets.token_hex(8) for _ in hand_overs]  # names a hand-over: a re-sent take knows its own
+
+        def build(pipe, shas) -> None:
+            for (agent, entry, ring_seconds), token in zip(hand_overs, tokens, strict=True):
+                callback_key = keys.callback(request_id_of(entry.id)) if entry.is_callback else keys.callback("-")
+                hold = now + (PLACING_SECONDS if entry.is_callback else ring_seconds + RESERVE_MARGIN_SECONDS)
+                call_key = keys.call("-") if entry.is_callback else keys.call(entry.id)
+                pipe.evalsha(
+                    shas["take"],
+                    6,
+                    keys.presence(),
+                    keys.queue(),
+                    keys.queue_entries(),
+                    keys.callbacks_claimed(),
+                    callback_key,
+                    call_key,
+                    now,
+                    hold,
+                    agent,
+                    entry.id,
+                    "1" if entry.is_callback else "0",
+                    now + CLAIM_SECONDS,
+                    token,
+                )
+
+        replies = self.scripts.run(build) if hand_overs else []
+        return [token if taken == 1 else None for token, taken in zip(tokens, replies, strict=True)]
 
     def take(self, agent: str, entry: QueueEntry, now: float, ring_seconds: int) -> str | None:
         """Give `entry` to `agent` if both are still free; returns the attempt token, or None."""
-        attempt = secrets.token_hex(8)  # names this hand-over, so a re-sent take recognises itself
-        callback_key = keys.callback(request_id_of(entry.id)) if entry.is_callback else keys.callback("-")
-        hold = now + (PLACING_SECONDS if entry.is_callback else ring_seconds + RESERVE_MARGIN_SECONDS)
-        call_key = keys.call("-") if entry.is_callback else keys.call(entry.id)
-        taken = self.scripts.call(
-            "take",
-            [keys.presence(), keys.queue(), keys.queue_entries(), keys.callbacks_claimed(), callback_key, call_key],
-            [now, hold, agent, entry.id, "1" if entry.is_callback else "0", now + CLAIM_SECONDS, attempt],
-        )
-        return attempt if taken == 1 else None
+        return self.take_all([(agent, entry, ring_seconds)], now)[0]
 
     def put_back(self, entry: QueueEntry, now: float) -> None:
         """Return a waiting caller to the queue at their old place (a hand-over that did not happen, the person
@@ -68,12 +165,13 @@ class Dispatch:
     def forget_ended_call(self, call_sid: str, now: float) -> None:
         """Twilio says this call is over: mark it ended (so no late webhook puts it back in line) and take it
         out of the queue. Anyone it still holds is freed by release."""
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hset(keys.call(call_sid), "ended", now)
-        pipe.expire(keys.call(call_sid), ENDED_TTL)
-        pipe.zrem(keys.queue(), call_sid)
-        pipe.hdel(keys.queue_entries(), call_sid)
-        pipe.execute()
+
+        def build(pipe, shas) -> None:
+            pipe.hset(keys.call(call_sid), "ended", now)
+            pipe.expire(keys.call(call_sid), ENDED_TTL)
+            pipe.evalsha(shas["dequeue"], 0, call_sid)
+
+        self.scripts.run(build)
 
     def release_orphan(self, agent: str, queue_id: str, now: float) -> bool:
         """Free `agent` held by a callback request no attempt is placing any more (checked in the same step)."""

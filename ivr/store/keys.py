@@ -14,13 +14,59 @@ def caller(caller_id: str) -> str:
 
 
 def presence() -> str:
-    """Every agent's availability (a hash: agent id -> JSON record)."""
+    """Every agent's availability (a hash: agent id -> JSON record), read by key, never whole, on a webhook."""
     return f"{PREFIX}presence"
+
+
+# The presence indexes below are derived from the records and the directory (ivr.store.presence_index), kept
+# in step by the Lua that writes a record, so a webhook reads the few people it needs whatever the directory.
+EVERYONE = "*"  # the index group every person is in
+
+
+def people() -> str:
+    """The directory as the indexes know it (a hash: agent id -> comma-separated index groups)."""
+    return f"{PREFIX}people"
+
+
+def people_version() -> str:
+    """A fingerprint of the directory the indexes were built for (a string)."""
+    return f"{PREFIX}people:version"
+
+
+def free(group: str) -> str:
+    """The people of a group free now (a sorted set: agent id -> idle since), longest idle first."""
+    return f"{PREFIX}free:{group}"
+
+
+def on_duty(group: str) -> str:
+    """The people of a group not away (a set), supervisors who list the group included."""
+    return f"{PREFIX}duty:{group}"
+
+
+def staffed(group: str) -> str:
+    """The people of a group not away who are not supervisors (a set)."""
+    return f"{PREFIX}staff:{group}"
+
+
+def held() -> str:
+    """People ringing or busy, by when their hold expires (a sorted set: agent id -> until)."""
+    return f"{PREFIX}held"
 
 
 def queue() -> str:
     """Everyone waiting for a person, callers and callback requests alike (a sorted set: id -> since)."""
     return f"{PREFIX}queue"
+
+
+def line(group: str) -> str:
+    """Everyone waiting whom a group may take (a sorted set: queue id -> since): a caller's place is a ZRANK,
+    and the head of the line a ZRANGE, whatever the length of the queue."""
+    return f"{PREFIX}line:{group}"
+
+
+def own_line(agent: str) -> str:
+    """Returning callers waiting for their own person first (a sorted set: queue id -> since)."""
+    return f"{PREFIX}own:{agent}"
 
 
 def queue_entries() -> str:

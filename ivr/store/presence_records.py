@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ivr.call.presence import AVAILABLE, AWAY, Presence
-from ivr.store import keys, wake
+from ivr.store import keys, scripts, wake
 
 
 def parse(raw: str | None) -> Presence:
@@ -35,11 +35,10 @@ def set_status(r, agent_id: str, status: str, now: float) -> None:
     """Set an agent available (idle from now) or away, from the CLI or an agent tool."""
     if status not in (AVAILABLE, AWAY):
         raise ValueError(f"status must be {AVAILABLE} or {AWAY}")
-    pipe = r.pipeline(transaction=False)
-    pipe.hset(keys.presence(), agent_id, dump(Presence(status, now)))
-    if status == AVAILABLE:  # the worker gives them the longest-waiting caller straight away
-        wake.nudge(pipe, "available")
-    pipe.execute()
+    # through the script that keeps the presence indexes in step; the worker, nudged, gives someone who
+    # became available the longest-waiting caller straight away
+    also = (lambda pipe: wake.nudge(pipe, "available")) if status == AVAILABLE else None
+    scripts.Registered(r).call("put", [keys.presence()], [agent_id, dump(Presence(status, now)), now], also=also)
 
 
 def read_all(r) -> dict[str, Presence]:

@@ -8,56 +8,15 @@ from __future__ import annotations
 
 import redis
 
-# Shared by CLAIM and TAKE: the presence record of an agent if they are free right now, else nil.
-# Mirrors ivr.call.presence.effective(): an expired ringing or busy record is free again.
-_FREE_NOW = """
-local function free_now(presence_key, agent, now)
-  local raw = redis.call('HGET', presence_key, agent)
-  local rec = {s = 'available', idle = 0}
-  if raw then
-    local ok, decoded = pcall(cjson.decode, raw)
-    if ok and type(decoded) == 'table' then rec = decoded end
-  end
-  local s = rec.s or 'available'
-  if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
-    s = 'available'
-  end
-  if s == 'available' then return rec end
-  return nil
-end
-"""
-
-# Shared by ENQUEUE and ADVANCE: whether an agent is ringing or busy for `holder`, and not past expiry.
-_HELD_BY = """
-local function held_by(presence_key, agent, holder, now)
-  local raw = redis.call('HGET', presence_key, agent)
-  if not raw then return false end
-  local ok, rec = pcall(cjson.decode, raw)
-  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
-    return false
-  end
-  local expiry = tonumber(rec['until'] or 0)
-  return expiry == 0 or expiry >= now
-end
-"""
-
-# Shared by CLAIM and TAKE: whether an agent's record says they are ringing for `holder` now.
-_RINGING_FOR = """
-local function ringing_for(presence_key, agent, holder)
-  local raw = redis.call('HGET', presence_key, agent)
-  if not raw then return false end
-  local ok, rec = pcall(cjson.decode, raw)
-  return ok and type(rec) == 'table' and rec.s == 'ringing' and rec.call == holder
-end
-"""
+from ivr.store import index_scripts, lua
 
 # CLAIM: reserve the first of the candidates who is free right now, for one call.
 # KEYS[1] presence hash, KEYS[2] the call's hash
 # ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
 # Returns the claimed agent id, or false. Sent again (a re-sent pipeline), it returns the person it claimed.
 CLAIM = (
-    _FREE_NOW
-    + _RINGING_FOR
+    lua.FREE_NOW
+    + lua.RINGING_FOR
     + """
 local now = tonumber(ARGV[1])
 local already = redis.call('HGET', KEYS[2], 'ringing')
@@ -68,7 +27,7 @@ for i = 4, #ARGV do
   local rec = free_now(KEYS[1], ARGV[i], now)
   if rec then
     local claimed = {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]}
-    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(claimed))
+    put_record(ARGV[i], claimed, now)
     redis.call('HSET', KEYS[2], 'ringing', ARGV[i])
     return ARGV[i]
   end
@@ -77,30 +36,12 @@ return false
 """
 )
 
-# Shared by RELEASE and SETTLE: free an agent only if `holder` still holds them. Someone who talked, or
-# who rang and did not answer (to_back), is idle from now; someone freed by the caller hanging up while
-# they rang keeps their place among the idle. Returns 1 when freed.
-_LET_GO = """
-local function let_go(presence_key, agent, holder, now, to_back)
-  local raw = redis.call('HGET', presence_key, agent)
-  if not raw then return 0 end
-  local ok, rec = pcall(cjson.decode, raw)
-  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
-    return 0
-  end
-  local idle = tonumber(rec.idle or 0)
-  if rec.s == 'busy' or to_back then idle = now end
-  redis.call('HSET', presence_key, agent, cjson.encode({s = 'available', idle = idle}))
-  return 1
-end
-"""
-
 # RELEASE: free agents held by one call, and only if that call still holds them.
 # KEYS[1] presence hash, KEYS[2] the call's hash
 # ARGV[1] now, ARGV[2] CallSid, ARGV[3] "back" for agents who did not take the call (else "keep"),
 # ARGV[4..] agent ids
 RELEASE = (
-    _LET_GO
+    lua.LET_GO
     + """
 local now = tonumber(ARGV[1])
 local freed = 0
@@ -119,7 +60,7 @@ return freed
 # KEYS[1] presence hash, KEYS[2] claimed callbacks zset; ARGV[1] now, ARGV[2] the callback's queue id,
 # ARGV[3] agent id. Returns 1 when freed.
 RELEASE_ORPHAN = (
-    _LET_GO
+    lua.LET_GO
     + """
 if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end
 return let_go(KEYS[1], ARGV[3], ARGV[2], tonumber(ARGV[1]), false)
@@ -137,8 +78,8 @@ return let_go(KEYS[1], ARGV[3], ARGV[2], tonumber(ARGV[1]), false)
 # (a re-sent pipeline), it finds its own hand-over done (by its token: another worker's take of the same
 # caller is not its own) and returns 1 without doing anything more.
 TAKE = (
-    _FREE_NOW
-    + _RINGING_FOR
+    lua.FREE_NOW
+    + lua.RINGING_FOR
     + """
 local now = tonumber(ARGV[1])
 local mine = (ARGV[5] == '1' and redis.call('HGET', KEYS[5], 'attempt') == ARGV[7])
@@ -151,15 +92,12 @@ if not rec then return 0 end
 local since = redis.call('ZSCORE', KEYS[2], ARGV[4])
 if not since then return 0 end
 if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[5], 'request') == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[4])  -- its request expired: nothing left to place
-  redis.call('HDEL', KEYS[3], ARGV[4])
+  leave_line(ARGV[4])  -- its request expired: nothing left to place
   return 0
 end
-local entry = redis.call('HGET', KEYS[3], ARGV[4])
-redis.call('ZREM', KEYS[2], ARGV[4])
-redis.call('HDEL', KEYS[3], ARGV[4])
-redis.call('HSET', KEYS[1], ARGV[3], cjson.encode({s = 'ringing', idle = tonumber(rec.idle or 0),
-  ['until'] = tonumber(ARGV[2]), call = ARGV[4]}))
+local entry = leave_line(ARGV[4])
+put_record(ARGV[3], {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[4]},
+  now)
 if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3], 'taken', ARGV[7]) end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
@@ -178,8 +116,8 @@ return 1
 # with ARGV[2] "" only that is written; ARGV[8] now
 # Sending it twice changes nothing more than sending it once.
 ADVANCE = (
-    _FREE_NOW
-    + _HELD_BY
+    lua.FREE_NOW
+    + lua.HELD_BY
     + """
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'leg', ARGV[7]) end
@@ -188,6 +126,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[4])
 if ARGV[5] ~= '' and (held_by(KEYS[3], ARGV[5], ARGV[4], 0) or free_now(KEYS[3], ARGV[5], tonumber(ARGV[8]))) then
   redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])  -- not a person whose hold lapsed and who was given away
+  index_person(ARGV[5], tonumber(ARGV[8]))
 end
 return 1
 """
@@ -201,7 +140,7 @@ return 1
 # try at the customer, ARGV[7] now, ARGV[8] how long a request lives (seconds)
 # Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
 SETTLE = (
-    _LET_GO
+    lua.LET_GO
     + """
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
 local now = tonumber(ARGV[7])
@@ -214,8 +153,7 @@ end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '', 'leg', '')
 if ARGV[2] == 'requeue' then
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[3])
-  redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+  join_line(ARGV[3], tonumber(ARGV[5]), ARGV[4])
   redis.call('HSET', KEYS[1], 'status', 'waiting')
 elseif ARGV[2] == 'supervisors' then
   redis.call('ZADD', KEYS[6], now, ARGV[3])
@@ -233,7 +171,7 @@ return 1
 # BUSY: an agent accepted a call: busy on it, unless another call holds them now (a late whisper reply).
 # KEYS[1] presence hash; ARGV[1] now, ARGV[2] busy-until, ARGV[3] CallSid, ARGV[4] agent id. Returns 1 or 0.
 BUSY = (
-    _FREE_NOW
+    lua.FREE_NOW
     + """
 local now = tonumber(ARGV[1])
 local raw = redis.call('HGET', KEYS[1], ARGV[4])
@@ -243,8 +181,8 @@ if raw then
   if ok and type(decoded) == 'table' then rec = decoded end
 end
 if rec.call ~= ARGV[3] and not free_now(KEYS[1], ARGV[4], now) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[4], cjson.encode({s = 'busy', idle = tonumber(rec.idle or 0),
-  ['until'] = tonumber(ARGV[2]), call = ARGV[3]}))
+put_record(ARGV[4], {s = 'busy', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]},
+  now)
 return 1
 """
 )
@@ -258,7 +196,7 @@ return 1
 # ARGV[1] queue id, ARGV[2] place (since), ARGV[3] entry JSON, ARGV[4] "1" when the entry is the call itself,
 # ARGV[5] now
 ENQUEUE = (
-    _HELD_BY
+    lua.HELD_BY
     + """
 if ARGV[4] == '1' then
   if redis.call('HEXISTS', KEYS[3], 'ended') == 1 then return 0 end
@@ -268,13 +206,17 @@ else
   local status = redis.call('HGET', KEYS[3], 'status')
   if status and status ~= 'waiting' then return 0 end
 end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+join_line(ARGV[1], tonumber(ARGV[2]), ARGV[3])
 return 1
 """
 )
 
 ALL = {
+    "dequeue": index_scripts.DEQUEUE,
+    "put": index_scripts.PUT,
+    "sweep": index_scripts.SWEEP,
+    "sync": index_scripts.SYNC,
+    "load": index_scripts.LOAD,
     "claim": CLAIM,
     "release": RELEASE,
     "release_orphan": RELEASE_ORPHAN,
@@ -288,7 +230,7 @@ ALL = {
 
 def register(r) -> dict[str, str]:
     """Load every script into Redis; return name -> SHA."""
-    return {name: r.script_load(body) for name, body in ALL.items()}
+    return {name: r.script_load(lua.COMMON + body) for name, body in ALL.items()}
 
 
 class Registered:

@@ -1,0 +1,162 @@
+"""The Lua every script shares: the key names of the indexes and the queue's lines (built in ivr.store.keys),
+and the helpers that keep them in step with what a script writes. A presence record and its indexes, or a
+queue entry and its lines, always change in the same atomic step (ivr.store.scripts runs the scripts).
+"""
+
+from __future__ import annotations
+
+from ivr.store import keys
+
+# Prepended to every script.
+COMMON = f"""
+local PRESENCE, PEOPLE, HELD = '{keys.presence()}', '{keys.people()}', '{keys.held()}'
+local FREE, DUTY, STAFF = '{keys.free("")}', '{keys.on_duty("")}', '{keys.staffed("")}'
+local QUEUE, ENTRIES = '{keys.queue()}', '{keys.queue_entries()}'
+local LINE, OWN = '{keys.line("")}', '{keys.own_line("")}'
+"""
+COMMON += """
+local function decode(raw)
+  if not raw then return nil end
+  local ok, value = pcall(cjson.decode, raw)
+  if ok and type(value) == 'table' then return value end
+  return nil
+end
+
+-- Put one person in the indexes their record says, as ivr.call.presence.effective() reads it: free (by idle
+-- since), on duty (not away), held (ringing or busy, by expiry). People not in the directory are in none.
+local function index_person(agent, now)
+  local groups = redis.call('HGET', PEOPLE, agent)
+  if not groups then
+    redis.call('ZREM', HELD, agent)
+    return
+  end
+  local rec = decode(redis.call('HGET', PRESENCE, agent)) or {}
+  local s = rec.s
+  if s ~= 'away' and s ~= 'ringing' and s ~= 'busy' then s = 'available' end
+  local expiry = tonumber(rec['until'] or 0) or 0
+  local held = (s == 'ringing' or s == 'busy')
+  if held and expiry > 0 and expiry < now then
+    s = 'available'
+    held = false
+  end
+  local supervisor = string.find(',' .. groups .. ',', ',supervisors,', 1, true) ~= nil
+  for g in string.gmatch(groups, '[^,]+') do
+    if s == 'available' then
+      redis.call('ZADD', FREE .. g, tonumber(rec.idle or 0) or 0, agent)
+    else
+      redis.call('ZREM', FREE .. g, agent)
+    end
+    if s == 'away' then
+      redis.call('SREM', DUTY .. g, agent)
+      redis.call('SREM', STAFF .. g, agent)
+    else
+      redis.call('SADD', DUTY .. g, agent)
+      if not supervisor then redis.call('SADD', STAFF .. g, agent) end
+    end
+  end
+  if held and expiry > 0 then redis.call('ZADD', HELD, expiry, agent) else redis.call('ZREM', HELD, agent) end
+end
+
+-- A hold that expired without its webhook makes the person free again (their record already reads so).
+local function sweep(now, limit)
+  for _, agent in ipairs(redis.call('ZRANGEBYSCORE', HELD, '-inf', '(' .. now, 'LIMIT', 0, limit)) do
+    index_person(agent, now)
+  end
+end
+
+local function put_record(agent, rec, now)
+  redis.call('HSET', PRESENCE, agent, cjson.encode(rec))
+  index_person(agent, now)
+end
+
+-- The lines a queue entry waits in: one per group that may take it, and its own person's for a returning
+-- caller (the entry JSON of ivr.call.queueing.QueueEntry).
+local function lines_of(raw)
+  local entry = decode(raw)
+  local found = {}
+  if not entry then return found end
+  if type(entry.groups) == 'table' then
+    for _, g in ipairs(entry.groups) do table.insert(found, LINE .. g) end
+  end
+  if type(entry.prefer) == 'string' and entry.prefer ~= '' then table.insert(found, OWN .. entry.prefer) end
+  return found
+end
+
+local function leave_line(id)
+  local raw = redis.call('HGET', ENTRIES, id)
+  if raw then
+    for _, line in ipairs(lines_of(raw)) do redis.call('ZREM', line, id) end
+  end
+  redis.call('ZREM', QUEUE, id)
+  redis.call('HDEL', ENTRIES, id)
+  return raw
+end
+
+local function join_line(id, since, raw)
+  leave_line(id)  -- a caller back in line with another target leaves their old lines
+  redis.call('ZADD', QUEUE, since, id)
+  redis.call('HSET', ENTRIES, id, raw)
+  for _, line in ipairs(lines_of(raw)) do redis.call('ZADD', line, since, id) end
+end
+"""
+
+# Shared by CLAIM and TAKE: the presence record of an agent if they are free right now, else nil.
+# Mirrors ivr.call.presence.effective(): an expired ringing or busy record is free again.
+FREE_NOW = """
+local function free_now(presence_key, agent, now)
+  local raw = redis.call('HGET', presence_key, agent)
+  local rec = {s = 'available', idle = 0}
+  if raw then
+    local ok, decoded = pcall(cjson.decode, raw)
+    if ok and type(decoded) == 'table' then rec = decoded end
+  end
+  local s = rec.s or 'available'
+  if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
+    s = 'available'
+  end
+  if s == 'available' then return rec end
+  return nil
+end
+"""
+
+# Shared by ENQUEUE and ADVANCE: whether an agent is ringing or busy for `holder`, and not past expiry.
+HELD_BY = """
+local function held_by(presence_key, agent, holder, now)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return false end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
+    return false
+  end
+  local expiry = tonumber(rec['until'] or 0)
+  return expiry == 0 or expiry >= now
+end
+"""
+
+# Shared by CLAIM and TAKE: whether an agent's record says they are ringing for `holder` now.
+RINGING_FOR = """
+local function ringing_for(presence_key, agent, holder)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return false end
+  local ok, rec = pcall(cjson.decode, raw)
+  return ok and type(rec) == 'table' and rec.s == 'ringing' and rec.call == holder
+end
+"""
+
+# Shared by RELEASE and SETTLE: free an agent only if `holder` still holds them. Someone who talked, or
+# who rang and did not answer (to_back), is idle from now; someone freed by the caller hanging up while
+# they rang keeps their place among the idle. Returns 1 when freed.
+LET_GO = """
+local function let_go(presence_key, agent, holder, now, to_back)
+  local raw = redis.call('HGET', presence_key, agent)
+  if not raw then return 0 end
+  local ok, rec = pcall(cjson.decode, raw)
+  if not (ok and type(rec) == 'table' and rec.call == holder and (rec.s == 'ringing' or rec.s == 'busy')) then
+    return 0
+  end
+  local idle = tonumber(rec.idle or 0)
+  if rec.s == 'busy' or to_back then idle = now end
+  put_record(agent, {s = 'available', idle = idle}, now)
+  return 1
+end
+"""
