@@ -35,7 +35,13 @@ def everything(r) -> dict:
             found["state"] = {**state, "number": SEALER.open(state["number"])}
         return found
 
-    read = {"hash": hash_, "zset": lambda k: r.zrange(k, 0, -1, withscores=True), "list": lambda k: r.lrange(k, 0, -1)}
+    read = {
+        "hash": hash_,
+        "zset": lambda k: r.zrange(k, 0, -1, withscores=True),
+        "list": lambda k: r.lrange(k, 0, -1),
+        "set": r.smembers,
+        "string": r.get,
+    }
     return {k: (r.type(k), read[r.type(k)](k)) for k in sorted(r.keys("*"))}
 
 

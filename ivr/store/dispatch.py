@@ -39,24 +39,29 @@ class Dispatch:
     def __init__(self, r):
         self.r = r
         self.scripts = scripts.Registered(r)
+        self._known_lines: tuple[str, ...] = ()  # every group with a line, as the last round found them
 
-    def round(self, now: float, groups: tuple[str, ...]) -> Round:
+    def round(self, now: float, directory_groups: tuple[str, ...]) -> Round:
         """At most three round trips: free people and the heads of the lines, then the entries they name and
         the free people's own lines, then (only when some exist) returning callers' entries and whether the
-        people they prefer are on duty. Holds that expired unheard are let go first."""
+        people they prefer are on duty. Holds that expired unheard are let go first. Besides the directory's
+        groups, the lines of groups that left it are read too (the supervisors take their callers)."""
+        groups = tuple(dict.fromkeys((*directory_groups, *self._known_lines)))
 
         def first(pipe, shas) -> None:
             pipe.evalsha(shas["sweep"], 0, now, SWEPT_PER_ROUND)
             pipe.get(keys.people_version())
             pipe.zrange(keys.free(presence.EVERYONE), 0, FREE_PER_ROUND - 1)
+            pipe.smembers(keys.lines())
             for g in groups:
                 pipe.zrange(keys.line(g), 0, HEAD - 1)
                 pipe.scard(keys.staffed(g))
 
         replies = self.scripts.run(first)
         mark, free = replies[1], tuple(replies[2])
-        head_ids = {g: replies[3 + 2 * i] for i, g in enumerate(groups)}
-        staffed = {g: int(replies[4 + 2 * i]) for i, g in enumerate(groups)}
+        self._known_lines = tuple(sorted(replies[3]))
+        head_ids = {g: replies[4 + 2 * i] for i, g in enumerate(groups)}
+        staffed = {g: int(replies[5 + 2 * i]) for i, g in enumerate(groups)}
         if not free or not any(head_ids.values()):
             return Round(free, mark, staffed=staffed)
         wanted = list({q for ids in head_ids.values() for q in ids})

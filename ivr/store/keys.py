@@ -64,6 +64,11 @@ def line(group: str) -> str:
     return f"{PREFIX}line:{group}"
 
 
+def lines() -> str:
+    """The groups that have (or had) a line (a set), so a line whose group left the directory is still served."""
+    return f"{PREFIX}lines"
+
+
 def own_line(agent: str) -> str:
     """Returning callers waiting for their own person first (a sorted set: queue id -> since)."""
     return f"{PREFIX}own:{agent}"

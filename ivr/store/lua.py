@@ -12,7 +12,7 @@ COMMON = f"""
 local PRESENCE, PEOPLE, HELD = '{keys.presence()}', '{keys.people()}', '{keys.held()}'
 local FREE, DUTY, STAFF = '{keys.free("")}', '{keys.on_duty("")}', '{keys.staffed("")}'
 local QUEUE, ENTRIES = '{keys.queue()}', '{keys.queue_entries()}'
-local LINE, OWN = '{keys.line("")}', '{keys.own_line("")}'
+local LINE, OWN, LINES = '{keys.line("")}', '{keys.own_line("")}', '{keys.lines()}'
 """
 COMMON += """
 local function decode(raw)
@@ -97,6 +97,10 @@ local function join_line(id, since, raw)
   redis.call('ZADD', QUEUE, since, id)
   redis.call('HSET', ENTRIES, id, raw)
   for _, line in ipairs(lines_of(raw)) do redis.call('ZADD', line, since, id) end
+  local entry = decode(raw)
+  if entry and type(entry.groups) == 'table' then
+    for _, g in ipairs(entry.groups) do redis.call('SADD', LINES, g) end
+  end
 end
 """
 

@@ -1,0 +1,176 @@
+"""The outage day: thousands waiting and a large directory cost a webhook no more than a quiet day does, the
+presence indexes always say what the records say, and a round's hand-overs go to Twilio together."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import threading
+
+import pytest
+
+from ivr.call import presence
+from ivr.call.actions import DialFirstFree
+from ivr.call.callstate import CallState
+from ivr.call.presence import Presence, Staffing
+from ivr.call.queueing import QueueEntry
+from ivr.call.world import Outcome
+from ivr.dispatcher.worker import Worker
+from ivr.flows.catalog import load_catalog
+from ivr.store import keys, presence_records
+from ivr.store.calls import FREE_PER_GROUP, CallStore, Snapshot
+from ivr.store.presence_index import PresenceIndex
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, SEALER, put_in_line, put_presence
+from tests.twilio_rest_stub import TwilioRestStub
+from tests.twilio_sim import Twilio
+
+GROUPS = ("billing", "technical", "outages", "moving", "cancellations", "general")
+
+
+def many_people(folder, count: int) -> None:
+    """A flows folder whose directory has `count` people, one supervisor in twenty."""
+    shutil.copy(ROOT / "flows" / "support.yaml", folder)
+    rows = ["agents:"]
+    for n in range(count):
+        role = "supervisor" if n % 20 == 0 else "agent"
+        rows += [
+            f"  - id: p{n:04d}",
+            f"    name: Person {n}",
+            f'    number: "+1500555{n:04d}"',
+            f"    role: {role}",
+            f"    groups: [{GROUPS[n % len(GROUPS)]}]",
+        ]
+    (folder / "agents.yaml").write_text("\n".join(rows) + "\n")
+
+
+def bytes_sent(r) -> int:
+    return int(r.info("stats")["total_net_output_bytes"])
+
+
+def test_a_wait_document_reads_the_same_few_bytes_with_ten_or_three_thousand_waiting(make_app, r, clock, tmp_path):
+    many_people(tmp_path, 300)
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    directory = app.extensions["ivr"].catalog.directory
+    for person in directory.agents:
+        presence_records.set_status(r, person, presence.AWAY, clock.now)
+    twilio = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)
+
+    def ahead(count: int, start: int) -> None:
+        for n in range(start, start + count):
+            put_in_line(r, QueueEntry(f"CA{n:032x}", clock.now - 10_000 + n, ("moving",), "riverlink-support"))
+        for n in range(count // 3):  # and callers of another team, who are not ahead of a moving caller
+            put_in_line(r, QueueEntry(f"CAbill{start + n:028x}", clock.now - 20_000 + n, ("billing",), "x"))
+
+    ahead(10, 0)
+    call = twilio.call().start()
+    call.press("3")  # moving: everyone is away, so the caller waits in line
+    assert call.enqueued()
+    before = bytes_sent(r)
+    call.wait(seconds=5)
+    few = bytes_sent(r) - before
+    assert "You are number 11 in line" in call.heard()
+
+    ahead(3000, 10)
+    before = bytes_sent(r)
+    call.wait(seconds=25)
+    many = bytes_sent(r) - before
+    assert "You are number 3011 in line" in call.heard(), "only those waiting for the same people are ahead"
+    assert many < 4000 and abs(many - few) < 200, f"{few} bytes with 10 ahead, {many} with 3,010"
+
+
+def test_the_presence_indexes_always_say_what_the_records_say(r):
+    """Claims, releases, bridges, misses, away and back, expiries, in a random order: after each, what a webhook
+    reads of the indexes is what the records alone would say."""
+    directory = load_catalog(ROOT / "flows").directory
+    index = PresenceIndex(r)
+    store = CallStore(r, SEALER)
+    now = 1_800_000_000.0
+    index.sync(directory, now)
+    people = sorted(directory.agents)
+    rng = random.Random(9)
+    calls: dict[str, str] = {}  # CallSid -> the person it holds
+    for step in range(300):
+        now += rng.choice((0.5, 3, 40, 200))
+        sid = f"CA{step:032x}"
+        kind = rng.choice(("claim", "claim", "release", "miss", "bridge", "away", "back", "nothing"))
+        state = CallState(call=sid, flow="riverlink-support", caller=None, number=None, started=now)
+        if kind == "claim":
+            candidates = tuple(directory.agents[p] for p in rng.sample(people, 3))
+            if claimed := store.save(Outcome((DialFirstFree(candidates, 20),), state), Snapshot(), now, 3600):
+                calls[sid] = claimed
+        elif kind in ("release", "miss", "bridge") and calls:
+            held_by, agent = rng.choice(sorted(calls.items()))
+            held = state.but(call=held_by)
+            if kind == "bridge":
+                store.save(Outcome((), held, busy=(agent,)), Snapshot(), now, 3600)
+            else:
+                outcome = Outcome((), held, **{"release" if kind == "release" else "missed": (agent,)})
+                store.save(outcome, Snapshot(), now, 3600)
+                del calls[held_by]
+        elif kind in ("away", "back"):
+            status = presence.AWAY if kind == "away" else presence.AVAILABLE
+            presence_records.set_status(r, rng.choice(people), status, now)
+        seen = store.load(None, None, False, now, directory.sorted_groups).staffing
+        truth = Staffing.from_records(presence_records.read_all(r), directory, now, first=FREE_PER_GROUP)
+        assert (seen.free, seen.on_duty) == (
+            {g: truth.free[g] for g in directory.sorted_groups},
+            {g: truth.on_duty[g] for g in directory.sorted_groups},
+        ), f"after step {step} ({kind})"
+
+
+def test_indexes_follow_a_new_directory_and_come_back_after_redis_lost_them(r, make_app, tmp_path, clock):
+    many_people(tmp_path, 40)
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    services = app.extensions["ivr"]
+    first = services.catalog.directory
+    assert r.zcard(keys.free("moving")) == len(first.group("moving")), "built when the web process started"
+    put_presence(r, "p0003", Presence(presence.AWAY, clock.now))
+    r.delete(*r.keys(keys.free("*")), keys.people_version())  # a Redis that lost them
+    worker = Worker(services.catalogs, r, None, PUBLIC_URL, clock=clock)
+    worker.run_once()
+    assert r.zcard(keys.free("moving")) == len(first.group("moving")) - 1, "rebuilt from the records: away stays away"
+    text = (tmp_path / "agents.yaml").read_text().replace("groups: [moving]", "groups: [moving, billing]")
+    (tmp_path / "agents.yaml").write_text(text)
+    assert services.catalogs.check(), "the edit goes live in this process, and the indexes follow"
+    moving, billing = len(first.group("moving")), len(first.group("billing"))
+    assert r.zcard(keys.free("billing")) == billing + moving - 1, "the movers answer for billing too now"
+
+
+@pytest.fixture
+def rest():
+    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
+        yield stub
+
+
+@pytest.fixture
+def four_waiting_four_free(twilio, r, clock):
+    """Four callers for the moving team, past the hold limit, and the two movers and two supervisors free."""
+    people = ("alex", "mei", "rosa", "dev")
+    for person in people:
+        put_presence(r, person, Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
+    waiting = []
+    for _ in range(4):
+        call = twilio.call().start()
+        call.press("3")
+        assert call.enqueued()
+        waiting.append(call)
+        clock.advance(seconds=1)
+    clock.advance(seconds=60)  # supervisors take another team's callers once they waited the hold limit
+    for person in people:
+        presence_records.set_status(r, person, presence.AVAILABLE, clock.now)
+    return waiting
+
+
+def test_a_rounds_hand_overs_go_to_twilio_together(app, four_waiting_four_free, rest, clock):
+    """Each REST answer takes 3 s here: one after another, four hand-overs would take 12 s; sent together, all
+    four reach Twilio before the first answer comes back."""
+    worker = Worker(app.extensions["ivr"].catalogs, app.extensions["ivr"].redis, rest.client(10), PUBLIC_URL)
+    worker.clock = clock
+    rest.delay(3)
+    done: list[str] = []
+    round_ = threading.Thread(target=lambda: done.extend(worker.run_once()))
+    round_.start()
+    rest.wait_for(lambda: len(rest.updates()) == 4, timeout=2.5)
+    round_.join(10)
+    assert {u.call_sid for u in rest.updates()} == {c.sid for c in four_waiting_four_free} and len(done) == 4
+    assert len({u.field("Url") for u in rest.updates()}) == 4, "one person each"
