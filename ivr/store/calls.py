@@ -37,6 +37,7 @@ class Snapshot:
     memory: CallerMemory = field(default_factory=CallerMemory)
     staffing: Staffing = field(default_factory=Staffing)
     place: Place | None = None  # loaded for wait documents and keys on hold
+    sealed: dict = field(default_factory=dict)  # plain number -> its sealed form as loaded, kept as it was
 
 
 class CallStore:
@@ -65,22 +66,23 @@ class CallStore:
         reply = self.scripts.call(
             "load",
             [keys.call(call) if call else keys.call("-"), keys.caller(caller) if history else ""],
-            [now, FREE_PER_GROUP, call if (with_place and call) else "", len(groups), *groups, *agents],
+            [now, FREE_PER_GROUP, call if (with_place and call) else "", ",".join(groups), *agents],
         )
         call_flat, caller_flat, records, free, on_duty, place = reply
         call_hash = _pairs(call_flat)
-        state = None
+        state, sealed = None, {}
         if call_hash.get("state"):
             state = CallState.from_json(call_hash["state"], ringing=call_hash.get("ringing") or None)
             if state is not None:
-                state = state.but(
-                    number=self.sealer.open(state.number), callback_number=self.sealer.open(state.callback_number)
-                )
+                opened = {v: self.sealer.open(v) for v in (state.number, state.callback_number) if v}
+                sealed = {plain: v for v, plain in opened.items() if plain}
+                state = state.but(number=opened.get(state.number), callback_number=opened.get(state.callback_number))
         return Snapshot(
             state,
             caller_history.parse(_pairs(caller_flat)) if history else CallerMemory(),
             presence_index.staffing(groups, records, free, on_duty),
             _place(place),
+            sealed,
         )
 
     def save(self, outcome, snapshot: Snapshot, now: float, window_seconds: int) -> str | None:
@@ -108,9 +110,11 @@ class CallStore:
                 if outcome.ended:  # the call is over: its numbers are no longer needed, so not kept
                     sealed = state.but(number=None, callback_number=None)
                 else:
-                    sealed = state.but(
-                        number=self.sealer.seal(state.number), callback_number=self.sealer.seal(state.callback_number)
-                    )
+                    # a number unchanged since the load keeps its sealed form: no new encryption on every webhook
+                    def seal(value):
+                        return snapshot.sealed[value] if value in snapshot.sealed else self.sealer.seal(value)
+
+                    sealed = state.but(number=seal(state.number), callback_number=seal(state.callback_number))
                 pipe.hset(call_key, "state", sealed.to_json())
                 pipe.expire(call_key, CALL_TTL)
                 if state.caller:
