@@ -22,7 +22,7 @@ def wait_document(world: World, state: CallState, event: Waiting) -> Outcome:
     music = world.audio.get(world.flow.settings.hold_music) if world.flow.settings.hold_music else None
     rejoin = None
     if place is None:
-        if _person_ringing_for(world, state.call):  # handed over: Twilio is about to fetch the connect document
+        if _ringing_for(world, state.call):  # handed over: Twilio is about to fetch the connect document
             return Outcome((HoldAsk("Connecting you now.", music),))
         # Out of our line but nobody is ringing for them (a hand-over that never happened, or a worker that
         # died mid-way): back in line at the place they had. Nobody is stranded on hold. Their number in line
@@ -52,10 +52,6 @@ def _ringing_for(world: World, call: str) -> str | None:
     """The person ringing for this call now, if any (their record is loaded by name with the call)."""
     records = world.staffing.records
     return next((a for a, p in records.items() if p.call == call and effective(p, world.now) == RINGING), None)
-
-
-def _person_ringing_for(world: World, call: str) -> bool:
-    return _ringing_for(world, call) is not None
 
 
 def hold_choice(world: World, state: CallState, event: Input) -> Outcome:

@@ -1,7 +1,8 @@
 """Callers waiting for a person: who is ahead of them, and an honest estimate of the wait.
 
-Pure: the queue and the line's recent handle times are loaded by ivr.store.calls; Twilio's own <Enqueue>
-holds the audio, while the order and who is eligible for whom live here and in Redis.
+Pure: a caller's place and their line's recent talk times are read by ivr.store.calls (one step, whatever
+the length of the line), the heads of the lines by ivr.store.dispatch; Twilio's own <Enqueue> holds the
+audio, while the order and who is eligible for whom live here and in Redis.
 """
 
 from __future__ import annotations
