@@ -29,7 +29,8 @@ sweep(tonumber(ARGV[1]), tonumber(ARGV[2]))
 return 1
 """
 
-# SYNC: rebuild every presence index for the directory, unless it was built for this one already.
+# SYNC: rebuild every presence index for the directory, unless it was built for this one already, and drop
+# the records of people it no longer lists.
 # KEYS[1] the directory's fingerprint key; ARGV[1] the fingerprint, ARGV[2] now, ARGV[3..] pairs of agent id
 # and index groups (comma-separated). Returns 1 when it rebuilt, 0 when they were up to date. Runs in one
 # atomic step, so a webhook never sees half an index.
@@ -48,6 +49,10 @@ redis.call('DEL', PEOPLE, HELD)
 local now = tonumber(ARGV[2])
 for i = 3, #ARGV, 2 do redis.call('HSET', PEOPLE, ARGV[i], ARGV[i + 1]) end
 for i = 3, #ARGV, 2 do index_person(ARGV[i], now) end
+-- the records of people no longer listed go too: the presence hash holds the directory, not its history
+for _, agent in ipairs(redis.call('HKEYS', PRESENCE)) do
+  if redis.call('HEXISTS', PEOPLE, agent) == 0 then redis.call('HDEL', PRESENCE, agent) end
+end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
