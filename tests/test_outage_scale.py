@@ -176,3 +176,20 @@ def test_a_rounds_hand_overs_go_to_twilio_together(app, four_waiting_four_free, 
     round_.join(10)
     assert {u.call_sid for u in rest.updates()} == {c.sid for c in four_waiting_four_free} and len(done) == 4
     assert len({u.field("Url") for u in rest.updates()}) == 4, "one person each"
+
+
+def test_a_caller_is_handed_over_however_many_people_of_other_teams_are_idle_longer(make_app, r, rest, clock, tmp_path):
+    """300 people: the 250 of other teams free and idle for hours, the movers busy but for one who just came
+    back. The one moving caller goes to that mover at once; nobody else reads as a candidate for them."""
+    many_people(tmp_path, 300)
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    directory = app.extensions["ivr"].catalog.directory
+    movers = [a.id for a in directory.group("moving") if not a.is_supervisor]
+    for person in directory.agents:  # everyone else free since long ago; the supervisors busy
+        if person in movers or directory.agents[person].is_supervisor:
+            put_presence(r, person, Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
+    caller = QueueEntry("CA" + "5" * 32, clock.now - 30, ("moving",), "riverlink-support")
+    put_in_line(r, caller)
+    presence_records.set_status(r, movers[-1], presence.AVAILABLE, clock.now)
+    worker = Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
+    assert worker.run_once() == [f"connected call 555555 to {movers[-1]}"]

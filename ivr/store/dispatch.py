@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from ivr.call import presence
 from ivr.call.queueing import QueueEntry, request_id_of
+from ivr.flows.directory import SUPERVISORS
 from ivr.store import keys, presence_records, scripts, wake
 from ivr.store.callbacks import CLAIM_SECONDS, PLACING_SECONDS
 from ivr.store.calls import ENDED_TTL, RESERVE_MARGIN_SECONDS
 
 HEAD = 16  # entries read from the front of each line per round
-FREE_PER_ROUND = 64  # free people served per round, longest idle first
+FREE_PER_LINE = 32  # free people read per group someone waits for, longest idle first
 SWEPT_PER_ROUND = 100  # expired holds let go per round
 
 
@@ -27,7 +28,7 @@ SWEPT_PER_ROUND = 100  # expired holds let go per round
 class Round:
     """What one dispatch round sees: who is free (longest idle first), and the front of every line."""
 
-    free: tuple[str, ...] = ()
+    free: tuple[str, ...] = ()  # of the groups someone waits for
     directory_mark: str | None = None  # the fingerprint the presence indexes were built for
     lines: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)  # group -> first entries
     own: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)  # free person -> their returning callers
@@ -42,54 +43,58 @@ class Dispatch:
         self._known_lines: tuple[str, ...] = ()  # every group with a line, as the last round found them
 
     def round(self, now: float, directory_groups: tuple[str, ...]) -> Round:
-        """At most three round trips: free people and the heads of the lines, then the entries they name and
-        the free people's own lines, then (only when some exist) returning callers' entries and whether the
-        people they prefer are on duty. Holds that expired unheard are let go first. Besides the directory's
-        groups, the lines of groups that left it are read too (the supervisors take their callers)."""
+        """What a round needs, in three round trips (a fourth, rarely): the heads of the lines; then the entries
+        they name and the people free in those lines' groups (and the supervisors), longest idle first; then
+        those people's own returning callers and whether the people callers prefer are on duty. Holds that
+        expired unheard are let go first. Besides the directory's groups, the lines of groups that left it are
+        read too (the supervisors take their callers). Free people of groups nobody waits for are not read."""
         groups = tuple(dict.fromkeys((*directory_groups, *self._known_lines)))
 
         def first(pipe, shas) -> None:
             pipe.evalsha(shas["sweep"], 0, now, SWEPT_PER_ROUND)
             pipe.get(keys.people_version())
-            pipe.zrange(keys.free(presence.EVERYONE), 0, FREE_PER_ROUND - 1)
             pipe.smembers(keys.lines())
             for g in groups:
                 pipe.zrange(keys.line(g), 0, HEAD - 1)
                 pipe.scard(keys.staffed(g))
 
         replies = self.scripts.run(first)
-        mark, free = replies[1], tuple(replies[2])
-        self._known_lines = tuple(sorted(replies[3]))
-        head_ids = {g: replies[4 + 2 * i] for i, g in enumerate(groups)}
-        staffed = {g: int(replies[5 + 2 * i]) for i, g in enumerate(groups)}
-        if not free or not any(head_ids.values()):
-            return Round(free, mark, staffed=staffed)
+        mark = replies[1]
+        self._known_lines = tuple(sorted(replies[2]))
+        head_ids = {g: ids for i, g in enumerate(groups) if (ids := replies[3 + 2 * i])}
+        staffed = {g: int(replies[4 + 2 * i]) for i, g in enumerate(groups)}
+        if not head_ids:
+            return Round((), mark, staffed=staffed)
         wanted = list({q for ids in head_ids.values() for q in ids})
         pipe = self.r.pipeline(transaction=False)
         pipe.hmget(keys.queue_entries(), wanted)
+        for g in (*head_ids, SUPERVISORS):
+            pipe.zrange(keys.free(g), 0, FREE_PER_LINE - 1, withscores=True)
+        raw, *free_lists = pipe.execute()
+        idle = {agent: since for people in free_lists for agent, since in people}
+        free = tuple(sorted(idle, key=lambda a: (idle[a], a)))
+        entries = self._parse(dict(zip(wanted, raw, strict=True)), head_ids)
+        if not free:
+            return Round((), mark, staffed=staffed)
+        prefer = sorted({e.prefer for e in entries.values() if e.prefer})
+        pipe = self.r.pipeline(transaction=False)
         for agent in free:
             pipe.zrange(keys.own_line(agent), 0, HEAD - 1)
-        raw, *own_ids = pipe.execute()
-        entries = self._parse(dict(zip(wanted, raw, strict=True)), head_ids)
+        if prefer:
+            pipe.smismember(keys.on_duty(presence.EVERYONE), prefer)
+        replies = pipe.execute()
+        own_ids, duty = replies[: len(free)], (replies[-1] if prefer else [])
         own_wanted = [q for ids in own_ids for q in ids if q not in entries]
-        prefer = {e.prefer for e in entries.values() if e.prefer}
-        own_raw, duty = [], []
-        if own_wanted or prefer:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.hmget(keys.queue_entries(), own_wanted) if own_wanted else None
-            pipe.smismember(keys.on_duty(presence.EVERYONE), sorted(prefer)) if prefer else None
-            replies = iter(pipe.execute())
-            own_raw = next(replies) if own_wanted else []
-            duty = next(replies) if prefer else []
-        entries.update(self._parse(dict(zip(own_wanted, own_raw, strict=True)), {}))
-        on_duty = frozenset(a for a, yes in zip(sorted(prefer), duty, strict=False) if yes)
+        if own_wanted:  # returning callers further down their lines than the heads read
+            own_raw = self.r.hmget(keys.queue_entries(), own_wanted)
+            entries.update(self._parse(dict(zip(own_wanted, own_raw, strict=True)), {}))
         return Round(
             free,
             mark,
             {g: tuple(entries[q] for q in ids if q in entries) for g, ids in head_ids.items()},
             {a: tuple(entries[q] for q in ids if q in entries) for a, ids in zip(free, own_ids, strict=True) if ids},
             staffed,
-            on_duty,
+            frozenset(a for a, yes in zip(prefer, duty, strict=False) if yes),
         )
 
     def _parse(self, raw: dict[str, str | None], lines: dict[str, list[str]]) -> dict[str, QueueEntry]:
