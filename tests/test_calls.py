@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from ivr.call import presence
-from ivr.store import keys, presence_records
+from ivr.store import keys, presence_records, scripts
 from tests.twilio_sim import query
 
 SUPERVISOR_NUMBERS = {"+15005550201", "+15005550202"}
@@ -354,7 +354,7 @@ def test_every_webhook_makes_at_most_two_redis_round_trips(app, twilio):
     pool.connection_class = CountingConnection
     pool.disconnect()
     app.extensions["ivr"].calls.load("CA" + "0" * 32, None, False, 0.0)  # connect and load scripts once
-    app.extensions["ivr"].calls.scripts.shas()
+    scripts.register(app.extensions["ivr"].redis)
     counts = {}
 
     def measure(name, action):

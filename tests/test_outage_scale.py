@@ -193,3 +193,25 @@ def test_a_caller_is_handed_over_however_many_people_of_other_teams_are_idle_lon
     presence_records.set_status(r, movers[-1], presence.AVAILABLE, clock.now)
     worker = Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
     assert worker.run_once() == [f"connected call 555555 to {movers[-1]}"]
+
+
+def test_a_line_that_starts_with_a_person_rings_one_for_a_new_caller(make_app, tmp_path):
+    """An arrival reads who is free only when it may need it: a returning caller, or a line whose start leads
+    to a person before any menu. Here the line greets, then goes to the moving team: the first caller is rung."""
+    shutil.copy(ROOT / "flows" / "agents.yaml", tmp_path)
+    (tmp_path / "movers.yaml").write_text(
+        'numbers: ["+15005550006"]\n'
+        "start: hello\n"
+        "nodes:\n"
+        "  hello:\n"
+        "    type: message\n"
+        "    say: Thanks for calling the movers.\n"
+        "    next: team\n"
+        "  team:\n"
+        "    type: route\n"
+        "    group: moving\n"
+    )
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call().start()
+    assert "the movers" in call.heard()
+    assert call.dialled() in (["+15005550101"], ["+15005550104"]), "alex or mei, the movers"

@@ -14,7 +14,7 @@ from ivr.call.callstate import CallState
 from ivr.call.queueing import QueueEntry
 from ivr.call.world import Outcome
 from ivr.flows.directory import Agent
-from ivr.store import keys, presence_records
+from ivr.store import keys, presence_records, scripts
 from ivr.store.calls import CallStore, Snapshot
 from ivr.store.dispatch import Dispatch
 from tests.support import SEALER, put_in_line, put_presence, put_raw_presence
@@ -81,7 +81,7 @@ def test_a_pipeline_re_sent_after_redis_forgot_its_scripts_counts_each_write_onc
     state = CallState(call="CA1", flow="line", caller="caller-1", number=None, started=NOW, path=("g",))
     put_raw_presence(r, "b", busy_on("CA1"))
     store = CallStore(r, SEALER)
-    store.scripts.shas()  # loaded, then forgotten by Redis (a restart or a failover to a replica)
+    scripts.register(r)  # loaded, then forgotten by Redis (a restart or a failover to a replica)
     r.script_flush()
     store.save(Outcome((), state, handle=("g", 95.0), release=("b",)), Snapshot(state=state), NOW, WINDOW)
     assert r.zcard(keys.talk_times("g")) == 1, "one conversation, one talk-time sample"

@@ -33,9 +33,11 @@ from ivr.call.events import (
     WhisperReply,
     WhisperStart,
 )
+from ivr.call.menus import first_stop_routes
 from ivr.call.world import World
 from ivr.render import PATHS
 from ivr.store import client as store
+from ivr.store.calls import FREE_ALWAYS, FREE_IF_KNOWN, FREE_NEVER
 from webhooks.log_lines import keys_pressed, word
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, reply, twiml
@@ -50,7 +52,10 @@ _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 @twilio_signed
 def arrive():
     """Answer a new call: a returning caller goes to their person, anyone else to the menu."""
-    return _run(Arrive(), with_history=True)
+    # who is free matters only if this call can reach a person now: a returning caller, or a line whose
+    # start leads to a person before any menu
+    flow = current_app.extensions["ivr"].catalog.for_number(request.form.get("To"))
+    return _run(Arrive(), with_history=True, free=FREE_ALWAYS if first_stop_routes(flow) else FREE_IF_KNOWN)
 
 
 @voice.post(PATHS["gather"])
@@ -65,6 +70,7 @@ def gather():
     return _run(
         Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence),
         with_queue=holding,
+        free=FREE_NEVER if holding else FREE_ALWAYS,
         # on hold, the answer plays inside the queue's wait, where a <Dial> cannot run: keep them in line
         on_failure=(lambda: reply(failures.STILL_WAITING)) if holding else None,
     )
@@ -102,6 +108,7 @@ def whisper():
         call=request.args.get("call", ""),
         caller_leg=False,
         on_failure=lambda: reply(failures.BARE_WHISPER),
+        free=FREE_NEVER,
     )
 
 
@@ -114,6 +121,7 @@ def whisper_reply():
         call=request.args.get("call", ""),
         caller_leg=False,
         on_failure=nothing,
+        free=FREE_NEVER,
     )
 
 
@@ -126,6 +134,7 @@ def queue_wait():
         Waiting(_number(form.get("QueueTime")), _number(form.get("AvgQueueTime"))),
         with_queue=True,
         on_failure=lambda: reply(failures.STILL_WAITING),
+        free=FREE_NEVER,
     )
 
 
@@ -158,7 +167,7 @@ def recording_saved():
     form = request.form
     if form.get("RecordingStatus", "completed") != "completed":
         return nothing()
-    return _run(MessageStored(form.get("RecordingUrl", "")), on_failure=nothing)
+    return _run(MessageStored(form.get("RecordingUrl", "")), on_failure=nothing, free=FREE_NEVER)
 
 
 @voice.post(PATHS["status"])
@@ -167,7 +176,7 @@ def status():
     """Close the caller's contact when the call ends and free anyone it held."""
     if request.form.get("CallStatus", "") not in CALL_ENDED:
         return nothing()
-    return _run(Ended(request.form["CallStatus"]), on_failure=nothing)
+    return _run(Ended(request.form["CallStatus"]), on_failure=nothing, free=FREE_NEVER)
 
 
 @voice.post(PATHS["fallback"])
@@ -203,6 +212,7 @@ def _run(
     caller_leg: bool = True,
     on_failure=None,
     with_queue: bool = False,
+    free: str = FREE_ALWAYS,
 ) -> Response:
     """Load, step, save, render: two Redis round trips, and a person on any failure."""
     services = current_app.extensions["ivr"]
@@ -224,6 +234,7 @@ def _run(
             catalog.directory.sorted_groups,
             with_place=with_queue,
             agents=(agent,) if agent else (),
+            free=free,
         )
         state = snapshot.state
         flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) or catalog.for_number(

@@ -47,6 +47,19 @@ def enter(world: World, state: CallState, node_id: str, said: tuple[Action, ...]
     return to_person(world, state, None, said)
 
 
+def first_stop_routes(flow) -> bool:
+    """Whether a new call reaches a person before any menu (its start leads, through messages and go-tos, to
+    a route): only then does an arrival need to know who is free."""
+    node_id = flow.start
+    for _ in range(len(flow.nodes) + 1):
+        node = flow.node(node_id)
+        if isinstance(node, (Message, Goto)):
+            node_id = node.next
+            continue
+        return not isinstance(node, (Menu, Goodbye))
+    return True
+
+
 def _ask(world: World, node: Menu, state: CallState, before: str) -> Ask:
     flow = world.flow
     # The way to a person comes first, before the menu's own words: a caller never sits through a menu to

@@ -24,6 +24,7 @@ ENDED_TTL = 3600  # once a call has ended: long enough to refuse its late webhoo
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over (the LOAD script's too)
 RESERVE_MARGIN_SECONDS = 120  # beyond the ring: prompts before the Dial, the whisper and the key press
 FREE_PER_GROUP = 6  # free people read per group: enough for a route's candidates, whatever the group's size
+FREE_ALWAYS, FREE_IF_KNOWN, FREE_NEVER = "always", "known", "never"  # when a load reads the free people
 
 
 def talk_time(call_sid: str, seconds: float) -> str:
@@ -57,16 +58,25 @@ class CallStore:
         groups: tuple[str, ...] = (),
         with_place: bool = False,
         agents: tuple[str, ...] = (),
+        free: str = "always",
     ) -> Snapshot:
         """One round trip (the LOAD script): the call's state, the caller's contacts (on arrival), the people
         it may need by name (`agents`, the person ringing for it, its target, who took the caller's earlier
-        calls), the first free people and the number on duty of each of `groups`, and with_place, its place
-        in line."""
+        calls), the number on duty and, as `free` asks (FREE_ALWAYS, FREE_IF_KNOWN: only for a call or caller
+        Redis knows, FREE_NEVER), the first free people of each of `groups`, and with_place, its place in line.
+        A webhook that cannot ring anyone skips the free people: Redis does less for it."""
         history = bool(caller and with_history)
         reply = self.scripts.call(
             "load",
             [keys.call(call) if call else keys.call("-"), keys.caller(caller) if history else ""],
-            [now, FREE_PER_GROUP, call if (with_place and call) else "", ",".join(groups), *agents],
+            [
+                now,
+                0 if free == FREE_NEVER else FREE_PER_GROUP,
+                call if (with_place and call) else "",
+                ",".join(groups),
+                free,
+                *agents,
+            ],
         )
         call_flat, caller_flat, records, free, on_duty, place = reply
         call_hash = _pairs(call_flat)

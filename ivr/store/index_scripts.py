@@ -63,7 +63,9 @@ return 1
 # and, for a wait document, the caller's place. It first lets go of holds that expired unheard (a few).
 # KEYS[1] call hash, KEYS[2] caller hash ("" for none)
 # ARGV[1] now, ARGV[2] free people per group (0 for none), ARGV[3] the CallSid whose place to tell ("" for
-# none), ARGV[4] the groups, comma-separated, then agent ids from the URL.
+# none), ARGV[4] the groups, comma-separated, ARGV[5] "known" to read the free people only for a call or a
+# caller Redis knows (an arrival that goes to a menu routes nobody unless it is a returning caller's), then
+# agent ids from the URL.
 # Returns {call hash, caller hash, {id, record, ...}, {free ids per group}, {on duty per group}, place}, where
 # place is false or {entry JSON, ahead in line, people on duty, talk seconds (sum), talk samples}.
 LOAD = (
@@ -82,7 +84,7 @@ local function want(agent)
 end
 local groups = {}
 for g in string.gmatch(ARGV[4], '[^,]+') do table.insert(groups, g) end
-for i = 5, #ARGV do want(ARGV[i]) end
+for i = 6, #ARGV do want(ARGV[i]) end
 for i = 1, #call, 2 do
   if call[i] == 'ringing' then want(call[i + 1]) end
   if call[i] == 'state' then
@@ -103,6 +105,7 @@ for _, agent in ipairs(names) do
 end
 local free, duty = {}, {}
 local per_group = tonumber(ARGV[2])
+if ARGV[5] == 'known' and #call == 0 and #caller == 0 then per_group = 0 end
 for _, g in ipairs(groups) do
   if per_group > 0 then table.insert(free, redis.call('ZRANGE', FREE .. g, 0, per_group - 1)) end
   table.insert(duty, redis.call('SCARD', DUTY .. g))

@@ -58,6 +58,6 @@ def staffing(groups: tuple[str, ...], records: list, free: list, on_duty: list) 
     """A webhook's view from what the LOAD script returned (see ivr.store.scripts.LOAD)."""
     return Staffing(
         {records[i]: presence_records.parse(records[i + 1]) for i in range(0, len(records), 2)},
-        {g: tuple(people) for g, people in zip(groups, free, strict=False)},
+        {g: tuple(people) for g, people in zip(groups, free, strict=False)},  # none when not read
         dict(zip(groups, (int(n) for n in on_duty), strict=False)),
     )

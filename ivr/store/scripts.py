@@ -6,6 +6,8 @@ most two round trips. After a Redis restart forgets them, ivr.store.calls loads 
 
 from __future__ import annotations
 
+import hashlib
+
 import redis
 
 from ivr.store import index_scripts, lua
@@ -233,12 +235,17 @@ def register(r) -> dict[str, str]:
     return {name: r.script_load(lua.COMMON + body) for name, body in ALL.items()}
 
 
+# A script's SHA is the SHA-1 of its text, so it is known without asking Redis: a client runs scripts by SHA
+# from its first request, and loads them only when Redis says it does not have them (a restart, a failover).
+SHAS = {name: hashlib.sha1((lua.COMMON + body).encode()).hexdigest() for name, body in ALL.items()}
+
+
 class Registered:
-    """The scripts' SHAs for one client, loaded on first use and again after Redis forgets them."""
+    """Runs the scripts by SHA for one client, and loads them again whenever Redis has forgotten them."""
 
     def __init__(self, r):
         self.r = r
-        self._shas: dict[str, str] | None = None
+        self._shas: dict[str, str] | None = SHAS
 
     def shas(self) -> dict[str, str]:
         if self._shas is None:
