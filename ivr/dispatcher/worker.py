@@ -79,6 +79,7 @@ class Worker:
             try:
                 self.run_once()
                 self.dispatch.wait_for_wake(wake_seconds)
+                stop.wait(BURST_SECONDS)  # the rest of a burst (people freed together, callers arriving) joins
             except store.StoreError as exc:
                 log.error("Redis unavailable (%s); trying again shortly", type(exc).__name__)
                 stop.wait(wake_seconds)
@@ -237,6 +238,7 @@ class Worker:
 
 
 RELOAD_SECONDS = 2  # how often the worker looks for flow edits
+BURST_SECONDS = 0.01  # after a wake, a round waits this long, so a burst of wakes is one round
 PLACE_RETRY_SECONDS = 60  # a callback Twilio refused is offered again after this
 RETRY_MAX_SECONDS = 30  # a hand-over Twilio refused is tried again after 1, 2, 4 ... up to this many seconds
 
