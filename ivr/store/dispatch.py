@@ -43,12 +43,13 @@ class Dispatch:
         self._known_lines: tuple[str, ...] = ()  # every group with a line, as the last round found them
 
     def round(self, now: float, directory_groups: tuple[str, ...]) -> Round:
-        """What a round needs, in three round trips (a fourth, rarely): the heads of the lines; then the entries
-        they name and the people free in those lines' groups (and the supervisors), longest idle first; then
-        those people's own returning callers and whether the people callers prefer are on duty. Holds that
-        expired unheard are let go first. Besides the directory's groups, the lines of groups that left it are
-        read too (the supervisors take their callers). Free people of groups nobody waits for are not read."""
-        groups = tuple(dict.fromkeys((*directory_groups, *self._known_lines)))
+        """What a round needs, in two round trips (a third, when returning callers wait): the heads of the lines
+        and the free people of each group, longest idle first; then, only if someone waits and someone of a
+        group they wait for (or a supervisor) is free, the entries the heads name and those people's own
+        returning callers; then whether the people callers prefer are on duty. Holds that expired unheard are
+        let go first. Besides the directory's groups, the lines of groups that left it are read too (the
+        supervisors take their callers). A round with nobody free, or nobody waiting, stops after the first."""
+        groups = tuple(dict.fromkeys((*directory_groups, *self._known_lines, SUPERVISORS)))
 
         def first(pipe, shas) -> None:
             pipe.evalsha(shas["sweep"], 0, now, SWEPT_PER_ROUND)
@@ -57,37 +58,34 @@ class Dispatch:
             for g in groups:
                 pipe.zrange(keys.line(g), 0, HEAD - 1)
                 pipe.scard(keys.staffed(g))
+                pipe.zrange(keys.free(g), 0, FREE_PER_LINE - 1, withscores=True)
 
         replies = self.scripts.run(first)
         mark = replies[1]
         self._known_lines = tuple(sorted(replies[2]))
-        head_ids = {g: ids for i, g in enumerate(groups) if (ids := replies[3 + 2 * i])}
-        staffed = {g: int(replies[4 + 2 * i]) for i, g in enumerate(groups)}
-        if not head_ids:
+        head_ids = {g: ids for i, g in enumerate(groups) if (ids := replies[3 + 3 * i])}
+        staffed = {g: int(replies[4 + 3 * i]) for i, g in enumerate(groups)}
+        free_lists = {g: replies[5 + 3 * i] for i, g in enumerate(groups)}
+        idle = {a: since for g in (*head_ids, SUPERVISORS) for a, since in free_lists[g]}
+        free = tuple(sorted(idle, key=lambda a: (idle[a], a)))
+        if not head_ids or not free:
             return Round((), mark, staffed=staffed)
         wanted = list({q for ids in head_ids.values() for q in ids})
         pipe = self.r.pipeline(transaction=False)
         pipe.hmget(keys.queue_entries(), wanted)
-        for g in (*head_ids, SUPERVISORS):
-            pipe.zrange(keys.free(g), 0, FREE_PER_LINE - 1, withscores=True)
-        raw, *free_lists = pipe.execute()
-        idle = {agent: since for people in free_lists for agent, since in people}
-        free = tuple(sorted(idle, key=lambda a: (idle[a], a)))
-        entries = self._parse(dict(zip(wanted, raw, strict=True)), head_ids)
-        if not free:
-            return Round((), mark, staffed=staffed)
-        prefer = sorted({e.prefer for e in entries.values() if e.prefer})
-        pipe = self.r.pipeline(transaction=False)
         for agent in free:
             pipe.zrange(keys.own_line(agent), 0, HEAD - 1)
-        if prefer:
-            pipe.smismember(keys.on_duty(presence.EVERYONE), prefer)
-        replies = pipe.execute()
-        own_ids, duty = replies[: len(free)], (replies[-1] if prefer else [])
-        own_wanted = [q for ids in own_ids for q in ids if q not in entries]
-        if own_wanted:  # returning callers further down their lines than the heads read
-            own_raw = self.r.hmget(keys.queue_entries(), own_wanted)
-            entries.update(self._parse(dict(zip(own_wanted, own_raw, strict=True)), {}))
+        raw, *own_ids = pipe.execute()
+        entries = self._parse(dict(zip(wanted, raw, strict=True)), head_ids)
+        own_wanted = [q for ids in own_ids for q in ids if q not in entries]  # further down than the heads
+        prefer = sorted({e.prefer for e in entries.values() if e.prefer})
+        duty = []
+        if own_wanted or prefer:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hmget(keys.queue_entries(), own_wanted or ["-"])
+            pipe.smismember(keys.on_duty(presence.EVERYONE), prefer or ["-"])
+            own_raw, duty = pipe.execute()
+            entries.update(self._parse(dict(zip(own_wanted, own_raw, strict=False)), {}))
         return Round(
             free,
             mark,
