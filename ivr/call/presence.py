@@ -51,7 +51,7 @@ def busy(previous: Presence, call: str, now: float) -> Presence:
     return Presence(BUSY, previous.idle_since, now + BUSY_AT_MOST, call)
 
 
-EVERYONE = "*"  # the index group every person is in (ivr.store.keys.EVERYONE)
+EVERYONE = "*"  # the index group every person is in
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ def presence() -> str:
 
 # The presence indexes below are derived from the records and the directory (ivr.store.presence_index), kept
 # in step by the Lua that writes a record, so a webhook reads the few people it needs whatever the directory.
-EVERYONE = "*"  # the index group every person is in
 
 
 def people() -> str:
@@ -34,7 +33,8 @@ def people_version() -> str:
 
 
 def free(group: str) -> str:
-    """The people of a group free now (a sorted set: agent id -> idle since), longest idle first."""
+    """The people of a group free now (a sorted set: agent id -> idle since), longest idle first; the group
+    "*" (ivr.call.presence.EVERYONE) is everyone."""
     return f"{PREFIX}free:{group}"
 
 

@@ -49,10 +49,6 @@ class PresenceIndex:
         """Write one person's record and their indexes with it (the CLI, tools and tests use this)."""
         self.scripts.call("put", [keys.presence()], [agent_id, presence_records.dump(record), now])
 
-    def sweep(self, now: float, at_most: int = 100) -> None:
-        """Free people whose hold expired without the webhook that should have freed them."""
-        self.scripts.call("sweep", [], [now, at_most])
-
 
 def staffing(groups: tuple[str, ...], records: list, free: list, on_duty: list) -> Staffing:
     """A webhook's view from what the LOAD script returned (see ivr.store.scripts.LOAD)."""
