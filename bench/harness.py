@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -335,3 +336,50 @@ def busy_elsewhere(seconds: float = 1.0) -> float:
     time.sleep(seconds)
     total1, idle1 = times()
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+class Neighbours:
+    """CPU used by processes outside this bench's own tree (another run, a test suite), sampled every second
+    from /proc, so a run disturbed by other work says so."""
+
+    def __init__(self):
+        self.seconds = 0.0  # other processes' CPU seconds so far
+        self._last: dict[int, int] = {}
+        self._was_mine: set[int] = set()
+        self._stop = False
+        threading.Thread(target=self._run, daemon=True, name="neighbours").start()
+
+    def _sample(self) -> None:
+        stats: dict[int, tuple[int, int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        mine, grew = {os.getpid()}, True
+        while grew:
+            grew = False
+            for pid, (ppid, _) in stats.items():
+                if ppid in mine and pid not in mine:
+                    mine.add(pid)
+                    grew = True
+        ticks = {pid: cpu for pid, (_, cpu) in stats.items() if pid not in mine}
+        if self._last:  # a process of ours that outlived its parent counts from now on only
+            base = {pid: self._last.get(pid, cpu if pid in self._was_mine else 0) for pid, cpu in ticks.items()}
+            self.seconds += sum(cpu - base[pid] for pid, cpu in ticks.items()) / TICK
+        self._last, self._was_mine = ticks, mine
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._sample()
+            time.sleep(1.0)
+
+    def share(self, since: tuple[float, float]) -> float:
+        """Other processes' CPU since `mark()` as a share of one core."""
+        return (self.seconds - since[0]) / max(1e-9, time.monotonic() - since[1])
+
+    def mark(self) -> tuple[float, float]:
+        return self.seconds, time.monotonic()

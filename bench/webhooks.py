@@ -40,6 +40,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == BENCH:
 
 from bench.harness import (  # noqa: E402
     ROOT,
+    Neighbours,
     Process,
     RedisCounters,
     Twilio,
@@ -311,22 +312,32 @@ def main(argv=None) -> int:
         print(f"WARNING: {busy:.0%} of the CPUs were busy before the bench started: other work disturbs its figures")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on kill too
     began = time.monotonic()
-    output = []
+    output: list[str] = []
+    others: list[str] = []
+    neighbours = Neighbours()
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as tmp:
         tmp = Path(tmp)
         if not args.no_baseline:
             print("baseline (wrk):", flush=True)
+            mark = neighbours.mark()
             output.append(baseline_tables(args, baseline(args, tmp, cpus, load)))
+            others.append(f"baseline {neighbours.share(mark):.0%}")
         if not args.baseline_only:
             results = []
             for people in args.people:
                 agents, operator = flows_folder(tmp / f"flows-{people}", people)
                 for waiting in args.waiting:
-                    results.append(
-                        Outage(args, waiting, people, tmp, cpus, tmp / f"flows-{people}", agents, operator).run()
-                    )
+                    mark = neighbours.mark()
+                    outage = Outage(args, waiting, people, tmp, cpus, tmp / f"flows-{people}", agents, operator)
+                    results.append(outage.run())
+                    others.append(f"N = {waiting:,} M = {people:,} {neighbours.share(mark):.0%}")
+                    outage.say(f"other processes used {neighbours.share(mark):.0%} of a core meanwhile")
             output.append(outage_tables(args, results))
     print("\n".join(output))
+    print(
+        "\nCPU used by processes outside this run (a share of one core; over 5% disturbs the figures): "
+        + ", ".join(others)
+    )
     print(f"\ntook {time.monotonic() - began:.0f} s; load average now {load_average()}")
     return 0
 
