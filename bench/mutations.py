@@ -124,7 +124,7 @@ MUTATIONS = [
     (
         "a caller's place counts those ahead in their line",
         "ivr/store/index_scripts.py",
-        "      ahead = ahead + (redis.call('ZRANK', LINE .. g, ARGV[3]) or 0)",
+        "      ahead = math.max(ahead, redis.call('ZRANK', LINE .. g, ARGV[3]) or 0)",
         "      ahead = ahead + 0",
         "tests/test_outage_scale.py",
     ),

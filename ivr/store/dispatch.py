@@ -76,7 +76,7 @@ class Dispatch:
         for agent in free:
             pipe.zrange(keys.own_line(agent), 0, HEAD - 1)
         raw, *own_ids = pipe.execute()
-        entries = self._parse(dict(zip(wanted, raw, strict=True)), head_ids)
+        entries = _parse(dict(zip(wanted, raw, strict=True)))
         own_wanted = [q for ids in own_ids for q in ids if q not in entries]  # further down than the heads
         prefer = sorted({e.prefer for e in entries.values() if e.prefer})
         duty = []
@@ -85,7 +85,7 @@ class Dispatch:
             pipe.hmget(keys.queue_entries(), own_wanted or ["-"])
             pipe.smismember(keys.on_duty(presence.EVERYONE), prefer or ["-"])
             own_raw, duty = pipe.execute()
-            entries.update(self._parse(dict(zip(own_wanted, own_raw, strict=False)), {}))
+            entries.update(_parse(dict(zip(own_wanted, own_raw, strict=False))))
         return Round(
             free,
             mark,
@@ -94,17 +94,6 @@ class Dispatch:
             staffed,
             frozenset(a for a, yes in zip(prefer, duty, strict=False) if yes),
         )
-
-    def _parse(self, raw: dict[str, str | None], lines: dict[str, list[str]]) -> dict[str, QueueEntry]:
-        """Parse entries; one that has left the queue (or cannot be read) leaves the lines that still name it."""
-        parsed = {q: QueueEntry.from_json(text) if text else None for q, text in raw.items()}
-        stale = [(g, q) for g, ids in lines.items() for q in ids if parsed.get(q) is None]
-        if stale:
-            pipe = self.r.pipeline(transaction=False)
-            for g, q in stale:
-                pipe.zrem(keys.line(g), q)
-            pipe.execute()
-        return {q: e for q, e in parsed.items() if e is not None}
 
     def holds(self) -> dict[str, str]:
         """One round trip: who is held by what (agent -> CallSid or callback queue id, while ringing or busy)."""
@@ -193,3 +182,10 @@ class Dispatch:
 
     def wait_for_wake(self, timeout: float) -> None:
         wake.wait(self.r, timeout)
+
+
+def _parse(raw: dict[str, str | None]) -> dict[str, QueueEntry]:
+    """Parse entries; one that has left the queue meanwhile (or cannot be read) is skipped this round. It is
+    not removed from its line here: it may have come back in line since it was read."""
+    parsed = {q: QueueEntry.from_json(text) if text else None for q, text in raw.items()}
+    return {q: e for q, e in parsed.items() if e is not None}

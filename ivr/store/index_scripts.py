@@ -29,8 +29,8 @@ sweep(tonumber(ARGV[1]), tonumber(ARGV[2]))
 return 1
 """
 
-# SYNC: rebuild every presence index for the directory, unless it was built for this one already, and drop
-# the records of people it no longer lists.
+# SYNC: rebuild every presence index for the directory, unless it was built for this one already. Records
+# are never dropped: two processes briefly on different directories must not reset each other's people.
 # KEYS[1] the directory's fingerprint key; ARGV[1] the fingerprint, ARGV[2] now, ARGV[3..] pairs of agent id
 # and index groups (comma-separated). Returns 1 when it rebuilt, 0 when they were up to date. Runs in one
 # atomic step, so a webhook never sees half an index.
@@ -49,10 +49,6 @@ redis.call('DEL', PEOPLE, HELD)
 local now = tonumber(ARGV[2])
 for i = 3, #ARGV, 2 do redis.call('HSET', PEOPLE, ARGV[i], ARGV[i + 1]) end
 for i = 3, #ARGV, 2 do index_person(ARGV[i], now) end
--- the records of people no longer listed go too: the presence hash holds the directory, not its history
-for _, agent in ipairs(redis.call('HKEYS', PRESENCE)) do
-  if redis.call('HEXISTS', PEOPLE, agent) == 0 then redis.call('HDEL', PRESENCE, agent) end
-end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
@@ -117,8 +113,8 @@ if ARGV[3] ~= '' then
   if entry and type(entry.groups) == 'table' then
     local ahead, people, talk, samples = 0, 0, 0, 0
     for _, g in ipairs(entry.groups) do
-      -- the sum over lines counts a caller waiting in two of them twice: only returning callers do
-      ahead = ahead + (redis.call('ZRANK', LINE .. g, ARGV[3]) or 0)
+      -- the most of any one line: a returning caller waits in several, and others in two of them count once
+      ahead = math.max(ahead, redis.call('ZRANK', LINE .. g, ARGV[3]) or 0)
       -- the most of any one group, not the sum: a person in two groups is one person
       people = math.max(people, redis.call('SCARD', DUTY .. g))
       for _, sample in ipairs(redis.call('ZREVRANGE', '"""
