@@ -3,8 +3,9 @@ when, so a webhook reads a few people, never the whole directory (client passed 
 
 The records stay the truth (ivr.store.presence_records); every Lua script that writes a record updates its
 person's indexes in the same step (ivr.store.scripts). The indexes follow the directory: each process that
-loads agents.yaml calls sync(), which rebuilds them once per directory, atomically; the dispatcher calls it
-every round too, so indexes lost with a Redis that kept nothing come back by themselves.
+loads agents.yaml calls sync(), which rebuilds them once per directory, atomically; the dispatcher compares
+the fingerprint every round and syncs when it differs, so indexes lost with a Redis that kept nothing come
+back by themselves.
 """
 
 from __future__ import annotations
