@@ -22,6 +22,7 @@ def config_from_env() -> dict:
         "CALLER_HASH_KEY": env.get("CALLER_HASH_KEY", ""),
         "DATA_KEYS": env.get("DATA_KEYS", ""),  # Fernet keys sealing the phone numbers kept (ivr.store.sealed)
         "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
+        "SECRET_KEY": env.get("SECRET_KEY", ""),  # signs the console's sessions; without it the console is off
         "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
         "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
@@ -47,6 +48,7 @@ ENV_NAMES = (
     "CALLER_HASH_KEY",
     "DATA_KEYS",
     "AGENT_API_TOKEN",
+    "SECRET_KEY",
     "REDIS_TIMEOUT",
     SKIP_SIGNATURE_ENV,
     "LOG_LEVEL",

@@ -45,6 +45,7 @@ def make_app(redis_server, r, clock, tmp_path_factory):
             "FLOWS_DIR": str(ROOT / "flows"),
             "CLOCK": clock,
             "AGENT_API_TOKEN": "agent-secret",
+            "SECRET_KEY": "test-secret-key-for-console-sessions",
             "FALLBACK_NUMBER": "",
             "TESTING": True,
             "AUDIO_CACHE": str(audio_cache),

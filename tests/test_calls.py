@@ -116,7 +116,8 @@ def test_resolved_caller_goes_through_the_menu_again(twilio, client):
     assert again.gather() is not None
 
 
-def test_resolve_accepts_a_form_post_whose_plus_became_a_space(client):
+def test_resolve_accepts_a_form_post_whose_plus_became_a_space(client, twilio):
+    twilio.call("+14155550160").start().hangup()
     response = client.post(
         "/agent/resolve",
         data="number=+14155550160",
@@ -124,6 +125,17 @@ def test_resolve_accepts_a_form_post_whose_plus_became_a_space(client):
         headers={"Authorization": "Bearer agent-secret"},
     )
     assert response.status_code == 200 and response.json["caller"] == "***0160"
+
+
+def test_resolving_a_number_never_seen_says_so_and_keeps_nothing(client, r):
+    response = client.post(
+        "/agent/resolve", json={"number": "+14155550169"}, headers={"Authorization": "Bearer agent-secret"}
+    )
+    assert response.status_code == 404 and response.is_json
+    assert response.json["resolved"] is False and "never seen" in response.json["error"]
+    assert r.keys(keys.caller("*")) == [], "no record made for a stranger"
+    wrong = client.post("/agent/resolve", json={"number": "+14155550169"}, headers={"Authorization": "Bearer x"})
+    assert wrong.status_code == 401 and wrong.is_json and "error" in wrong.json
 
 
 def test_resolve_endpoint_needs_the_token(client):
@@ -141,13 +153,14 @@ def test_the_window_expires(twilio, clock):
     assert twilio.call("+14155550170").start().gather() is not None
 
 
-def test_anonymous_callers_are_never_merged(twilio):
+def test_anonymous_callers_are_never_merged(twilio, clock):
     for from_ in ("anonymous", "+266696687", None, "anonymous"):
         call = twilio.call(from_).start()
         assert call.gather() is not None, f"{from_!r} was treated as a returning caller"
         call.press("3")
         call.agent_answers()
         call.hangup()
+        clock.advance(seconds=61)  # past the wrap-up: the movers are free again
 
 
 def test_callers_are_keyed_by_hmac_never_the_number(twilio, r):
@@ -173,7 +186,9 @@ def test_agent_is_busy_while_bridged_and_free_after(twilio, r, clock):
     clock.advance(seconds=300)
     first.dial_result("completed", bridged=True)
     after = presence_records.parse(r.hget(keys.presence(), agent))
-    assert after.status == presence.AVAILABLE
+    assert after.status == presence.WRAP_UP, "the call over, they write their note first"
+    assert after.until == pytest.approx(clock.now + 60, abs=0.01), "for the line's wrap-up time at most"
+    assert presence.effective(after, clock.now + 61) == presence.AVAILABLE
     assert after.idle_since == pytest.approx(clock.now, abs=0.01), "idle from the end of the call"
 
 

@@ -18,9 +18,10 @@ import redis
 import requests
 
 from ivr.call import presence
+from ivr.call.callstate import WrapUp
 from ivr.call.queueing import QueueEntry
 from ivr.call.world import Outcome
-from ivr.store import keys, presence_records
+from ivr.store import keys, presence_records, wrap_ups
 from ivr.store.calls import CallStore, Snapshot
 from ivr.store.embedded_redis import EmbeddedRedis, free_port
 from tests.support import (
@@ -145,7 +146,7 @@ def test_two_web_servers_and_two_dispatchers_hand_each_caller_over_once(line):
     assert hosts.served[hosts.bases[0]] and hosts.served[hosts.bases[1]], "both web servers answered"
 
     for person in PEOPLE:  # both free at once: the two dispatchers race for them
-        presence_records.set_status(r, person, presence.AVAILABLE, time.time())
+        put_presence(r, person, presence.Presence(presence.AVAILABLE, time.time()))  # their calls ended
     by_sid = {c.sid: c for c in callers}
     handled = 0
 
@@ -162,7 +163,7 @@ def test_two_web_servers_and_two_dispatchers_hand_each_caller_over_once(line):
         assert len(targets) == len(set(targets)) <= len(PEOPLE), f"a person was handed two calls at once: {seen}"
         hand_over = pending[0]
         if hand_over.kind == "update":
-            finish_handed_over_call(by_sid[hand_over.call_sid], hand_over, rest)
+            finish_handed_over_call(by_sid[hand_over.call_sid], hand_over, rest, r)
         else:
             finish_callback(twilio, hand_over, rest)
         handled += 1
@@ -188,13 +189,16 @@ def person_of(request) -> str:
     return next(p for p, number in PEOPLE.items() if number == request.field("To"))
 
 
-def finish_handed_over_call(call, update, rest) -> None:
-    """The caller, redirected, hears the person rung; the person takes the call, they talk, the caller hangs up."""
+def finish_handed_over_call(call, update, rest, r) -> None:
+    """The caller, redirected, hears the person rung; the person takes the call, they talk, the caller hangs up;
+    the person wraps up (as the console does), so is free for the next."""
     call.post(update.field("Url"))
     assert call.dial() is not None, call.xml
     call.agent_answers()
     rest.set_status(call.sid, "completed")
     call.hangup()
+    taken = wrap_ups.taken(r, call.sid)
+    assert wrap_ups.wrap_up(r, taken, WrapUp("resolved", "", taken.agent, time.time())), "freed by the wrap-up"
 
 
 def finish_callback(twilio, create, rest) -> None:

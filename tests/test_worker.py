@@ -50,7 +50,8 @@ def busy(r, clock, *agents):
 
 
 def free(r, clock, agent):
-    presence_records.set_status(r, agent, presence.AVAILABLE, clock.now)
+    """The person's call ended (no wrap-up): free from now."""
+    put_presence(r, agent, presence.Presence(presence.AVAILABLE, clock.now), clock.now)
 
 
 def queued(twilio, number=None):
@@ -119,7 +120,7 @@ def test_a_queued_caller_is_connected_when_a_person_frees_up(twilio, worker, res
     heard, _ = call.whisper()
     assert "waited 5 minutes" in heard and "moving" in heard
     call.agent_answers()
-    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.WRAP_UP, "then writes a note"
 
 
 def test_the_longest_waiting_caller_goes_first(twilio, worker, rest, r, clock):
@@ -255,9 +256,8 @@ def test_a_worker_killed_mid_call_delivers_the_request_exactly_once(app, twilio,
 
     first = start_worker()
     try:
-        presence_records.set_status(
-            r, "alex", presence.AVAILABLE, time.time()
-        )  # the worker process uses the real clock
+        # alex's call ends; the worker process uses the real clock
+        put_presence(r, "alex", presence.Presence(presence.AVAILABLE, time.time()), time.time())
         rest.wait_for(lambda: rest.held, timeout=15)  # the create reached "Twilio" and hangs there
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=5)

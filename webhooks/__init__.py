@@ -123,14 +123,20 @@ def create_app(config: dict | None = None) -> Flask:
         log.warning("audio: %s", problem)
 
     from webhooks.agent_api import agent_api
+    from webhooks.api import api
     from webhooks.audio import audio
     from webhooks.callback_calls import callbacks
+    from webhooks.console import console
+    from webhooks.console_setup import init_console
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
     app.register_blueprint(agent_api)
     app.register_blueprint(callbacks)
     app.register_blueprint(audio)
+    init_console(app)
+    app.register_blueprint(console)
+    app.register_blueprint(api)
 
     @app.get("/health")
     def health():

@@ -9,18 +9,20 @@ from flask import Blueprint, abort, current_app, jsonify, request
 
 from ivr.call.callers import caller_id, masked
 from ivr.store import caller_history
+from webhooks import people
 
 log = logging.getLogger("ivr.agent_api")
 agent_api = Blueprint("agent_api", __name__, url_prefix="/agent")
 
 
 def _authorised() -> None:
+    """AGENT_API_TOKEN (an integration's), or a person's own token or console session."""
     token = current_app.extensions["ivr"].agent_api_token
-    if not token:
-        abort(404)  # the API is off until AGENT_API_TOKEN is set
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        abort(401)
+    if token and hmac.compare_digest(given.encode(), token.encode()):
+        return
+    if people.current() is None:
+        abort(401, "send Authorization: Bearer <AGENT_API_TOKEN or a person's token from `ivr agents token ID`>")
 
 
 @agent_api.post("/resolve")
@@ -36,5 +38,11 @@ def resolve():
     if caller is None:
         return jsonify(error="give the caller's number in E.164 form, such as +15551234567"), 400
     closed = caller_history.resolve(services.redis, caller, services.clock())
+    if not closed:
+        return jsonify(
+            resolved=False,
+            caller=masked(number),
+            error="this number was never seen (or its calls are older than the repeat window): nothing to resolve",
+        ), 404
     log.info("caller %s marked resolved (%d contacts closed)", masked(number), closed)
     return jsonify(resolved=True, caller=masked(number), contacts_closed=closed)

@@ -42,6 +42,7 @@ class DialFirstFree:
     candidates: tuple[Agent, ...]
     ring_seconds: int
     if_none: tuple = ()
+    wrapping_up_ok: str | None = None  # a person who may be rung though wrapping up: the caller's own person
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,35 @@ from dataclasses import dataclass, replace
 
 from ivr.flows.model import Target
 
+OUTCOMES = ("resolved", "unresolved", "follow-up")  # what the person who took a call says of it at wrap-up
+OUTCOME_WORDS = {"resolved": "resolved", "unresolved": "not resolved", "follow-up": "follow-up needed"}
+NOTE_MAX = 500  # characters of a note kept; the whisper says at most NOTE_SPOKEN of it
+NOTE_SPOKEN = 200
+
+
+@dataclass(frozen=True)
+class WrapUp:
+    """What the person who took a call (or a supervisor) wrote of it afterwards."""
+
+    outcome: str  # one of OUTCOMES
+    note: str
+    by: str  # agent id of whoever wrote it
+    at: float
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> WrapUp | None:
+        try:
+            data = json.loads(raw)
+            outcome = str(data["outcome"])
+            if outcome not in OUTCOMES:
+                return None
+            return cls(outcome, str(data.get("note", ""))[:NOTE_MAX], str(data.get("by", "")), float(data["at"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
 
 @dataclass(frozen=True)
 class Contact:
@@ -19,9 +48,12 @@ class Contact:
     agent: str | None = None  # the person who actually took the call (accepted the whisper)
     outcome: str = "in progress"
     message: str | None = None  # the URL of a voicemail left on this call
+    wrap: WrapUp | None = None  # kept beside the contact (ivr.store.caller_history), never inside it
 
     def to_json(self) -> str:
-        return json.dumps(vars(self), separators=(",", ":"))
+        data = dict(vars(self))
+        del data["wrap"]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> Contact | None:
@@ -55,6 +87,15 @@ class CallerMemory:
     def expired(self, now: float, window_seconds: int) -> list[str]:
         return [c.call for c in self.contacts if c.at <= now - window_seconds]
 
+    def last_note(self, now: float, window_seconds: int, exclude_call: str | None = None) -> Contact | None:
+        """The latest contact in the window with a written note, resolved or not: the next person hears it."""
+        noted = [
+            c
+            for c in self.contacts
+            if c.wrap and c.wrap.note and c.at > now - window_seconds and c.call != exclude_call
+        ]
+        return max(noted, key=lambda c: (c.wrap.at, c.at), default=None)
+
 
 @dataclass(frozen=True)
 class CallState:
@@ -69,6 +110,7 @@ class CallState:
     visit: int = 1  # which call this is in the caller's repeat window
     last_agent: str | None = None  # who took their previous call in the window
     earlier: tuple[str, ...] = ()  # the caller's recent contacts, told to the agent in the whisper
+    last_note: str | None = None  # "Jordan noted: ...", the latest note on their calls, told in the whisper
     target: Target | None = None  # who the caller is being connected to
     tried: tuple[str, ...] = ()  # people already rung for this target
     ringing: str | None = None  # set by the claim script, not by the engine

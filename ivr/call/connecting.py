@@ -75,7 +75,8 @@ def route(world: World, state: CallState, target: Target, said: tuple[Action, ..
     candidates = next_people(target, world.directory, world.staffing, world.now, state.tried, settings.agents_per_route)
     if candidates:
         busy_now = (Say("Please hold a moment."), Pause(3), Redirect("retry"))
-        return Outcome(said + (DialFirstFree(candidates, settings.ring_seconds, busy_now),), state)
+        own = target.name if target.kind == "agent" else None
+        return Outcome(said + (DialFirstFree(candidates, settings.ring_seconds, busy_now, own),), state)
     fallback = settings.fallback_number or world.fallback_number
     if fallback and FALLBACK not in state.tried and not _anyone_on_duty(world, target):
         state = state.but(tried=(*state.tried, FALLBACK))

@@ -17,7 +17,7 @@ from ivr.call.actions import (
     WhisperAsk,
 )
 from ivr.call.callback_dialog import callback_choice, callback_number
-from ivr.call.callstate import CallState
+from ivr.call.callstate import NOTE_SPOKEN, CallState
 from ivr.call.connecting import route, target_of
 from ivr.call.events import (
     Arrive,
@@ -71,7 +71,7 @@ def step(world: World, event: Event) -> Outcome:
     if isinstance(event, WhisperReply):
         return whisper_reply(state, event)
     if isinstance(event, Ended):
-        return ended(state, event)
+        return ended(world, state, event)
     if isinstance(event, Waiting):
         return wait_document(world, state, event)
     if isinstance(event, QueueLeft):
@@ -108,20 +108,41 @@ def _arrive(world: World) -> Outcome:
     recent = world.memory.recent(world.now, policy.window_seconds, world.call) if world.caller else []
     visit = len(recent) + 1
     last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
-    state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent))
+    noted = world.memory.last_note(world.now, policy.window_seconds, world.call) if world.caller else None
+    state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent), last_note=_note_told(world, noted))
     if visit >= policy.supervisor_from_call:
-        greeting = Say(
-            f"Welcome back. I can see this is your call number {visit} to us recently, so I'm "
-            "connecting you straight to a supervisor, who will hear about your recent calls first."
-        )
-        state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
-        return route(world, state, Target.supervisors(), (greeting,))
+        return _to_supervisor(world, state, visit, last)
     if visit >= policy.prior_agent_from_call and last:
         name = world.directory.get(last).name
         greeting = Say(f"Welcome back. Connecting you to {name}, who helped you last time.")
         state = state.but(path=(f"{RETURNING}: back to {name}",))
         return route(world, state, Target("agent", last), (greeting,))
     return enter(world, state, flow.start, ())
+
+
+def _to_supervisor(world: World, state: CallState, visit: int, last: str | None) -> Outcome:
+    """A caller who keeps calling goes to a supervisor: first the one who took their last call, when free, so
+    they do not start over with a third person; if that one does not answer, any supervisor."""
+    told = f"I can see this is your call number {visit} to us recently, so I'm connecting you"
+    supervisor = world.directory.get(last)
+    if supervisor and supervisor.is_supervisor and world.staffing.is_free(supervisor.id, world.now):
+        greeting = Say(f"Welcome back. {told} to {supervisor.name}, the supervisor who took your last call.")
+        state = state.but(path=(f"{RETURNING}: back to supervisor {supervisor.name}",))
+        return route(world, state, Target("agent", supervisor.id), (greeting,))
+    greeting = Say(f"Welcome back. {told} straight to a supervisor, who will hear about your recent calls first.")
+    state = state.but(path=(f"{RETURNING}: straight to a supervisor",))
+    return route(world, state, Target.supervisors(), (greeting,))
+
+
+def _note_told(world: World, contact) -> str | None:
+    """The latest note on the caller's calls, as the whisper says it: who wrote it, and what."""
+    if contact is None:
+        return None
+    author = world.directory.get(contact.wrap.by)
+    note = " ".join(contact.wrap.note.split())
+    if len(note) > NOTE_SPOKEN:
+        note = note[:NOTE_SPOKEN].rsplit(" ", 1)[0] + ", and more on screen"
+    return f"{author.name if author else 'A colleague'} noted: {note}"
 
 
 def _earlier(world: World, recent) -> tuple[str, ...]:

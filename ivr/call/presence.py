@@ -1,5 +1,6 @@
 """Agent availability, as rules: available by default, ringing while reserved for a call, busy while bridged,
-or away. Ringing and busy expire on their own, so a lost webhook never strands an agent (pure; the records
+wrapping up after a call (writing their note; offered nothing), or away. Ringing, busy and wrap-up expire on
+their own, so a lost webhook or a forgotten wrap-up never strands an agent (pure; the records
 are kept by ivr.store.presence_records, and the indexes a webhook reads by ivr.store.presence_index).
 """
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass, field
 
 from ivr.flows.directory import SUPERVISORS, Directory
 
-AVAILABLE, AWAY, RINGING, BUSY = "available", "away", "ringing", "busy"
-STATUSES = (AVAILABLE, AWAY, RINGING, BUSY)
+AVAILABLE, AWAY, RINGING, BUSY, WRAP_UP = "available", "away", "ringing", "busy", "wrap-up"
+STATUSES = (AVAILABLE, AWAY, RINGING, BUSY, WRAP_UP)
+HELD = (RINGING, BUSY, WRAP_UP)  # statuses that end by themselves at `until`
 BUSY_AT_MOST = 4 * 3600  # a bridged call whose end we never heard of frees the agent after this
 
 
@@ -23,11 +25,11 @@ class Presence:
 
 
 def effective(p: Presence, now: float) -> str:
-    """The status that holds now: an expired ringing or busy record means available again.
+    """The status that holds now: an expired ringing, busy or wrap-up record means available again.
 
     Mirrored by free_now() in the Lua of ivr.store.scripts; keep the two alike.
     """
-    if p.status in (RINGING, BUSY) and p.until and p.until < now:
+    if p.status in HELD and p.until and p.until < now:
         return AVAILABLE
     return p.status if p.status in STATUSES else AVAILABLE
 
@@ -72,6 +74,9 @@ class Staffing:
         if agent_id in self.records:
             return effective(self.records[agent_id], now) == AVAILABLE
         return any(agent_id in people for people in self.free.values())
+
+    def is_wrapping_up(self, agent_id: str, now: float) -> bool:
+        return agent_id in self.records and effective(self.records[agent_id], now) == WRAP_UP
 
     def is_on_duty(self, agent_id: str, now: float) -> bool:
         return agent_id in self.records and effective(self.records[agent_id], now) != AWAY

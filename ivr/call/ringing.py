@@ -50,6 +50,7 @@ def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
             (Say("Thank you for calling. Goodbye."), Hangup()),
             state,
             release=(event.agent,),
+            wrap_up=world.flow.settings.wrap_up_seconds,
             handle=(group, event.seconds) if event.seconds > 0 else None,
         )
     if event.status == "canceled":  # the caller hung up while it rang
@@ -82,6 +83,8 @@ def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
             parts.append(f"Earlier calls: {'; '.join(state.earlier)}.")
     else:
         parts.append(f"First call from them in {window} hours.")
+    if state.last_note:
+        parts.append(f"Last time {state.last_note.rstrip('.')}.")
     if state.waited >= 60:
         parts.append(f"They waited {round(state.waited / 60)} minutes in line.")
     parts.append("Press 1 to accept the call, or any other key to pass.")
@@ -94,7 +97,7 @@ def whisper_reply(state: CallState, event: WhisperReply) -> Outcome:
     return Outcome((Say("Passing the call on."), Hangup()))
 
 
-def ended(state: CallState, event: Ended) -> Outcome:
+def ended(world: World, state: CallState, event: Ended) -> Outcome:
     outcome = state.outcome
     if not state.bridged and not outcome:
         if state.queued_since:
@@ -102,4 +105,11 @@ def ended(state: CallState, event: Ended) -> Outcome:
         else:
             outcome = "hung up while being connected" if state.target else "hung up in the menu"
     held = tuple(a for a in (state.ringing, state.bridged) if a)
-    return Outcome((), state.but(outcome=outcome, ringing=None), release=held, dequeue=(state.call,), ended=True)
+    return Outcome(
+        (),
+        state.but(outcome=outcome, ringing=None),
+        release=held,
+        wrap_up=world.flow.settings.wrap_up_seconds if state.bridged else 0,
+        dequeue=(state.call,),
+        ended=True,
+    )

@@ -16,7 +16,8 @@ def next_people(
     Supervisors come after them, longest idle first, when they are escalation: behind people who are
     free, or once own people rang and did not answer. When nobody of the group is free and none has been
     tried, the answer is empty: the caller waits in line for the group rather than taking a supervisor.
-    A named agent who is busy or away goes straight to the supervisors (a returning caller's own agent).
+    A named agent who is busy or away goes straight to the supervisors (a returning caller's own agent); one
+    still wrapping up is rung (a caller calling straight back, most often after a dropped call).
     Nobody is rung twice in one round, and only people free now (per `staffing`) are offered.
     """
 
@@ -27,7 +28,8 @@ def next_people(
     if target.kind == "agent":
         agent = directory.get(target.name)
         own_tried = 1 if agent is not None and agent.id in tried else 0
-        first = [agent] if agent is not None and not own_tried and staffing.is_free(agent.id, now) else []
+        reachable = agent is not None and (staffing.is_free(agent.id, now) or staffing.is_wrapping_up(agent.id, now))
+        first = [agent] if reachable and not own_tried else []
     else:
         group = target.name
         budget = len(directory.group(group)) if target.is_supervisors else per_route

@@ -41,6 +41,7 @@ class Outcome:
     state: CallState | None = None  # to save; None when nothing changed
     busy: tuple[str, ...] = ()  # agents now bridged on this call
     release: tuple[str, ...] = ()  # agents this call no longer holds (they keep their place among the idle)
+    wrap_up: int = 0  # seconds a released person who talked on this call wraps up before the next call
     missed: tuple[str, ...] = ()  # agents who did not take this call: freed, and last in line for the next
     enqueue: QueueEntry | None = None  # a caller (or callback request) starts or resumes waiting
     dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait

@@ -177,6 +177,7 @@ class Settings:
     queue: QueuePolicy = field(default_factory=QueuePolicy)
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     voicemail_seconds: int = 120
+    wrap_up_seconds: int = 60  # after a call, its person writes their note, offered no call, for at most this
     hold_music: str | None = None  # an audio file under the flows folder, played while callers wait
     time_to_human_budget_seconds: int = 30  # longest a caller may listen before being offered a person
     first_offer_warning_seconds: int = 10  # `ivr check` warns when the first offer of a person comes later

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from ivr.call.callstate import CallerMemory, Contact
+from dataclasses import replace
+
+from ivr.call.callstate import CallerMemory, Contact, WrapUp
 from ivr.store import keys
 
 CONTACT = "c:"  # field prefix: one field per contact, named by its CallSid
+WRAP = "w:"  # field prefix: the wrap-up of a contact, apart from it, so the call's own saves never erase it
 RESOLVED = "resolved_at"
 
 
@@ -14,20 +17,30 @@ def remember(pipe, caller: str, contact: Contact, window_seconds: int, forget: t
     key = keys.caller(caller)
     pipe.hset(key, CONTACT + contact.call, contact.to_json())
     if forget:
-        pipe.hdel(key, *[CONTACT + call for call in forget])
+        pipe.hdel(key, *[field for call in forget for field in (CONTACT + call, WRAP + call)])
+    pipe.expire(key, window_seconds)
+
+
+def wrap_up(pipe, caller: str, call: str, wrap: WrapUp, window_seconds: int) -> None:
+    """Queue the writes that keep a wrap-up with the caller's contact; "resolved" closes their problem, so
+    their next call goes through the menu again (the note is still told to whoever takes it)."""
+    key = keys.caller(caller)
+    pipe.hset(key, WRAP + call, wrap.to_json())
+    if wrap.outcome == "resolved":
+        pipe.hset(key, RESOLVED, wrap.at)
     pipe.expire(key, window_seconds)
 
 
 def resolve(r, caller: str, now: float) -> int:
     """Mark a caller's problem resolved: their next call goes through the menu again.
 
-    Returns how many contacts in the store this closes.
+    Returns how many contacts in the store this closes: 0 for a caller never seen (or forgotten after their
+    window), of whom nothing is written.
     """
-    pipe = r.pipeline(transaction=True)
-    pipe.hset(keys.caller(caller), RESOLVED, now)
-    pipe.hgetall(keys.caller(caller))
-    _, caller_hash = pipe.execute()
-    return sum(1 for f in caller_hash if f.startswith(CONTACT))
+    closed = sum(1 for f in r.hkeys(keys.caller(caller)) if f.startswith(CONTACT))
+    if closed:
+        r.hset(keys.caller(caller), RESOLVED, now)  # the hash keeps its window's expiry
+    return closed
 
 
 def history(r, caller: str) -> CallerMemory:
@@ -40,7 +53,8 @@ def parse(caller_hash: dict) -> CallerMemory:
         if name.startswith(CONTACT):
             contact = Contact.from_json(raw)
             if contact is not None:
-                contacts.append(contact)
+                wrap = caller_hash.get(WRAP + contact.call)
+                contacts.append(replace(contact, wrap=WrapUp.from_json(wrap)) if wrap else contact)
     try:
         resolved = float(caller_hash.get(RESOLVED, 0))
     except ValueError:

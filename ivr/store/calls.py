@@ -14,7 +14,7 @@ from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.presence import Staffing
 from ivr.call.queueing import Place, QueueEntry, request_id_of
-from ivr.store import callbacks, caller_history, keys, presence_index, scripts, wake
+from ivr.store import callbacks, caller_history, keys, presence_index, scripts, wake, wrap_ups
 from ivr.store.sealed import Sealer
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
@@ -130,12 +130,15 @@ class CallStore:
                 if state.caller:
                     stale = snapshot.memory.expired(now, window_seconds)
                     caller_history.remember(pipe, state.caller, state.contact(), window_seconds, forget=stale)
+                if state.bridged and (outcome.busy or outcome.release):  # its wrap-up may come later
+                    wrap_ups.remember_taker(pipe, state.call, state.bridged, state.caller, window_seconds)
             for agent in outcome.busy:
                 pipe.evalsha(shas["busy"], 1, keys.presence(), now, now + presence_rules.BUSY_AT_MOST, call_sid, agent)
             if outcome.dequeue:
                 pipe.evalsha(shas["dequeue"], 0, *outcome.dequeue)
             # before the enqueue: a caller put back in line is no longer held by the person let go
-            for mode, agents in (("keep", outcome.release), ("back", outcome.missed)):
+            keep = f"keep:{outcome.wrap_up}" if outcome.wrap_up else "keep"  # who talked wraps up first
+            for mode, agents in ((keep, outcome.release), ("back", outcome.missed)):
                 if agents:
                     pipe.evalsha(shas["release"], 2, keys.presence(), keys.call(call_sid), now, call_sid, mode, *agents)
                     wake.nudge(pipe, "freed")
@@ -178,6 +181,7 @@ class CallStore:
                     now,
                     hold,
                     call_sid,
+                    dial.wrapping_up_ok or "",
                     *[a.id for a in dial.candidates],
                 )
 

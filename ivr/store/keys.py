@@ -108,3 +108,41 @@ def wake() -> str:
 def health() -> str:
     """A short-lived key /health writes when it may not ask Redis its role (a least-privilege user)."""
     return f"{PREFIX}health"
+
+
+# People who sign in to the console and the API (ivr.store.accounts): secrets only as hashes or digests.
+
+
+def account(agent: str) -> str:
+    """A person's sign-in: their password's argon2 hash and a session epoch that signs them out everywhere."""
+    return f"{PREFIX}account:{agent}"
+
+
+def token(digest: str) -> str:
+    """A bearer token, by the SHA-256 of the token (a string: the agent id it acts for)."""
+    return f"{PREFIX}token:{digest}"
+
+
+def tokens_of(agent: str) -> str:
+    """The digests of a person's bearer tokens (a set), so they can be revoked together."""
+    return f"{PREFIX}tokens:{agent}"
+
+
+def sign_in_link(digest: str) -> str:
+    """A one-time sign-in link, by the SHA-256 of its secret (a string: agent id), expiring on its own."""
+    return f"{PREFIX}link:{digest}"
+
+
+def sign_in_failures(who: str) -> str:
+    """Failed sign-ins for a person or an address in the current window (a counter with a TTL)."""
+    return f"{PREFIX}signin-failures:{who}"
+
+
+def audit() -> str:
+    """Every change people make (a stream: who, what, on what, when), trimmed to a bounded length."""
+    return f"{PREFIX}audit"
+
+
+def taken(call_sid: str) -> str:
+    """Who took a call and whose call it was (a hash: agent, caller, window), for its wrap-up afterwards."""
+    return f"{PREFIX}taken:{call_sid}"

@@ -23,7 +23,8 @@ local function decode(raw)
 end
 
 -- Put one person in the indexes their record says, as ivr.call.presence.effective() reads it: free (by idle
--- since), on duty (not away), held (ringing or busy, by expiry). People not in the directory are in none.
+-- since), on duty (not away), held (ringing, busy or wrapping up, by expiry). People not in the directory are
+-- in none.
 local function index_person(agent, now)
   local groups = redis.call('HGET', PEOPLE, agent)
   if not groups then
@@ -32,9 +33,9 @@ local function index_person(agent, now)
   end
   local rec = decode(redis.call('HGET', PRESENCE, agent)) or {}
   local s = rec.s
-  if s ~= 'away' and s ~= 'ringing' and s ~= 'busy' then s = 'available' end
+  if s ~= 'away' and s ~= 'ringing' and s ~= 'busy' and s ~= 'wrap-up' then s = 'available' end
   local expiry = tonumber(rec['until'] or 0) or 0
-  local held = (s == 'ringing' or s == 'busy')
+  local held = (s == 'ringing' or s == 'busy' or s == 'wrap-up')
   if held and expiry > 0 and expiry < now then
     s = 'available'
     held = false
@@ -105,7 +106,7 @@ end
 """
 
 # Shared by CLAIM and TAKE: the presence record of an agent if they are free right now, else nil.
-# Mirrors ivr.call.presence.effective(): an expired ringing or busy record is free again.
+# Mirrors ivr.call.presence.effective(): an expired ringing, busy or wrap-up record is free again.
 FREE_NOW = """
 local function free_now(presence_key, agent, now)
   local raw = redis.call('HGET', presence_key, agent)
@@ -115,7 +116,8 @@ local function free_now(presence_key, agent, now)
     if ok and type(decoded) == 'table' then rec = decoded end
   end
   local s = rec.s or 'available'
-  if (s == 'ringing' or s == 'busy') and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
+  local held = (s == 'ringing' or s == 'busy' or s == 'wrap-up')
+  if held and tonumber(rec['until'] or 0) > 0 and tonumber(rec['until']) < now then
     s = 'available'
   end
   if s == 'available' then return rec end
@@ -149,9 +151,10 @@ end
 
 # Shared by RELEASE and SETTLE: free an agent only if `holder` still holds them. Someone who talked, or
 # who rang and did not answer (to_back), is idle from now; someone freed by the caller hanging up while
-# they rang keeps their place among the idle. Returns 1 when freed.
+# they rang keeps their place among the idle. Someone who talked wraps up first for `wrap` seconds (when
+# more than 0): offered no call until they finish or the time is up. Returns 1 when let go.
 LET_GO = """
-local function let_go(presence_key, agent, holder, now, to_back)
+local function let_go(presence_key, agent, holder, now, to_back, wrap)
   local raw = redis.call('HGET', presence_key, agent)
   if not raw then return 0 end
   local ok, rec = pcall(cjson.decode, raw)
@@ -160,6 +163,10 @@ local function let_go(presence_key, agent, holder, now, to_back)
   end
   local idle = tonumber(rec.idle or 0)
   if rec.s == 'busy' or to_back then idle = now end
+  if rec.s == 'busy' and (wrap or 0) > 0 then
+    put_record(agent, {s = 'wrap-up', idle = idle, ['until'] = now + wrap, call = holder}, now)
+    return 1
+  end
   put_record(agent, {s = 'available', idle = idle}, now)
   return 1
 end

@@ -31,14 +31,16 @@ def dump(p: Presence) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def set_status(r, agent_id: str, status: str, now: float) -> None:
-    """Set an agent available (idle from now) or away, from the CLI or an agent tool."""
+def set_status(r, agent_id: str, status: str, now: float) -> str:
+    """Set a person available (idle from now, or from the end of the call they wrapped up) or away, from the
+    CLI, the console or the API. Returns "" when set, or the status of the call holding them ("ringing",
+    "busy"), which a click never overwrites: the call's end frees them."""
     if status not in (AVAILABLE, AWAY):
         raise ValueError(f"status must be {AVAILABLE} or {AWAY}")
     # through the script that keeps the presence indexes in step; the worker, nudged, gives someone who
     # became available the longest-waiting caller straight away
     also = (lambda pipe: wake.nudge(pipe, "available")) if status == AVAILABLE else None
-    scripts.Registered(r).call("put", [keys.presence()], [agent_id, dump(Presence(status, now)), now], also=also)
+    return scripts.Registered(r).call("status", [keys.presence()], [agent_id, status, now], also=also) or ""
 
 
 def read_all(r) -> dict[str, Presence]:

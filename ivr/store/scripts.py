@@ -14,7 +14,8 @@ from ivr.store import index_scripts, lua
 
 # CLAIM: reserve the first of the candidates who is free right now, for one call.
 # KEYS[1] presence hash, KEYS[2] the call's hash
-# ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4..] candidate agent ids in order
+# ARGV[1] now, ARGV[2] reserved-until, ARGV[3] CallSid, ARGV[4] a candidate who may be claimed while wrapping
+# up (a returning caller's own person; "" for none), ARGV[5..] candidate agent ids in order
 # Returns the claimed agent id, or false. Sent again (a re-sent pipeline), it returns the person it claimed.
 CLAIM = (
     lua.FREE_NOW
@@ -22,11 +23,18 @@ CLAIM = (
     + """
 local now = tonumber(ARGV[1])
 local already = redis.call('HGET', KEYS[2], 'ringing')
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if already == ARGV[i] and ringing_for(KEYS[1], already, ARGV[3]) then return already end
 end
-for i = 4, #ARGV do
-  local rec = free_now(KEYS[1], ARGV[i], now)
+local function claimable(agent)
+  local rec = free_now(KEYS[1], agent, now)
+  if rec or agent ~= ARGV[4] then return rec end
+  rec = decode(redis.call('HGET', KEYS[1], agent))
+  if rec and rec.s == 'wrap-up' then return rec end
+  return nil
+end
+for i = 5, #ARGV do
+  local rec = claimable(ARGV[i])
   if rec then
     local claimed = {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]}
     put_record(ARGV[i], claimed, now)
@@ -40,16 +48,17 @@ return false
 
 # RELEASE: free agents held by one call, and only if that call still holds them.
 # KEYS[1] presence hash, KEYS[2] the call's hash
-# ARGV[1] now, ARGV[2] CallSid, ARGV[3] "back" for agents who did not take the call (else "keep"),
-# ARGV[4..] agent ids
+# ARGV[1] now, ARGV[2] CallSid, ARGV[3] "back" for agents who did not take the call (else "keep", or
+# "keep:<seconds>" for those who talked and then wrap up that long), ARGV[4..] agent ids
 RELEASE = (
     lua.LET_GO
     + """
 local now = tonumber(ARGV[1])
 local freed = 0
 local ringing = redis.call('HGET', KEYS[2], 'ringing')
+local wrap = tonumber(string.match(ARGV[3], '^keep:(%d+)$') or 0)
 for i = 4, #ARGV do
-  freed = freed + let_go(KEYS[1], ARGV[i], ARGV[2], now, ARGV[3] == 'back')
+  freed = freed + let_go(KEYS[1], ARGV[i], ARGV[2], now, ARGV[3] == 'back', wrap)
   -- only the released person's mark: a re-sent pipeline must not erase a claim made after this release
   if ringing == ARGV[i] then redis.call('HDEL', KEYS[2], 'ringing') end
 end
@@ -213,6 +222,33 @@ return 1
 """
 )
 
+# STATUS: a person sets themselves (or a supervisor sets them) available or away. Away always works (a call
+# ringing or talking goes on; its end leaves them away); available never while a call holds them, or they
+# would be offered a second call while on the first.
+# KEYS[1] presence hash; ARGV[1] agent id, ARGV[2] "available" or "away", ARGV[3] now
+# Returns "" when set, else the status that holds them ("ringing" or "busy").
+STATUS = """
+local now = tonumber(ARGV[3])
+local rec = decode(redis.call('HGET', KEYS[1], ARGV[1])) or {}
+local expiry = tonumber(rec['until'] or 0) or 0
+local held = (rec.s == 'ringing' or rec.s == 'busy') and (expiry == 0 or expiry >= now)
+if held and ARGV[2] == 'available' then return rec.s end
+local idle = now
+if rec.s == 'wrap-up' then idle = tonumber(rec.idle or now) end  -- their wait for a call began when it ended
+if ARGV[2] == 'away' then idle = tonumber(rec.idle or 0) end
+put_record(ARGV[1], {s = ARGV[2], idle = idle}, now)
+return ''
+"""
+
+# WRAPPED: a person finished the wrap-up of a call: available again at once, if still wrapping up that call.
+# KEYS[1] presence hash; ARGV[1] agent id, ARGV[2] the call's id, ARGV[3] now. Returns 1 when freed.
+WRAPPED = """
+local rec = decode(redis.call('HGET', KEYS[1], ARGV[1]))
+if not (rec and rec.s == 'wrap-up' and rec.call == ARGV[2]) then return 0 end
+put_record(ARGV[1], {s = 'available', idle = tonumber(rec.idle or ARGV[3])}, tonumber(ARGV[3]))
+return 1
+"""
+
 ALL = {
     "dequeue": index_scripts.DEQUEUE,
     "put": index_scripts.PUT,
@@ -227,6 +263,8 @@ ALL = {
     "settle": SETTLE,
     "busy": BUSY,
     "enqueue": ENQUEUE,
+    "status": STATUS,
+    "wrapped": WRAPPED,
 }
 
 

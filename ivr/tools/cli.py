@@ -30,6 +30,7 @@ from ivr.tools.local import (
     LOCAL,
     REDIS_URL_FILE,
     dev_data_key,
+    dev_secret_key,
     dev_token,
     flows_dir,
 )
@@ -215,6 +216,8 @@ def serve_command(port: int) -> None:
             f"[yellow]DATA_KEYS is not set: phone numbers are sealed with a local development key from "
             f"{DEV_DATA_KEY_FILE}. Set DATA_KEYS (`ivr data-key` makes one) for a real line.[/yellow]"
         )
+    if not env.get("SECRET_KEY"):
+        env["SECRET_KEY"] = dev_secret_key()  # the console's sessions: signed in stays signed in across restarts
     if not env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_INSECURE_SKIP_TWILIO_SIGNATURE"):
         env["TWILIO_AUTH_TOKEN"] = dev_token()
         err.print(
@@ -235,6 +238,7 @@ def serve_command(port: int) -> None:
                     f"started a local Redis at {embedded.url} (data in {LOCAL / 'redis'}); it stops with this"
                 )
             console.print(f"serving on http://0.0.0.0:{port}  (POST /voice, /voice/status)  Ctrl-C to stop")
+            console.print(f"the console: http://localhost:{port}/console/  (`ivr agents password ID` to sign in)")
             server = children.start(web, env)
             if with_worker:
                 children.start(worker, env)

@@ -14,7 +14,7 @@ from rich.table import Table
 from ivr.call import callers, presence
 from ivr.flows.catalog import AGENTS_FILE
 from ivr.flows.directory import load_directory
-from ivr.store import caller_history, presence_records
+from ivr.store import accounts, audit, caller_history, presence_records
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.sealed import Sealer
@@ -58,11 +58,21 @@ def agents(ctx: click.Context) -> None:
     console.print(table)
 
 
-def _set(agent_id: str, status: str) -> None:
+def _person(agent_id: str):
     directory = load_directory(Path(flows_dir()) / AGENTS_FILE)
-    if directory.get(agent_id) is None:
+    agent = directory.get(agent_id)
+    if agent is None:
         raise click.ClickException(f"no agent '{agent_id}' in agents.yaml (ids: {', '.join(directory.agents)})")
-    presence_records.set_status(_redis(), agent_id, status, time.time())
+    return agent
+
+
+def _set(agent_id: str, status: str) -> None:
+    _person(agent_id)
+    r = _redis()
+    holding = presence_records.set_status(r, agent_id, status, time.time())
+    if holding:
+        raise click.ClickException(f"{agent_id} is {holding} on a call: they are free again when it ends")
+    audit.record(r, audit.Change(time.time(), "cli", "status", agent_id, status))
     console.print(f"{agent_id} is now {status}")
 
 
@@ -78,6 +88,55 @@ def available(agent_id: str) -> None:
 def away(agent_id: str) -> None:
     """Mark AGENT_ID away: no calls are offered to them."""
     _set(agent_id, presence.AWAY)
+
+
+@agents.command()
+@click.argument("agent_id")
+@click.password_option(help="The new password (asked twice when not given).")
+def password(agent_id: str, password: str) -> None:
+    """Set the console password of AGENT_ID (kept hashed; signs them out everywhere)."""
+    _person(agent_id)
+    try:
+        accounts.set_password(_redis(), agent_id, password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"password set for {agent_id}; they sign in at {_console_url()}/sign-in")
+
+
+@agents.command(name="login-link")
+@click.argument("agent_id")
+def login_link(agent_id: str) -> None:
+    """Print a one-time sign-in link for AGENT_ID (works once, within 15 minutes)."""
+    _person(agent_id)
+    secret = accounts.new_sign_in_link(_redis(), agent_id)
+    console.print(f"one-time sign-in link for {agent_id} (15 minutes):")
+    click.echo(f"{_console_url()}/link/{secret}")
+
+
+@agents.command()
+@click.argument("agent_id")
+def token(agent_id: str) -> None:
+    """Print a new API bearer token acting for AGENT_ID, alone on the last line (kept hashed; revocable)."""
+    _person(agent_id)
+    new = accounts.new_token(_redis(), agent_id)
+    console.print(f"API token for {agent_id} (shown once; `ivr agents revoke {agent_id}` revokes it):")
+    click.echo(new)
+
+
+@agents.command()
+@click.argument("agent_id")
+def revoke(agent_id: str) -> None:
+    """Revoke every API token of AGENT_ID and sign them out of every console session."""
+    _person(agent_id)
+    r = _redis()
+    count = accounts.revoke_tokens(r, agent_id)
+    accounts.sign_out_everywhere(r, agent_id)
+    console.print(f"{count} token(s) of {agent_id} revoked; their console sessions are signed out")
+
+
+def _console_url() -> str:
+    base = os.environ.get("PUBLIC_URL") or f"http://localhost:{os.environ.get('PORT', '5000')}"
+    return base.rstrip("/") + "/console"
 
 
 @click.group()
@@ -97,6 +156,8 @@ def _caller(number: str) -> str:
 def resolve(number: str) -> None:
     """Mark the caller at NUMBER resolved: their next call goes through the menu again."""
     closed = caller_history.resolve(_redis(), _caller(number), time.time())
+    if not closed:
+        raise click.ClickException(f"{callers.masked(number)} was never seen (or not within the window): nothing to do")
     console.print(f"caller {callers.masked(number)} marked resolved ({closed} recent contact(s) closed)")
 
 

@@ -13,6 +13,7 @@ LOCAL = Path(os.environ.get("IVR_HOME", ".ivr"))
 REDIS_URL_FILE = LOCAL / "redis.url"
 DEV_TOKEN_FILE = LOCAL / "dev-auth-token"
 DEV_DATA_KEY_FILE = LOCAL / "dev-data-key"
+DEV_SECRET_KEY_FILE = LOCAL / "dev-secret-key"
 
 
 def _made_once(path: Path, make) -> str:
@@ -32,6 +33,11 @@ def dev_token() -> str:
 def dev_data_key() -> str:
     """The local development key that seals phone numbers in the local Redis (ivr.store.sealed)."""
     return _made_once(DEV_DATA_KEY_FILE, new_key)
+
+
+def dev_secret_key() -> str:
+    """The local key that signs the console's sessions (SECRET_KEY) for a line served here."""
+    return _made_once(DEV_SECRET_KEY_FILE, lambda: secrets.token_hex(32))
 
 
 def data_keys() -> str:

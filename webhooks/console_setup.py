@@ -1,0 +1,83 @@
+"""What the console and the API need from the app: signed sessions, CSRF protection, times in the line's
+zone, and JSON (never HTML) for any error under /api/."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import zoneinfo
+from datetime import timedelta
+
+from flask import Flask, current_app, jsonify, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("ivr.console")
+
+
+def init_console(app: Flask) -> None:
+    cfg = app.config
+    if not cfg.get("SECRET_KEY"):
+        log.warning("SECRET_KEY is not set: the console is off (the JSON API still takes bearer tokens)")
+    cfg.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked by the console and the API, never on webhooks
+    cfg.setdefault("WTF_CSRF_TIME_LIMIT", 12 * 3600)  # a page left open for a shift still submits
+    cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    cfg.setdefault("SESSION_COOKIE_SECURE", str(cfg.get("PUBLIC_URL", "")).startswith("https://"))
+    cfg.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    CSRFProtect(app)
+
+    app.add_template_filter(clock)
+    app.add_template_filter(when)
+    app.add_template_filter(duration)
+    app.add_template_filter(person_name)
+    app.context_processor(lambda: {"zone_name": _zone().key})
+
+    @app.errorhandler(HTTPException)
+    def _json_under_api(exc: HTTPException):
+        """Under /api/ (and /agent/), errors are JSON whatever raised them: an unknown route, a wrong method."""
+        if request.path.startswith(("/api/", "/agent/")):
+            return jsonify(error=exc.description or exc.name, status=exc.code), exc.code
+        return exc
+
+
+def _zone() -> zoneinfo.ZoneInfo:
+    """The line's time zone (the default line's business hours), in which people read times."""
+    catalog = current_app.extensions["ivr"].catalog
+    flows = list(catalog.flows.values())
+    default = next((f for f in flows if f.default), flows[0] if flows else None)
+    name = default.settings.hours.timezone if default else "UTC"
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _local(ts: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(ts, _zone())
+
+
+def clock(ts: float | None) -> str:
+    """14:03:20 in the line's zone."""
+    return _local(ts).strftime("%H:%M:%S") if ts else "-"
+
+
+def when(ts: float | None) -> str:
+    """Mon 4 Dec 14:03 in the line's zone."""
+    if not ts:
+        return "-"
+    moment = _local(ts)
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
+
+
+def duration(seconds: float | None) -> str:
+    """4:05, or 1 h 04 min."""
+    seconds = max(0, int(seconds or 0))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def person_name(agent_id: str | None) -> str:
+    agent = current_app.extensions["ivr"].catalog.directory.get(agent_id)
+    return agent.name if agent else (agent_id or "-")

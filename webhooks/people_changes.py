@@ -1,0 +1,101 @@
+"""What people may see and change, the same for the console and the JSON API: status, wrap-ups, calls.
+Roles are checked here, on the server; every change is recorded with who and when (ivr.store.audit)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ivr.call import presence
+from ivr.call.callstate import NOTE_MAX, OUTCOMES, WrapUp
+from ivr.store import audit, line_view, presence_records, wrap_ups
+from webhooks.people import Forbidden, Person
+
+log = logging.getLogger("ivr.people")
+
+
+@dataclass(frozen=True)
+class Result:
+    said: str = ""  # what happened, in words for the person
+    error: str = ""  # why nothing happened
+    status: int = 200  # for the API: 404 not found, 409 held by a call, 422 bad input
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+class NotFound(Exception):
+    """No such call, person or request: 404."""
+
+
+def set_status(person: Person, agent_id: str, status: str) -> Result:
+    """Set a person available or away: oneself, or anyone as a supervisor."""
+    services = current_app.extensions["ivr"]
+    agent = services.catalog.directory.get(agent_id)
+    if agent is None:
+        raise NotFound(f"no person '{agent_id}' in agents.yaml")
+    if agent.id != person.id and not person.is_supervisor:
+        raise Forbidden("only a supervisor may change someone else's status")
+    if status not in (presence.AVAILABLE, presence.AWAY):
+        return Result(error="status must be available or away", status=422)
+    now = services.clock()
+    holding = presence_records.set_status(services.redis, agent.id, status, now)
+    if holding:
+        return Result(error=f"{agent.name} is {holding} on a call now: their status is kept until it ends.", status=409)
+    audit.record(services.redis, audit.Change(now, person.id, "status", agent.id, status))
+    log.info("%s set %s %s", person.id, agent.id, status)
+    return Result(said=f"{'You are' if agent.id == person.id else agent.name + ' is'} now {status}.")
+
+
+def visible_call(person: Person, call: str) -> line_view.CallView:
+    """A call and its caller's story, for the person who was rung for it or took it, or a supervisor."""
+    services = current_app.extensions["ivr"]
+    now = services.clock()
+    taker = wrap_ups.taken(services.redis, call)
+    row = line_view.one_person(services.redis, person.agent, now)
+    mine = (taker is not None and taker.agent == person.id) or row.call == call
+    if not (mine or person.is_supervisor):
+        raise Forbidden("only the person who took this call, or a supervisor, may see it")
+    view = call_for_screen(call, now)
+    if view is None:
+        raise NotFound("this call is no longer known (calls are kept for their caller's repeat window)")
+    return view
+
+
+def call_for_screen(call: str, now: float) -> line_view.CallView | None:
+    services = current_app.extensions["ivr"]
+    found = line_view.call_view(services.redis, services.calls.sealer, call, _window(call), now)
+    return found
+
+
+def wrap_up(person: Person, call: str, outcome: str, note: str) -> Result:
+    """Keep an outcome and a note with the caller's history; the person who took the call is offered calls
+    again at once. Only that person, or a supervisor, may wrap a call up."""
+    services = current_app.extensions["ivr"]
+    if outcome not in OUTCOMES:
+        return Result(error=f"outcome must be one of {', '.join(OUTCOMES)}", status=422)
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        return Result(error=f"a note has at most {NOTE_MAX} characters ({len(note)} given)", status=422)
+    taker = wrap_ups.taken(services.redis, call)
+    if taker is None:
+        raise NotFound("no call with that id was taken by a person (or it is older than its caller's window)")
+    if taker.agent != person.id and not person.is_supervisor:
+        raise Forbidden("only the person who took this call, or a supervisor, may wrap it up")
+    freed = wrap_ups.wrap_up(services.redis, taker, WrapUp(outcome, note, person.id, services.clock()))
+    log.info("%s wrapped up call ...%s: %s", person.id, call[-6:], outcome)
+    said = "Wrap-up saved." + (" You are available for calls again." if freed and taker.agent == person.id else "")
+    if not taker.caller:
+        said += " The caller withheld their number, so it is not kept with any history."
+    return Result(said=said)
+
+
+def _window(call: str) -> int:
+    services = current_app.extensions["ivr"]
+    taker = wrap_ups.taken(services.redis, call)
+    if taker is not None and taker.window:
+        return taker.window
+    return max(f.settings.repeat.window_seconds for f in services.catalog.flows.values())
