@@ -101,9 +101,9 @@ def blocked(r, *who: str) -> bool:
 
 def failed(r, *who: str) -> None:
     pipe = r.pipeline(transaction=False)
-    for w in who:
+    for w in who:  # the window starts at the first failure (INCR keeps the expiry SET NX gave it)
+        pipe.set(keys.sign_in_failures(w), 0, ex=FAILURE_WINDOW, nx=True)
         pipe.incr(keys.sign_in_failures(w))
-        pipe.expire(keys.sign_in_failures(w), FAILURE_WINDOW, nx=True)
     pipe.execute()
 
 
