@@ -53,21 +53,24 @@ def _zone() -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def _local(ts: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(ts, _zone())
+def _local(ts: float | None) -> datetime.datetime | None:
+    """A moment in the line's zone; None for none, or for a damaged record's time no calendar holds."""
+    try:
+        return datetime.datetime.fromtimestamp(ts, _zone()) if ts else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def clock(ts: float | None) -> str:
     """14:03:20 in the line's zone."""
-    return _local(ts).strftime("%H:%M:%S") if ts else "-"
+    moment = _local(ts)
+    return moment.strftime("%H:%M:%S") if moment else "-"
 
 
 def when(ts: float | None) -> str:
     """Mon 4 Dec 14:03 in the line's zone."""
-    if not ts:
-        return "-"
     moment = _local(ts)
-    return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M}" if moment else "-"
 
 
 def duration(seconds: float | None) -> str:
