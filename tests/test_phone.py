@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -316,6 +317,11 @@ def server(tmp_path_factory):
     """`ivr serve` as ops staff run it, shared by the tests below (callers are told apart by number), behind a
     proxy that checks every TwiML answer against the XSD; the phone calls the proxy, as Twilio would."""
     home = tmp_path_factory.mktemp("serve-home")
+    # the rehearsals below follow each other within seconds on one line: no wrap-up time between calls
+    flows = tmp_path_factory.mktemp("flows")
+    shutil.copytree(ROOT / "flows", flows, dirs_exist_ok=True)
+    support = flows / "support.yaml"
+    support.write_text(support.read_text().replace("wrap_up_seconds: 60", "wrap_up_seconds: 0"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with TwimlProxy(free_port(), base) as proxy:
@@ -326,6 +332,7 @@ def server(tmp_path_factory):
             PUBLIC_URL=proxy.url,
             WEB_CONCURRENCY="1",
             AUDIO_CACHE=str(home / "audio-cache"),
+            FLOWS_DIR=str(flows),
         )
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "ivr"), "serve", "--port", str(port)],

@@ -168,6 +168,41 @@ def wrap_up(call: str, person: Person):
     return _result(result, call=call)
 
 
+@api.get("/messages")
+@needs_person
+def message_list(person: Person):
+    """Voicemails for you and your teams (all, for a supervisor), newest first; ?all=1 includes done ones."""
+    found = changes.messages_for(person, with_done=request.args.get("all") == "1")
+    return jsonify(
+        messages=[
+            {
+                "id": m.id,
+                "line": m.flow,
+                "groups": list(m.groups),
+                "owner": m.owner,
+                "at": m.at,
+                "seconds": m.seconds,
+                "recording": m.url,
+                "chose": list(m.path),
+                "callback": m.callback,
+                "status": m.status,
+                "done_by": m.done_by,
+                "done_at": m.done_at or None,
+            }
+            for m in found
+        ]
+    )
+
+
+@api.post("/messages/<message_id>")
+@needs_person
+def message_action(message_id: str, person: Person):
+    """{"action": "done" | "own" | "reopen", "agent": "..."}: a supervisor may give a message to anyone."""
+    body = _body()
+    result = changes.act_on_message(person, message_id, str(body.get("action", "")), body.get("agent"))
+    return _result(result, message=message_id)
+
+
 @api.get("/me")
 @needs_person
 def me(person: Person):

@@ -151,6 +151,15 @@ def wrap_up(call: str, person: Person):
     return redirect(url_for("console.me"))
 
 
+@console.post("/messages/<message_id>")
+@needs_person
+def message_action(message_id: str, person: Person):
+    """Mark a voicemail done, or take it."""
+    result = changes.act_on_message(person, message_id, request.form.get("action", ""), request.form.get("agent"))
+    flash(result.error or result.said, "error" if result.error else "done")
+    return redirect(request.referrer if _safe_next(_path_of(request.referrer)) else url_for("console.me"))
+
+
 @console.get("/line")
 @needs_supervisor
 def line(person: Person):
@@ -170,7 +179,10 @@ def _me_live(person: Person) -> str:
     now = services.clock()
     row = line_view.one_person(services.redis, person.agent, now)
     view = changes.call_for_screen(row.call, now) if row.call else None
-    return render_template("console/me_live.html", person=person, row=row, call=view, now=now, **_outcomes())
+    inbox = changes.messages_for(person)
+    return render_template(
+        "console/me_live.html", person=person, row=row, call=view, now=now, inbox=inbox, **_outcomes()
+    )
 
 
 def _line_live(person: Person) -> str:
@@ -179,8 +191,16 @@ def _line_live(person: Person) -> str:
     waiting, total = line_view.queue(services.redis, services.calls.sealer)
     rows = line_view.board(services.redis, services.catalog.directory, now)
     counts = {s: sum(1 for r in rows if r.status == s) for s in presence.STATUSES}
+    inbox = changes.messages_for(person)
     return render_template(
-        "console/line_live.html", person=person, waiting=waiting, total=total, rows=rows, counts=counts, now=now
+        "console/line_live.html",
+        person=person,
+        waiting=waiting,
+        total=total,
+        rows=rows,
+        counts=counts,
+        now=now,
+        inbox=inbox,
     )
 
 
@@ -200,6 +220,13 @@ def _set_status(person: Person, agent_id: str, status: str) -> None:
 
 def _outcomes() -> dict:
     return {"outcomes": OUTCOMES, "outcome_words": OUTCOME_WORDS}
+
+
+def _path_of(url: str | None) -> str | None:
+    """The path of a referring page of this site (the console's own pages only)."""
+    if not url or not url.startswith(request.host_url):
+        return None
+    return "/" + url[len(request.host_url) :].split("?")[0]
 
 
 def _safe_next(target: str | None) -> str | None:

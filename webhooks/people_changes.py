@@ -10,7 +10,7 @@ from flask import current_app
 
 from ivr.call import presence
 from ivr.call.callstate import NOTE_MAX, OUTCOMES, WrapUp
-from ivr.store import audit, line_view, presence_records, wrap_ups
+from ivr.store import audit, line_view, messages, presence_records, wrap_ups
 from webhooks.people import Forbidden, Person
 
 log = logging.getLogger("ivr.people")
@@ -99,3 +99,32 @@ def _window(call: str) -> int:
     if taker is not None and taker.window:
         return taker.window
     return max(f.settings.repeat.window_seconds for f in services.catalog.flows.values())
+
+
+def messages_for(person: Person, with_done: bool = False) -> list[messages.Message]:
+    """The voicemails this person may see: theirs and their teams' (a supervisor, all), newest first."""
+    services = current_app.extensions["ivr"]
+    found = [m for m in messages.inbox(services.redis) if m.for_person(person.agent)]
+    return [m for m in found if with_done or m.status == messages.NEW]
+
+
+def act_on_message(person: Person, message_id: str, action: str, agent_id: str | None = None) -> Result:
+    """Mark a message done, take it (own), or, as a supervisor, give it to someone (own with an agent)."""
+    services = current_app.extensions["ivr"]
+    message = messages.one(services.redis, message_id)
+    if message is None:
+        raise NotFound("no such message (messages are kept 14 days)")
+    if not message.for_person(person.agent):
+        raise Forbidden("this message is for another team")
+    if action not in ("done", "own", "reopen"):
+        return Result(error="action must be done, own or reopen", status=422)
+    owner = None
+    if action == "own":
+        owner = agent_id or person.id
+        if services.catalog.directory.get(owner) is None:
+            raise NotFound(f"no person '{owner}' in agents.yaml")
+        if owner != person.id and not person.is_supervisor:
+            raise Forbidden("only a supervisor may give a message to someone else")
+    messages.mark(services.redis, message_id, action, person.id, services.clock(), owner)
+    said = {"done": "Message marked done.", "reopen": "Message open again."}.get(action)
+    return Result(said=said or f"The message is now {'yours' if owner == person.id else owner + chr(39) + 's'}.")

@@ -80,9 +80,9 @@ def _callback_miss(world: World, state: CallState, node: str) -> Outcome:
     return replace(outcome, state=outcome.state.but(misses=state.misses + 1))
 
 
-def _callback_requested(world: World, state: CallState, number: str | None) -> Outcome:
-    if not number:
-        return _ask_callback_number(state, "")
+def callback_request(world: World, state: CallState, number: str, message: str | None = None):
+    """A callback request for this caller, at their place in line (or from now): its queue entry and request.
+    A request made with a voicemail carries the message's address, so the person calling back hears of it."""
     target = target_of(world, state)
     entry = entry_for(world, state, target, entry_id=queueing.callback_queue_id(state.call))
     request = {
@@ -95,6 +95,15 @@ def _callback_requested(world: World, state: CallState, number: str | None) -> O
         "groups": list(entry.groups),
         "attempts": 0,
     }
+    if message:
+        request["message"] = message
+    return entry, request
+
+
+def _callback_requested(world: World, state: CallState, number: str | None) -> Outcome:
+    if not number:
+        return _ask_callback_number(state, "")
+    entry, request = callback_request(world, state, number)
     text = (
         f"Thank you. You keep your place in line, and we'll call you at {spoken(number)} when it's your turn. Goodbye."
     )

@@ -72,6 +72,8 @@ def whisper(request: dict, line: str, now: float, attempts: int, policy: Callbac
         f"They asked about: {', then '.join(path)}." if path else "They made no menu choice.",
         f"They asked for this call {waited} minute{'s' if waited != 1 else ''} ago.",
     ]
+    if request.get("message"):
+        parts.append("They left a message with it: it is on your screen.")
     if attempts:
         parts.append(f"This is try {attempts + 1} of {policy.max_attempts} to reach them.")
     parts.append("Press 1 to call them now, or any other key to pass.")

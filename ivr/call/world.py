@@ -46,6 +46,7 @@ class Outcome:
     enqueue: QueueEntry | None = None  # a caller (or callback request) starts or resumes waiting
     dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait
     callback: dict | None = None  # details of a callback request to store (number, line, ...)
+    message: dict | None = None  # a voicemail for the team's inbox (ivr.store.messages)
     handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended
     ended: bool = False  # the call is over: nothing may put it back in line afterwards
 

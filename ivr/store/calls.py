@@ -14,7 +14,7 @@ from ivr.call.actions import DialFirstFree
 from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.presence import Staffing
 from ivr.call.queueing import Place, QueueEntry, request_id_of
-from ivr.store import callbacks, caller_history, keys, presence_index, scripts, wake, wrap_ups
+from ivr.store import callbacks, caller_history, keys, messages, presence_index, scripts, wake, wrap_ups
 from ivr.store.sealed import Sealer
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
@@ -165,6 +165,8 @@ class CallStore:
             if outcome.callback is not None:
                 request = outcome.callback
                 callbacks.store_request(pipe, request, self.sealer)
+            if outcome.message is not None:
+                messages.store(pipe, outcome.message, self.sealer)
             if outcome.handle is not None:
                 group, seconds = outcome.handle
                 pipe.zadd(keys.talk_times(group), {talk_time(call_sid, seconds): now})

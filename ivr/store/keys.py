@@ -146,3 +146,13 @@ def audit() -> str:
 def taken(call_sid: str) -> str:
     """Who took a call and whose call it was (a hash: agent, caller, window), for its wrap-up afterwards."""
     return f"{PREFIX}taken:{call_sid}"
+
+
+def messages() -> str:
+    """The voicemail inbox (a sorted set: message id -> when it was left), trimmed by age."""
+    return f"{PREFIX}messages"
+
+
+def message(message_id: str) -> str:
+    """One voicemail: who left it, for which team, its recording's address, and who dealt with it (a hash)."""
+    return f"{PREFIX}message:{message_id}"
