@@ -250,3 +250,28 @@ def test_agents_token_prints_the_token_alone_on_the_last_line_and_revoke_ends_it
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     link = CliRunner().invoke(main, ["agents", "login-link", "jordan"], env=env).output.strip().splitlines()[-1]
     assert "/console/link/" in link and client.get(link[link.index("/console/") :]).status_code == 302
+
+
+def test_the_supervisors_tiles_count_today_and_open_problems_follow_wrap_ups(twilio, client, r, clock):
+    quick = call_taken_by_alex(twilio, r, "+14155550310")
+    quick.hangup()
+    put_presence(r, "alex", presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
+    for agent in ("rosa", "dev"):
+        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAy"))
+    gave_up = twilio.call("+14155550311").start()
+    gave_up.press("3")
+    assert gave_up.enqueued()
+    gave_up.hangup()
+    rosa = bearer(r, "rosa")
+    line = client.get("/api/line", headers=rosa).json
+    assert (line["answered_today"], line["answered_within_60s_today"], line["abandoned_today"]) == (1, 1, 1)
+    assert line["open_problems"] == []
+    assert client.get("/api/line", headers=bearer(r, "alex")).status_code == 403, "supervisors only"
+
+    client.post(f"/api/calls/{quick.sid}/wrap-up", json={"outcome": "follow-up", "note": NOTE}, headers=rosa)
+    problems = client.get("/api/line", headers=rosa).json["open_problems"]
+    assert [(p["caller"], p["calls"], p["last_note"]) for p in problems] == [("***0310", 1, NOTE)]
+    client.post(f"/api/calls/{quick.sid}/wrap-up", json={"outcome": "resolved"}, headers=rosa)
+    assert client.get("/api/line", headers=rosa).json["open_problems"] == [], "resolved: no longer open"
+    page = sign_in(client.application.test_client(), r, "dev").get("/console/line/live").get_data(as_text=True)
+    assert "1 of 1" in page and "answered within 60 s today" in page

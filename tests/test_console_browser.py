@@ -165,3 +165,29 @@ def test_a_form_without_its_csrf_token_and_an_agent_on_a_supervisor_page_are_ref
 
 def test_shared_chromium_binary_is_debians():
     assert shutil.which("chromium") or not os.environ.get("CI"), "CI installs Debian's chromium"
+
+
+def test_a_supervisor_fixes_a_stuck_callback_from_the_browser(page_for, twilio, r, clock):
+    for agent in ("alex", "mei"):
+        put_presence(r, agent, presence.Presence(presence.BUSY, 0, time.time() + 3600, "CAx"))
+    call = twilio.call("+14155550403").start()
+    call.press("3")
+    call.wait(seconds=65)
+    call.press_while_waiting("1")
+    call.left_queue("leave")
+    call.press("1")
+    assert call.ended()
+    # its tries failed: the request waits on the supervisors' list, out of line (as the dispatcher leaves it)
+    r.hset(f"ivr:callback:{call.sid}", "status", "needs a supervisor")
+    r.zrem("ivr:queue", f"cb:{call.sid}")
+    r.zadd("ivr:callbacks:supervisors", {f"cb:{call.sid}": time.time()})
+    page = page_for("rosa")
+    page.goto("/console/line")
+    row = page.locator(f'#callbacks tr[data-callback="{call.sid}"]')
+    expect(row).to_contain_text("needs a supervisor")
+    row.get_by_label("Give the callback").select_option("jordan")
+    row.get_by_role("button", name="Give").click()
+    expect(page.get_by_role("status")).to_contain_text("goes to Jordan first")
+    row = page.locator(f'#callbacks tr[data-callback="{call.sid}"]')
+    expect(row).to_contain_text("waiting")
+    expect(row).to_contain_text("first Jordan")

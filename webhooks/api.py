@@ -8,12 +8,13 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from ivr.call import tally
 from ivr.call.callers import caller_id, masked
 from ivr.call.presence import STATUSES
-from ivr.store import caller_history, line_view
+from ivr.store import caller_history, line_view, problems
 from webhooks import people
 from webhooks import people_changes as changes
-from webhooks.people import Forbidden, NotSignedIn, Person, needs_person
+from webhooks.people import Forbidden, NotSignedIn, Person, needs_person, needs_supervisor
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -201,6 +202,70 @@ def message_action(message_id: str, person: Person):
     body = _body()
     result = changes.act_on_message(person, message_id, str(body.get("action", "")), body.get("agent"))
     return _result(result, message=message_id)
+
+
+@api.get("/callbacks")
+@needs_person
+def callback_list(person: Person):
+    """Open callback requests, in line order: your teams' (all, for a supervisor)."""
+    services = current_app.extensions["ivr"]
+    now = services.clock()
+    return jsonify(
+        callbacks=[
+            {
+                "id": c.id,
+                "state": where,
+                "caller": masked(c.request.get("number")),
+                "line": c.request.get("flow", ""),
+                "groups": list(c.entry.groups if c.entry else c.request.get("groups", ())),
+                "first_for": c.entry.prefer if c.entry else None,
+                "since": float(c.request.get("since", 0)),
+                "waiting_seconds": round(now - float(c.request.get("since", now)), 1),
+                "tries": c.attempts,
+                "chose": list(c.request.get("path", ())),
+                "message": c.request.get("message"),
+            }
+            for c, where in changes.callbacks_for(person)
+        ]
+    )
+
+
+@api.post("/callbacks/<request_id>")
+@needs_person
+def callback_action(request_id: str, person: Person):
+    """{"action": "cancel" | "done" | "assign", "agent": "..."}: settle a request, or give it to a person."""
+    body = _body()
+    result = changes.act_on_callback(person, request_id, str(body.get("action", "")), body.get("agent"))
+    return _result(result, callback=request_id)
+
+
+@api.get("/line")
+@needs_supervisor
+def line(person: Person):
+    """The supervisor's tiles and open problems: waiting, longest wait, today's answers and hang-ups."""
+    services = current_app.extensions["ivr"]
+    now = services.clock()
+    waiting, total = line_view.queue(services.redis, services.calls.sealer, limit=1)
+    today = line_view.today(services.redis, services.catalog.flows.values(), now)
+    return jsonify(
+        waiting=total,
+        longest_wait_seconds=round(now - waiting[0].since, 1) if waiting else 0,
+        answered_today=today.get(tally.ANSWERED, 0),
+        answered_within_60s_today=today.get(tally.ANSWERED_SOON, 0),
+        abandoned_today=today.get(tally.ABANDONED, 0),
+        open_problems=[
+            {
+                "caller": memory.label or "withheld",
+                "calls": len(memory.contacts),
+                "latest": max((c.at for c in memory.contacts), default=None),
+                "taken_by": sorted({c.agent for c in memory.contacts if c.agent}),
+                "last_note": next(
+                    (c.wrap.note for c in sorted(memory.contacts, key=lambda c: -c.at) if c.wrap and c.wrap.note), None
+                ),
+            }
+            for _, memory in problems.newest(services.redis)
+        ],
+    )
 
 
 @api.get("/me")

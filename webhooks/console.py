@@ -10,9 +10,9 @@ import logging
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
-from ivr.call import presence
+from ivr.call import presence, tally
 from ivr.call.callstate import OUTCOME_WORDS, OUTCOMES
-from ivr.store import accounts, line_view
+from ivr.store import accounts, line_view, problems
 from webhooks import people
 from webhooks import people_changes as changes
 from webhooks.people import Forbidden, NotSignedIn, Person, needs_person, needs_supervisor
@@ -160,6 +160,15 @@ def message_action(message_id: str, person: Person):
     return redirect(request.referrer if _safe_next(_path_of(request.referrer)) else url_for("console.me"))
 
 
+@console.post("/callbacks/<request_id>")
+@needs_person
+def callback_action(request_id: str, person: Person):
+    """Cancel a callback request, mark it done, or give it to someone."""
+    result = changes.act_on_callback(person, request_id, request.form.get("action", ""), request.form.get("agent"))
+    flash(result.error or result.said, "error" if result.error else "done")
+    return redirect(request.referrer if _safe_next(_path_of(request.referrer)) else url_for("console.me"))
+
+
 @console.get("/line")
 @needs_supervisor
 def line(person: Person):
@@ -194,6 +203,11 @@ def _line_live(person: Person) -> str:
     inbox = changes.messages_for(person)
     return render_template(
         "console/line_live.html",
+        today=line_view.today(services.redis, services.catalog.flows.values(), now),
+        problems=problems.newest(services.redis),
+        tally_words=tally,
+        callbacks=changes.callbacks_for(person),
+        directory=services.catalog.directory,
         person=person,
         waiting=waiting,
         total=total,

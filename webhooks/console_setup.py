@@ -12,6 +12,9 @@ from flask import Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from ivr.call.callers import masked
+from ivr.call.callstate import OUTCOME_WORDS
+
 log = logging.getLogger("ivr.console")
 
 
@@ -31,7 +34,8 @@ def init_console(app: Flask) -> None:
     app.add_template_filter(when)
     app.add_template_filter(duration)
     app.add_template_filter(person_name)
-    app.context_processor(lambda: {"zone_name": _zone().key})
+    app.add_template_filter(masked, "mask")
+    app.context_processor(lambda: {"zone_name": _zone().key, "outcome_words_all": OUTCOME_WORDS})
 
     @app.errorhandler(HTTPException)
     def _json_under_api(exc: HTTPException):

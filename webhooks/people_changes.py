@@ -4,13 +4,15 @@ Roles are checked here, on the server; every change is recorded with who and whe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app
 
 from ivr.call import presence
 from ivr.call.callstate import NOTE_MAX, OUTCOMES, WrapUp
-from ivr.store import audit, line_view, messages, presence_records, wrap_ups
+from ivr.call.queueing import QueueEntry
+from ivr.store import audit, callback_desk, line_view, messages, presence_records, wrap_ups
+from ivr.store.callbacks import Callback, CallbackStore
 from webhooks.people import Forbidden, Person
 
 log = logging.getLogger("ivr.people")
@@ -128,3 +130,72 @@ def act_on_message(person: Person, message_id: str, action: str, agent_id: str |
     messages.mark(services.redis, message_id, action, person.id, services.clock(), owner)
     said = {"done": "Message marked done.", "reopen": "Message open again."}.get(action)
     return Result(said=said or f"The message is now {'yours' if owner == person.id else owner + chr(39) + 's'}.")
+
+
+CALLBACK_ACTIONS = ("cancel", "done", "assign")
+
+
+def callbacks_for(person: Person) -> list[tuple[Callback, str]]:
+    """Open callback requests this person may see (their teams' and their own; a supervisor, all), in line
+    order, with where each stands: waiting, being placed, needs a supervisor."""
+    services = current_app.extensions["ivr"]
+    found = CallbackStore(services.redis, services.calls.sealer).listing()
+    return sorted(
+        ((c, where) for c, where in found if person.is_supervisor or _is_theirs(person, c)),
+        key=lambda item: float(item[0].request.get("since", 0)),
+    )
+
+
+def act_on_callback(person: Person, request_id: str, action: str, agent_id: str | None = None) -> Result:
+    """Cancel a callback request, mark it done, or give it to a person (back in line at its place, them first).
+    A supervisor may do any of it; an agent, for their teams' requests, and assign only to themselves."""
+    services = current_app.extensions["ivr"]
+    if action not in CALLBACK_ACTIONS:
+        return Result(error=f"action must be one of {', '.join(CALLBACK_ACTIONS)}", status=422)
+    callback = CallbackStore(services.redis).callback(request_id)
+    if callback is None:
+        raise NotFound("no such callback request (requests are kept 7 days)")
+    if not (person.is_supervisor or _is_theirs(person, callback)):
+        raise Forbidden("this callback request is for another team")
+    now = services.clock()
+    entry = None
+    if action == "assign":
+        agent = services.catalog.directory.get(agent_id or person.id)
+        if agent is None:
+            raise NotFound(f"no person '{agent_id}' in agents.yaml")
+        if agent.id != person.id and not person.is_supervisor:
+            raise Forbidden("only a supervisor may give a callback request to someone else")
+        entry = callback_entry(callback, agent.id, now)
+    result = callback_desk.manage(services.redis, request_id, action, person.id, now, entry)
+    if result == callback_desk.BUSY:
+        return Result(error="this request is being placed right now: the call settles it", status=409)
+    if result == callback_desk.SETTLED:
+        return Result(error="this request is already settled (done, cancelled or merged)", status=409)
+    if result == callback_desk.GONE:
+        raise NotFound("no such callback request (requests are kept 7 days)")
+    if action == "assign":
+        return Result(said=f"The callback goes to {person_name(entry.prefer)} first, at its place in line.")
+    return Result(said="Callback request cancelled." if action == "cancel" else "Callback request marked done.")
+
+
+def callback_entry(callback: Callback, agent_id: str, now: float) -> QueueEntry:
+    """The request back in line at its own place, for one person first (then its teams, after an hour)."""
+    request = callback.request
+    old = callback.entry or QueueEntry(
+        callback.queue_id, float(request.get("since", now)), tuple(request.get("groups", ())), request.get("flow", "")
+    )
+    return replace(old, prefer=agent_id, prefer_until=now + ASSIGNED_FIRST_SECONDS, not_before=0.0)
+
+
+ASSIGNED_FIRST_SECONDS = 3600
+
+
+def _is_theirs(person: Person, callback: Callback) -> bool:
+    groups = set(callback.request.get("groups", ())) | set(callback.entry.groups if callback.entry else ())
+    prefer = callback.entry.prefer if callback.entry else None
+    return prefer == person.id or bool(groups & set(person.agent.groups))
+
+
+def person_name(agent_id: str | None) -> str:
+    agent = current_app.extensions["ivr"].catalog.directory.get(agent_id)
+    return agent.name if agent else (agent_id or "someone")

@@ -78,6 +78,8 @@ class CallerMemory:
 
     contacts: tuple[Contact, ...] = ()
     resolved_at: float = 0.0
+    pending_callback: str | None = None  # the queue entry JSON of their callback request waiting in line
+    label: str = ""  # their number masked (***1234), as people's screens show it
 
     def recent(self, now: float, window_seconds: int, exclude_call: str | None = None) -> list[Contact]:
         """Contacts in the window, after the last resolution, oldest first."""
@@ -123,6 +125,7 @@ class CallState:
     message: str | None = None  # voicemail recording URL
     waited: float = 0.0  # seconds spent in the queue before a person was rung
     flow_version: str = ""  # the version of the flow file the call started on: it finishes on it
+    pending_callback: str | None = None  # the caller's callback request in line (entry JSON), while asked about it
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"

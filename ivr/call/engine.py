@@ -12,6 +12,7 @@ Events are in ivr.call.events; what step() reads and returns (World, Outcome) in
 
 from __future__ import annotations
 
+from ivr.call import pending_callback
 from ivr.call.actions import (
     Say,
     WhisperAsk,
@@ -51,6 +52,7 @@ SYSTEM_MENUS = {
     "@callback": callback_choice,
     "@callback_number": callback_number,
     "@closed": closed_choice,
+    pending_callback.NODE: pending_callback.choice,
 }
 
 
@@ -69,7 +71,7 @@ def step(world: World, event: Event) -> Outcome:
     if isinstance(event, WhisperStart):
         return Outcome((WhisperAsk(world.call, event.agent, whisper_summary(world, state, event.agent)),))
     if isinstance(event, WhisperReply):
-        return whisper_reply(state, event)
+        return whisper_reply(world, state, event)
     if isinstance(event, Ended):
         return ended(world, state, event)
     if isinstance(event, Waiting):
@@ -100,6 +102,10 @@ def _arrive(world: World) -> Outcome:
     if world.state is not None:  # Twilio retried /voice: carry on where the call is
         if world.state.node == "@closed":
             return closed(world, world.state, "")
+        if world.state.node == pending_callback.NODE:
+            entry = pending_callback.waiting_request(world.state.pending_callback)
+            if entry is not None:
+                return pending_callback.ask(world.state, entry)
         return enter(world, world.state, world.state.node or world.flow.start, ())
     flow, policy = world.flow, world.flow.settings.repeat
     state = _fresh_state(world)
@@ -110,6 +116,9 @@ def _arrive(world: World) -> Outcome:
     last = next((c.agent for c in reversed(recent) if c.agent and world.directory.get(c.agent)), None)
     noted = world.memory.last_note(world.now, policy.window_seconds, world.call) if world.caller else None
     state = state.but(visit=visit, last_agent=last, earlier=_earlier(world, recent), last_note=_note_told(world, noted))
+    waiting = pending_callback.waiting_request(world.memory.pending_callback)
+    if waiting is not None:  # never queued behind their own request
+        return pending_callback.ask(state, waiting)
     if visit >= policy.supervisor_from_call:
         return _to_supervisor(world, state, visit, last)
     if visit >= policy.prior_agent_from_call and last:

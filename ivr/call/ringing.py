@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ivr.call import tally
 from ivr.call.actions import (
     Dial,
     Hangup,
@@ -91,9 +92,11 @@ def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
     return " ".join(parts)
 
 
-def whisper_reply(state: CallState, event: WhisperReply) -> Outcome:
+def whisper_reply(world: World, state: CallState, event: WhisperReply) -> Outcome:
     if (event.digits or "").strip()[:1] == "1":
-        return Outcome((), state.but(bridged=event.agent), busy=(event.agent,))
+        day = tally.day_of(world.flow, world.now)
+        counts = tally.on_answer(state.started, world.now) if not state.bridged else ()  # a repeat answer: once
+        return Outcome((), state.but(bridged=event.agent), busy=(event.agent,), tally=counts, day=day)
     return Outcome((Say("Passing the call on."), Hangup()))
 
 
@@ -112,4 +115,6 @@ def ended(world: World, state: CallState, event: Ended) -> Outcome:
         wrap_up=world.flow.settings.wrap_up_seconds if state.bridged else 0,
         dequeue=(state.call,),
         ended=True,
+        tally=tally.on_end(outcome),
+        day=tally.day_of(world.flow, world.now),
     )

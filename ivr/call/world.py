@@ -47,6 +47,9 @@ class Outcome:
     dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait
     callback: dict | None = None  # details of a callback request to store (number, line, ...)
     message: dict | None = None  # a voicemail for the team's inbox (ivr.store.messages)
+    merge_callback: str | None = None  # the queue id of the caller's callback request this call takes over
+    tally: tuple[str, ...] = ()  # the day's counts this step adds to (ivr.call.tally) ...
+    day: str = ""  # ... on this day of the line's own calendar
     handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended
     ended: bool = False  # the call is over: nothing may put it back in line afterwards
 

@@ -10,6 +10,8 @@ from ivr.store import keys
 CONTACT = "c:"  # field prefix: one field per contact, named by its CallSid
 WRAP = "w:"  # field prefix: the wrap-up of a contact, apart from it, so the call's own saves never erase it
 RESOLVED = "resolved_at"
+LABEL = "label"  # the caller's number masked (***1234), for people's screens: never the number itself
+PENDING_CALLBACK = "cb"  # written and cleared by ivr.store.callback_desk and the callback scripts
 
 
 def remember(pipe, caller: str, contact: Contact, window_seconds: int, forget: tuple | list = ()) -> None:
@@ -28,6 +30,9 @@ def wrap_up(pipe, caller: str, call: str, wrap: WrapUp, window_seconds: int) -> 
     pipe.hset(key, WRAP + call, wrap.to_json())
     if wrap.outcome == "resolved":
         pipe.hset(key, RESOLVED, wrap.at)
+        pipe.zrem(keys.open_problems(), caller)
+    else:  # not resolved, or a follow-up is needed: open until a call of theirs is resolved
+        pipe.zadd(keys.open_problems(), {caller: wrap.at})
     pipe.expire(key, window_seconds)
 
 
@@ -40,6 +45,7 @@ def resolve(r, caller: str, now: float) -> int:
     closed = sum(1 for f in r.hkeys(keys.caller(caller)) if f.startswith(CONTACT))
     if closed:
         r.hset(keys.caller(caller), RESOLVED, now)  # the hash keeps its window's expiry
+        r.zrem(keys.open_problems(), caller)
     return closed
 
 
@@ -59,4 +65,6 @@ def parse(caller_hash: dict) -> CallerMemory:
         resolved = float(caller_hash.get(RESOLVED, 0))
     except ValueError:
         resolved = 0.0
-    return CallerMemory(tuple(contacts), resolved)
+    return CallerMemory(
+        tuple(contacts), resolved, caller_hash.get(PENDING_CALLBACK) or None, caller_hash.get(LABEL, "")
+    )

@@ -11,16 +11,29 @@ import redis
 
 from ivr.call import presence as presence_rules
 from ivr.call.actions import DialFirstFree
+from ivr.call.callers import masked
 from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.presence import Staffing
 from ivr.call.queueing import Place, QueueEntry, request_id_of
-from ivr.store import callbacks, caller_history, keys, messages, presence_index, scripts, wake, wrap_ups
+from ivr.store import (
+    callback_desk,
+    callbacks,
+    caller_history,
+    keys,
+    messages,
+    presence_index,
+    problems,
+    scripts,
+    wake,
+    wrap_ups,
+)
 from ivr.store.sealed import Sealer
 
 CALL_TTL = 6 * 3600  # a call's state outlives any real call, then goes away by itself
 ENDED_TTL = 3600  # once a call has ended: long enough to refuse its late webhooks, no longer
 
 
+TALLY_KEPT_SECONDS = 8 * 24 * 3600  # a day's tiles, kept a week
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over (the LOAD script's too)
 RESERVE_MARGIN_SECONDS = 120  # beyond the ring: prompts before the Dial, the whisper and the key press
 FREE_PER_GROUP = 6  # free people read per group: enough for a route's candidates, whatever the group's size
@@ -110,6 +123,7 @@ class CallStore:
             or outcome.dequeue
             or outcome.enqueue
             or outcome.ended
+            or outcome.merge_callback
         ):
             return None
         call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
@@ -145,6 +159,11 @@ class CallStore:
             if outcome.ended:
                 pipe.hset(keys.call(call_sid), "ended", now)  # before any late enqueue of this call lands
                 pipe.expire(keys.call(call_sid), ENDED_TTL)
+            if outcome.merge_callback:  # before the enqueue: the call takes over the request's place
+                request = request_id_of(outcome.merge_callback)
+                pipe.evalsha(
+                    shas["manage"], 1, keys.callback(request), "merged", outcome.merge_callback, "", now, "caller"
+                )
             if outcome.enqueue is not None:
                 entry = outcome.enqueue
                 itself = entry.id == call_sid
@@ -165,8 +184,20 @@ class CallStore:
             if outcome.callback is not None:
                 request = outcome.callback
                 callbacks.store_request(pipe, request, self.sealer)
+                if state is not None and state.caller and outcome.enqueue is not None:
+                    callback_desk.remember_pending(pipe, state.caller, outcome.enqueue)
+                    pipe.expire(keys.caller(state.caller), window_seconds)
             if outcome.message is not None:
                 messages.store(pipe, outcome.message, self.sealer)
+            if outcome.tally:
+                tally_key = keys.tally(outcome.day, state.flow if state is not None else "")
+                for what in outcome.tally:
+                    pipe.hincrby(tally_key, what, 1)
+                pipe.expire(tally_key, TALLY_KEPT_SECONDS)
+            if state is not None and state.caller and snapshot.state is None:  # the call's first save
+                pipe.hset(keys.caller(state.caller), caller_history.LABEL, masked(state.number))
+                if state.visit > 1:
+                    problems.called_again(pipe, state.caller, now, window_seconds)
             if outcome.handle is not None:
                 group, seconds = outcome.handle
                 pipe.zadd(keys.talk_times(group), {talk_time(call_sid, seconds): now})

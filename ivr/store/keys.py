@@ -156,3 +156,14 @@ def messages() -> str:
 def message(message_id: str) -> str:
     """One voicemail: who left it, for which team, its recording's address, and who dealt with it (a hash)."""
     return f"{PREFIX}message:{message_id}"
+
+
+def open_problems() -> str:
+    """Callers whose problem is open: called more than once in their window, or last wrapped up as not
+    resolved (a sorted set: caller HMAC -> their latest call), trimmed by age."""
+    return f"{PREFIX}open-problems"
+
+
+def tally(day: str, flow: str) -> str:
+    """A line's counts for one day in its own time zone (a hash: what -> count), kept a week."""
+    return f"{PREFIX}tally:{day}:{flow}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ivr.call import presence
+from ivr.call import presence, tally
 from ivr.call.callers import masked
 from ivr.call.callstate import CallerMemory, CallState, Contact
 from ivr.call.queueing import QueueEntry, request_id_of
@@ -131,3 +131,15 @@ def _json(raw: str | None) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def today(r, flows, now: float) -> dict[str, int]:
+    """The day's counts (ivr.call.tally) over every line, each on its own calendar's today."""
+    pipe = r.pipeline(transaction=False)
+    for flow in flows:
+        pipe.hgetall(keys.tally(tally.day_of(flow, now), flow.name))
+    counts: dict[str, int] = {}
+    for found in pipe.execute():
+        for what, n in found.items():
+            counts[what] = counts.get(what, 0) + int(n)
+    return counts

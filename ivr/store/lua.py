@@ -13,6 +13,7 @@ local PRESENCE, PEOPLE, HELD = '{keys.presence()}', '{keys.people()}', '{keys.he
 local FREE, DUTY, STAFF = '{keys.free("")}', '{keys.on_duty("")}', '{keys.staffed("")}'
 local QUEUE, ENTRIES = '{keys.queue()}', '{keys.queue_entries()}'
 local LINE, OWN, LINES = '{keys.line("")}', '{keys.own_line("")}', '{keys.lines()}'
+local CALLER, CALLBACKS_STUCK = '{keys.caller("")}', '{keys.callbacks_for_supervisors()}'
 """
 COMMON += """
 local function decode(raw)
@@ -91,6 +92,15 @@ local function leave_line(id)
   redis.call('ZREM', QUEUE, id)
   redis.call('HDEL', ENTRIES, id)
   return raw
+end
+
+-- A caller's pointer to their callback request waiting in line (ivr.store.callback_desk) goes when the
+-- request no longer waits: their next call is no longer told "we have a callback for you in line".
+local function forget_pending(raw_request, queue_id)
+  local request = decode(raw_request)
+  if not (request and type(request.caller) == 'string' and request.caller ~= '') then return end
+  local pending = decode(redis.call('HGET', CALLER .. request.caller, 'cb'))
+  if pending and pending.id == queue_id then redis.call('HDEL', CALLER .. request.caller, 'cb') end
 end
 
 local function join_line(id, since, raw)

@@ -163,6 +163,7 @@ if agent and agent ~= '' then
 end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '', 'leg', '')
+if ARGV[2] ~= 'requeue' then forget_pending(redis.call('HGET', KEYS[1], 'request'), ARGV[3]) end
 if ARGV[2] == 'requeue' then
   join_line(ARGV[3], tonumber(ARGV[5]), ARGV[4])
   redis.call('HSET', KEYS[1], 'status', 'waiting')
@@ -249,6 +250,33 @@ put_record(ARGV[1], {s = 'available', idle = tonumber(rec.idle or ARGV[3])}, ton
 return 1
 """
 
+# MANAGE: a person cancels a callback request, marks it done, or gives it to someone (back in line at its
+# place, that person first), or a caller who called again merges it into their call. Never while an attempt
+# is in flight: the call being placed settles it.
+# KEYS[1] the callback's hash; ARGV[1] cancel | done | merged | assign, ARGV[2] its queue id, ARGV[3] the new
+# entry JSON (assign), ARGV[4] now, ARGV[5] who. Returns ok, gone (no such request), busy (being placed now)
+# or settled (already done, cancelled or merged).
+MANAGE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'gone' end
+local attempt = redis.call('HGET', KEYS[1], 'attempt')
+if attempt and attempt ~= '' then return 'busy' end
+if status ~= 'waiting' and status ~= 'needs a supervisor' then return 'settled' end
+leave_line(ARGV[2])
+redis.call('ZREM', CALLBACKS_STUCK, ARGV[2])
+if ARGV[1] == 'assign' then
+  local entry = decode(ARGV[3])
+  join_line(ARGV[2], tonumber(entry.since), ARGV[3])
+  redis.call('HSET', KEYS[1], 'status', 'waiting', 'attempts', 0, 'entry', ARGV[3], 'by', ARGV[5])
+  return 'ok'
+end
+local final = {cancel = 'cancelled', done = 'done', merged = 'merged'}
+redis.call('HSET', KEYS[1], 'status', final[ARGV[1]] or 'cancelled', 'by', ARGV[5], 'settled_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'number')  -- settled: the number to call is no longer needed, so not kept
+forget_pending(redis.call('HGET', KEYS[1], 'request'), ARGV[2])
+return 'ok'
+"""
+
 ALL = {
     "dequeue": index_scripts.DEQUEUE,
     "put": index_scripts.PUT,
@@ -265,6 +293,7 @@ ALL = {
     "enqueue": ENQUEUE,
     "status": STATUS,
     "wrapped": WRAPPED,
+    "manage": MANAGE,
 }
 
 
