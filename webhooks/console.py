@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
@@ -218,9 +219,14 @@ def _line_live(person: Person) -> str:
     )
 
 
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="[^"]*"')
+
+
 def _fragment(html: str) -> Response:
-    """A live fragment, with an ETag: the poller gets 304 and an empty body while nothing changed."""
-    tag = hashlib.sha1(html.encode()).hexdigest()[:20]
+    """A live fragment, with an ETag: the poller gets 304 and an empty body while nothing changed. The forms'
+    CSRF tokens are signed afresh each time, so they are left out of the tag (the page's older ones stay
+    valid for WTF_CSRF_TIME_LIMIT)."""
+    tag = hashlib.sha1(_CSRF_FIELD.sub("", html).encode()).hexdigest()[:20]
     response = Response(html, mimetype="text/html")
     response.set_etag(tag)
     response.headers["Cache-Control"] = "no-cache"

@@ -33,6 +33,7 @@ def init_console(app: Flask) -> None:
     app.add_template_filter(clock)
     app.add_template_filter(when)
     app.add_template_filter(duration)
+    app.add_template_filter(minutes)
     app.add_template_filter(person_name)
     app.add_template_filter(masked, "mask")
     app.context_processor(lambda: {"zone_name": _zone().key, "outcome_words_all": OUTCOME_WORDS})
@@ -83,6 +84,12 @@ def duration(seconds: float | None) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def minutes(seconds: float | None) -> str:
+    """12 min: for what changes slowly (idle time), so a live view changes only when something happens."""
+    whole = max(0, int(seconds or 0)) // 60
+    return f"{whole // 60} h {whole % 60:02d} min" if whole >= 60 else f"{whole} min"
 
 
 def person_name(agent_id: str | None) -> str:
