@@ -158,8 +158,8 @@ def four_waiting_four_free(twilio, r, clock):
         waiting.append(call)
         clock.advance(seconds=1)
     clock.advance(seconds=60)  # supervisors take another team's callers once they waited the hold limit
-    for person in people:
-        presence_records.set_status(r, person, presence.AVAILABLE, clock.now)
+    for person in people:  # their calls end
+        put_presence(r, person, Presence(presence.AVAILABLE, clock.now), clock.now)
     return waiting
 
 
@@ -190,7 +190,7 @@ def test_a_caller_is_handed_over_however_many_people_of_other_teams_are_idle_lon
             put_presence(r, person, Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
     caller = QueueEntry("CA" + "5" * 32, clock.now - 30, ("moving",), "riverlink-support")
     put_in_line(r, caller)
-    presence_records.set_status(r, movers[-1], presence.AVAILABLE, clock.now)
+    put_presence(r, movers[-1], Presence(presence.AVAILABLE, clock.now), clock.now)  # their call just ended
     worker = Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
     assert worker.run_once() == [f"connected call 555555 to {movers[-1]}"]
 
