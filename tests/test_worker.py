@@ -16,7 +16,7 @@ from ivr.call import presence
 from ivr.call.queueing import QueueEntry
 from ivr.dispatcher.worker import Worker
 from ivr.flows.live_catalog import LiveCatalog
-from ivr.store import keys, presence_records, scripts
+from ivr.store import accounts, keys, presence_records, scripts
 from ivr.store.callbacks import CLAIM_SECONDS
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
 from ivr.store.dispatch import Dispatch
@@ -152,7 +152,7 @@ def test_a_returning_caller_in_line_waits_for_their_own_agent_first(twilio, work
     assert rest.updates()[-1].call_sid == back.sid
 
 
-def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, clock):
+def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, clock, client):
     busy(r, clock, "alex", "mei")
     call = queued(twilio, "+14155550163")
     request_callback(call, twilio)
@@ -175,9 +175,14 @@ def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, c
     assert r.hget(keys.callback(call.sid), "status") == "done"
     post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallStatus="completed"))
     assert r.hget(keys.callback(call.sid), "status") == "done", "a late status callback changes nothing"
+    assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.WRAP_UP, "writes a note"
+    token = {"Authorization": f"Bearer {accounts.new_token(r, 'alex')}"}
+    note = {"outcome": "follow-up", "note": "booked the engineer for Friday"}
+    assert client.post(f"/api/calls/{call.sid}/wrap-up", json=note, headers=token).status_code == 200
     assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.AVAILABLE
     again = twilio.call("+14155550163").start()
     assert again.dialled() == [ALEX], "the callback counts: their next call goes straight back to alex"
+    assert "Alex noted: booked the engineer for Friday" in again.whisper()[0]
 
 
 def test_a_customer_who_does_not_answer_is_tried_again_later_then_supervisors(twilio, worker, rest, r, clock):

@@ -134,6 +134,7 @@ def dialled():
         not_before=ended.not_before,
         contact=ended.contact,
         window_seconds=flow.settings.repeat.window_seconds,
+        wrap_up_seconds=flow.settings.wrap_up_seconds,
     )
     log.info("callback %s: customer %s (%s, agent %s)", callback.id[-6:], word(status), ended.settle, callback.agent)
     return reply(ended.actions, flow)

@@ -14,7 +14,7 @@ from ivr.call import presence
 from ivr.call.calling_back import CALLING_CUSTOMER
 from ivr.call.callstate import Contact
 from ivr.call.queueing import QueueEntry, callback_queue_id, request_id_of
-from ivr.store import caller_history, keys, presence_records, scripts, wake
+from ivr.store import caller_history, keys, presence_records, scripts, wake, wrap_ups
 from ivr.store.sealed import Sealer
 
 CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
@@ -104,6 +104,7 @@ class CallbackStore:
         not_before: float = 0.0,
         contact: Contact | None = None,
         window_seconds: int = 0,
+        wrap_up_seconds: int = 0,
     ) -> bool:
         """End an attempt: 'requeue' (same place in line), 'supervisors', or a final status such as 'done'.
 
@@ -137,6 +138,7 @@ class CallbackStore:
                 "1" if failed_try else "0",
                 now,
                 REQUEST_TTL,
+                wrap_up_seconds if contact is not None else 0,
             ],
             also=lambda pipe: _wake_then(pipe, caller, contact, window_seconds),
         )
@@ -222,6 +224,8 @@ def _wake_then(pipe, caller: str | None, contact: Contact | None, window_seconds
     wake.nudge(pipe, "settled")
     if caller and contact is not None:
         caller_history.remember(pipe, caller, contact, window_seconds)
+    if contact is not None and contact.agent:  # a conversation: its person wraps it up, now or later
+        wrap_ups.remember_taker(pipe, contact.call, contact.agent, caller, window_seconds)
 
 
 def _callback(request_id: str, data: dict, sealer: Sealer | None) -> Callback | None:

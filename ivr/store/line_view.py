@@ -112,9 +112,13 @@ def queue(r, sealer: Sealer, limit: int = QUEUE_SHOWN) -> tuple[list[Waiting], i
 
 
 def call_view(r, sealer: Sealer, call: str, window_seconds: int, now: float) -> CallView | None:
-    """A call's state and its caller's history (two round trips; person-facing)."""
-    found = r.hgetall(keys.call(call))
-    state = CallState.from_json(found["state"]) if found.get("state") else None
+    """A call's state and its caller's history (two round trips; person-facing). A callback request (cb:<id>)
+    is shown as the call that asked for it."""
+    if call != request_id_of(call):
+        state, ended = _asked_by(r.hgetall(keys.callback(request_id_of(call))), request_id_of(call)), False
+    else:
+        found = r.hgetall(keys.call(call))
+        state, ended = (CallState.from_json(found["state"]) if found.get("state") else None), "ended" in found
     if state is None:
         return None
     memory = caller_history.history(r, state.caller) if state.caller else CallerMemory()
@@ -122,7 +126,23 @@ def call_view(r, sealer: Sealer, call: str, window_seconds: int, now: float) -> 
     earlier = sorted(
         (c for c in memory.contacts if c.call != call and c.at > now - window_seconds), key=lambda c: -c.at
     )
-    return CallView(state, masked(number), memory, tuple(earlier), "ended" in found)
+    label = masked(number) if number else (memory.label or masked(None))
+    return CallView(state, label, memory, tuple(earlier), ended)
+
+
+def _asked_by(data: dict, request_id: str) -> CallState | None:
+    """The call that asked for a callback, as far as the request remembers it."""
+    request = _json(data.get("request"))
+    if not request:
+        return None
+    return CallState(
+        call=request_id,
+        flow=request.get("flow", ""),
+        caller=request.get("caller"),
+        number=data.get("number") or None,
+        started=float(request.get("since", 0)),
+        path=(*request.get("path", ()), "callback"),
+    )
 
 
 def _json(raw: str | None) -> dict:

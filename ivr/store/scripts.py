@@ -148,7 +148,8 @@ return 1
 # KEYS[5] presence hash, KEYS[6] supervisors' callbacks zset
 # ARGV[1] attempt token, ARGV[2] outcome: requeue | supervisors | any other final status,
 # ARGV[3] queue id, ARGV[4] entry JSON (for requeue), ARGV[5] place (since), ARGV[6] "1" to count a failed
-# try at the customer, ARGV[7] now, ARGV[8] how long a request lives (seconds)
+# try at the customer, ARGV[7] now, ARGV[8] how long a request lives (seconds), ARGV[9] seconds the person
+# wraps up after talking with the customer (0 or absent: none)
 # Frees the person the attempt held, if it still holds them. Returns 1, or 0 for a stale attempt.
 SETTLE = (
     lua.LET_GO
@@ -159,7 +160,7 @@ redis.call('ZREM', KEYS[2], ARGV[3])
 local agent = redis.call('HGET', KEYS[1], 'agent')
 if agent and agent ~= '' then
   -- idle from now even if they only rang: a callback they did not take goes to someone else next
-  let_go(KEYS[5], agent, ARGV[3], now, true)
+  let_go(KEYS[5], agent, ARGV[3], now, true, tonumber(ARGV[9] or 0))
 end
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 redis.call('HSET', KEYS[1], 'attempt', '', 'agent', '', 'leg', '')
@@ -245,7 +246,8 @@ return ''
 # KEYS[1] presence hash; ARGV[1] agent id, ARGV[2] the call's id, ARGV[3] now. Returns 1 when freed.
 WRAPPED = """
 local rec = decode(redis.call('HGET', KEYS[1], ARGV[1]))
-if not (rec and rec.s == 'wrap-up' and rec.call == ARGV[2]) then return 0 end
+-- a callback's person wraps up its queue id (cb:<id>), the contact the request's own call id
+if not (rec and rec.s == 'wrap-up' and (rec.call == ARGV[2] or rec.call == 'cb:' .. ARGV[2])) then return 0 end
 put_record(ARGV[1], {s = 'available', idle = tonumber(rec.idle or ARGV[3])}, tonumber(ARGV[3]))
 return 1
 """
