@@ -135,8 +135,10 @@ def test_an_agent_sets_their_own_status_and_a_supervisor_anyones(client, r):
     assert client.post("/api/agents/alex/status", json={"status": "away"}, headers=alex).status_code == 200
     assert client.post("/api/agents/mei/status", json={"status": "away"}, headers=rosa).status_code == 200
     assert status_of(r, "alex") == status_of(r, "mei") == presence.AWAY
-    board = {p["id"]: p["status"] for p in client.get("/api/agents", headers=alex).json["agents"]}
+    board = {p["id"]: p["status"] for p in client.get("/api/agents", headers=rosa).json["agents"]}
     assert board["alex"] == board["mei"] == "away" and board["priya"] == "available"
+    mine = client.get("/api/agents", headers=alex).json["agents"]
+    assert [p["id"] for p in mine] == ["alex"], "an agent sees their own"
     changes = audit.recent(r)
     assert [(c.who, c.subject, c.detail) for c in changes[:2]] == [("rosa", "mei", "away"), ("alex", "alex", "away")]
 
@@ -201,6 +203,8 @@ def test_the_next_person_hears_and_sees_the_last_note(twilio, client, r):
     assert f"Last time Alex noted: {NOTE}." in heard
     screen = sign_in(client.application.test_client(), r, "alex").get("/console/me/live").get_data(as_text=True)
     assert NOTE in screen and "not resolved" in screen and "***0303" in screen and "4155550303" not in screen
+    assert client.get("/api/callers/+14155550303", headers=bearer(r, "priya")).status_code == 403
+    assert client.get("/api/callers/+14155550303", headers=bearer(r, "alex")).status_code == 200, "he took it"
     history = client.get("/api/callers/+14155550303", headers=bearer(r, "rosa")).json
     wrapped = next(c["wrap_up"] for c in history["contacts"] if c["call"] == first.sid)
     assert (wrapped["outcome"], wrapped["note"], wrapped["by"]) == ("unresolved", NOTE, "alex")

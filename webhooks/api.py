@@ -83,9 +83,10 @@ def _unprocessable(exc):
 @api.get("/agents")
 @needs_person
 def agents(person: Person):
-    """Every person and what they are doing now."""
+    """Every person and what they are doing now (for an agent: themselves only)."""
     services = current_app.extensions["ivr"]
     rows = line_view.board(services.redis, services.catalog.directory, services.clock())
+    rows = [row for row in rows if person.is_supervisor or row.agent.id == person.id]
     return jsonify(agents=[_person_json(row) for row in rows], statuses=list(STATUSES))
 
 
@@ -136,6 +137,8 @@ def caller(number: str, person: Person):
     memory = caller_history.history(services.redis, key)
     if not memory.contacts:
         raise changes.NotFound(f"no contacts kept for {masked(number)} (never seen, or older than the window)")
+    if not (person.is_supervisor or changes.knows_caller(person, key, memory)):
+        raise Forbidden("only a supervisor, or someone who took or is taking this caller's call, may see it")
     contacts = sorted(memory.contacts, key=lambda c: -c.at)
     return jsonify(
         caller=masked(number),

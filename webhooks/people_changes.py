@@ -67,6 +67,16 @@ def visible_call(person: Person, call: str) -> line_view.CallView:
     return view
 
 
+def knows_caller(person: Person, caller: str, memory) -> bool:
+    """Whether an agent took one of this caller's calls, or is being rung for or talking with them now."""
+    if any(c.agent == person.id for c in memory.contacts):
+        return True
+    services = current_app.extensions["ivr"]
+    row = line_view.one_person(services.redis, person.agent, services.clock())
+    view = call_for_screen(row.call, services.clock()) if row.call else None
+    return view is not None and view.state.caller == caller
+
+
 def call_for_screen(call: str, now: float) -> line_view.CallView | None:
     services = current_app.extensions["ivr"]
     found = line_view.call_view(services.redis, services.calls.sealer, call, _window(call), now)
