@@ -165,7 +165,7 @@ def test_two_web_servers_and_two_dispatchers_hand_each_caller_over_once(line):
         if hand_over.kind == "update":
             finish_handed_over_call(by_sid[hand_over.call_sid], hand_over, rest, r)
         else:
-            finish_callback(twilio, hand_over, rest)
+            finish_callback(twilio, hand_over, rest, r)
         handled += 1
 
     updates = Counter(x.call_sid for x in rest.requests("update"))
@@ -201,8 +201,9 @@ def finish_handed_over_call(call, update, rest, r) -> None:
     assert wrap_ups.wrap_up(r, taken, WrapUp("resolved", "", taken.agent, time.time())), "freed by the wrap-up"
 
 
-def finish_callback(twilio, create, rest) -> None:
-    """Twilio places the call to the person: they hear the whisper, press 1, talk to the customer, hang up."""
+def finish_callback(twilio, create, rest, r) -> None:
+    """Twilio places the call to the person: they hear the whisper, press 1, talk to the customer, hang up;
+    the person wraps up (as the console does), so is free for the next."""
     leg = next(c.sid for c in rest.calls().values() if c.to == create.field("To") and c.status == "queued")
     rest.set_status(leg, "in-progress")
     doc = post_doc(twilio, create.field("Url"), agent_leg(twilio, create, CallSid=leg))
@@ -211,3 +212,6 @@ def finish_callback(twilio, create, rest) -> None:
     post_doc(twilio, doc.find("Dial").get("action"), dialled)
     rest.set_status(leg, "completed")
     post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallSid=leg, CallStatus="completed"))
+    request = query(create.field("Url"))["request"]
+    taken = wrap_ups.taken(r, request)
+    assert wrap_ups.wrap_up(r, taken, WrapUp("resolved", "", taken.agent, time.time())), "freed by the wrap-up"
