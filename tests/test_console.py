@@ -279,3 +279,4 @@ def test_the_supervisors_tiles_count_today_and_open_problems_follow_wrap_ups(twi
     assert client.get("/api/line", headers=rosa).json["open_problems"] == [], "resolved: no longer open"
     page = sign_in(client.application.test_client(), r, "dev").get("/console/line/live").get_data(as_text=True)
     assert "1 of 1" in page and "answered within 60 s today" in page
+    assert "Recent changes" in page and f"call {quick.sid}" in page, "who wrapped up what, and when"

@@ -289,4 +289,5 @@ def _person_json(row: line_view.PersonRow) -> dict:
         "idle_since": row.since if row.status == "available" else None,
         "call": row.call,
         "until": row.until or None,
+        "since": row.held_since or None,
     }

@@ -13,12 +13,13 @@ from flask_wtf.csrf import CSRFError
 
 from ivr.call import presence, tally
 from ivr.call.callstate import OUTCOME_WORDS, OUTCOMES
-from ivr.store import accounts, line_view, problems
+from ivr.store import accounts, audit, line_view, problems
 from webhooks import people
 from webhooks import people_changes as changes
 from webhooks.people import Forbidden, NotSignedIn, Person, needs_person, needs_supervisor
 
 log = logging.getLogger("ivr.console")
+CHANGES_SHOWN = 15  # the latest changes people made, on the supervisor's screen
 console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
 
@@ -206,6 +207,7 @@ def _line_live(person: Person) -> str:
         "console/line_live.html",
         today=line_view.today(services.redis, services.catalog.flows.values(), now),
         problems=problems.newest(services.redis),
+        changes_made=audit.recent(services.redis, CHANGES_SHOWN),
         tally_words=tally,
         callbacks=changes.callbacks_for(person),
         directory=services.catalog.directory,

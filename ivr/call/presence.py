@@ -22,6 +22,7 @@ class Presence:
     idle_since: float = 0.0  # when they last became free: the longest idle is tried first
     until: float = 0.0
     call: str | None = None
+    since: float = 0.0  # when the current ringing, call or wrap-up began (for people's screens)
 
 
 def effective(p: Presence, now: float) -> str:
@@ -50,7 +51,7 @@ def free_agents(records: dict[str, Presence], agent_ids, now: float) -> dict[str
 
 
 def busy(previous: Presence, call: str, now: float) -> Presence:
-    return Presence(BUSY, previous.idle_since, now + BUSY_AT_MOST, call)
+    return Presence(BUSY, previous.idle_since, now + BUSY_AT_MOST, call, now)
 
 
 EVERYONE = "*"  # the index group every person is in

@@ -25,6 +25,7 @@ class PersonRow:
     since: float  # idle since (available), or 0 when not known
     call: str | None  # the call ringing them, on which they talk, or which they wrap up
     until: float  # when ringing, busy or wrap-up ends by itself
+    held_since: float  # when that ringing, call or wrap-up began (0 when not known)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,14 @@ class CallView:
 def person_row(agent: Agent, record: presence.Presence, now: float) -> PersonRow:
     status = presence.effective(record, now)
     held = status in presence.HELD
-    return PersonRow(agent, status, record.idle_since, record.call if held else None, record.until if held else 0.0)
+    return PersonRow(
+        agent,
+        status,
+        record.idle_since,
+        record.call if held else None,
+        record.until if held else 0.0,
+        record.since if held else 0.0,
+    )
 
 
 def board(r, directory: Directory, now: float) -> list[PersonRow]:

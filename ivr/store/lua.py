@@ -174,7 +174,7 @@ local function let_go(presence_key, agent, holder, now, to_back, wrap)
   local idle = tonumber(rec.idle or 0)
   if rec.s == 'busy' or to_back then idle = now end
   if rec.s == 'busy' and (wrap or 0) > 0 then
-    put_record(agent, {s = 'wrap-up', idle = idle, ['until'] = now + wrap, call = holder}, now)
+    put_record(agent, {s = 'wrap-up', idle = idle, ['until'] = now + wrap, call = holder, since = now}, now)
     return 1
   end
   put_record(agent, {s = 'available', idle = idle}, now)

@@ -16,7 +16,11 @@ def parse(raw: str | None) -> Presence:
     try:
         data = json.loads(raw)
         return Presence(
-            str(data.get("s", AVAILABLE)), float(data.get("idle", 0)), float(data.get("until", 0)), data.get("call")
+            str(data.get("s", AVAILABLE)),
+            float(data.get("idle", 0)),
+            float(data.get("until", 0)),
+            data.get("call"),
+            float(data.get("since", 0)),
         )
     except (ValueError, TypeError, AttributeError):
         return Presence()
@@ -28,6 +32,8 @@ def dump(p: Presence) -> str:
         data["until"] = p.until
     if p.call:
         data["call"] = p.call
+    if p.since:
+        data["since"] = p.since
     return json.dumps(data, separators=(",", ":"))
 
 

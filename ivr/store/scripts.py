@@ -36,7 +36,8 @@ end
 for i = 5, #ARGV do
   local rec = claimable(ARGV[i])
   if rec then
-    local claimed = {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]}
+    local claimed = {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3],
+      since = now}
     put_record(ARGV[i], claimed, now)
     redis.call('HSET', KEYS[2], 'ringing', ARGV[i])
     return ARGV[i]
@@ -107,8 +108,8 @@ if ARGV[5] == '1' and redis.call('HEXISTS', KEYS[5], 'request') == 0 then
   return 0
 end
 local entry = leave_line(ARGV[4])
-put_record(ARGV[3], {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[4]},
-  now)
+put_record(ARGV[3], {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[4],
+  since = now}, now)
 if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3], 'taken', ARGV[7]) end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
@@ -194,8 +195,8 @@ if raw then
   if ok and type(decoded) == 'table' then rec = decoded end
 end
 if rec.call ~= ARGV[3] and not free_now(KEYS[1], ARGV[4], now) then return 0 end
-put_record(ARGV[4], {s = 'busy', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3]},
-  now)
+put_record(ARGV[4], {s = 'busy', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3],
+  since = now}, now)
 return 1
 """
 )
