@@ -78,6 +78,8 @@ def test_the_person_calling_back_hears_there_is_a_message():
     assert "They left a message" not in calling_back.whisper(
         {**request, "message": None}, "x", 1060.0, 0, CallbackPolicy()
     )
+    noted = {**request, "note": "Alex noted: swapped the modem"}
+    assert "Last time Alex noted: swapped the modem." in calling_back.whisper(noted, "x", 1060.0, 0, CallbackPolicy())
 
 
 def test_the_inbox_is_bounded_by_age(r, clock):

@@ -97,6 +97,8 @@ def callback_request(world: World, state: CallState, number: str, message: str |
     }
     if message:
         request["message"] = message
+    if state.last_note:  # the person calling back hears it too, before the customer is dialled
+        request["note"] = state.last_note
     return entry, request
 
 

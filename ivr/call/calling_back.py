@@ -72,6 +72,8 @@ def whisper(request: dict, line: str, now: float, attempts: int, policy: Callbac
         f"They asked about: {', then '.join(path)}." if path else "They made no menu choice.",
         f"They asked for this call {waited} minute{'s' if waited != 1 else ''} ago.",
     ]
+    if request.get("note"):
+        parts.append(f"Last time {str(request['note']).rstrip('.')}.")
     if request.get("message"):
         parts.append("They left a message with it: it is on your screen.")
     if attempts:
