@@ -280,3 +280,13 @@ def test_the_supervisors_tiles_count_today_and_open_problems_follow_wrap_ups(twi
     page = sign_in(client.application.test_client(), r, "dev").get("/console/line/live").get_data(as_text=True)
     assert "1 of 1" in page and "answered within 60 s today" in page
     assert "Recent changes" in page and f"call {quick.sid}" in page, "who wrapped up what, and when"
+
+
+def test_resolving_with_a_console_session_needs_the_csrf_token(twilio, client, r):
+    twilio.call("+14155550320").start().hangup()
+    sign_in(client, r, "rosa")
+    refused = client.post("/agent/resolve", json={"number": "+14155550320"})
+    assert refused.status_code == 400 and refused.is_json
+    token = csrf(client.get("/console/me"))
+    ok = client.post("/agent/resolve", json={"number": "+14155550320"}, headers={"X-CSRFToken": token})
+    assert ok.status_code == 200 and ok.json["resolved"] is True

@@ -21,8 +21,11 @@ def _authorised() -> None:
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token and hmac.compare_digest(given.encode(), token.encode()):
         return
-    if people.current() is None:
+    person = people.current()
+    if person is None:
         abort(401, "send Authorization: Bearer <AGENT_API_TOKEN or a person's token from `ivr agents token ID`>")
+    if not person.by_token:  # a browser's session: the change must carry the page's CSRF token
+        current_app.extensions["csrf"].protect()
 
 
 @agent_api.post("/resolve")
