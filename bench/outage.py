@@ -40,8 +40,10 @@ from bench.harness import (
     taskset,
 )
 from bench.twilio_rest import TwilioRest
+from ivr.call.presence import AVAILABLE, Presence
 from ivr.render import PATHS
 from ivr.store.embedded_redis import EmbeddedRedis
+from ivr.store.presence_index import PresenceIndex
 from ivr.store.presence_records import set_status
 
 GROUPS = ("billing", "technical", "outages", "moving", "cancellations", "general")
@@ -259,10 +261,11 @@ class Outage:
         callers = self.at_menu(self.args.samples)
 
         def free_again(text: str) -> None:
+            """The ring ends as the line ends it (a click of 'available' never overrides a call that holds them)."""
             agent = (attribute(text, "Dial", "action") or "").partition("agent=")[2]
             if agent:
                 with self.counters.excluding():
-                    set_status(self.r, agent, "available", time.time())
+                    PresenceIndex(self.r).put(agent, Presence(AVAILABLE, time.time()), time.time())
 
         def dialled(text: str) -> bool:
             return "<Dial" in text and "agent=" in text and DEGRADED not in text

@@ -9,14 +9,27 @@ import pytest
 
 from ivr.call import presence
 from ivr.call.queueing import callback_queue_id
+from ivr.dispatcher.worker import Worker
 from ivr.store import accounts, audit, keys
-from tests.support import put_presence
+from tests.support import PUBLIC_URL, put_presence
+from tests.twilio_rest_stub import TwilioRestStub
 
 
 @pytest.fixture
 def moving_busy(r, clock):
     for agent in ("alex", "mei"):
         put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
+
+
+@pytest.fixture
+def rest():
+    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
+        yield stub
+
+
+@pytest.fixture
+def worker(app, r, rest, clock):
+    return Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
 
 
 def bearer(r, agent: str) -> dict:
@@ -62,17 +75,66 @@ def test_staying_on_the_line_merges_the_two_at_the_requests_place(twilio, moving
     assert [q for q, _ in queue][:2] == [ahead.sid, again.sid], "at the request's place: second, not last"
     assert dict(queue)[again.sid] == since
     assert callback_queue_id(first.sid) not in dict(queue), "the request left the line: merged into this call"
-    request = r.hgetall(keys.callback(first.sid))
-    assert request["status"] == "merged" and "number" not in request
+    assert r.hget(keys.callback(first.sid), "status") == "merged", "parked until a person takes the call"
     again.wait(seconds=5)
-    assert "You are number 2" in again.heard() or "next in line" in again.heard()
+    assert "You are number 2 in line" in again.heard()
+
+
+def test_a_merged_call_that_ends_before_a_person_gives_the_callback_back(twilio, moving_busy, r, clock):
+    first = request_callback(twilio, "+14155550608")
+    queue_id = callback_queue_id(first.sid)
+    since = r.zscore(keys.queue(), queue_id)
+    again = twilio.call("+14155550608").start()
+    again.silence()
+    assert again.enqueued() and r.zscore(keys.queue(), queue_id) is None
+    again.hangup()
+    assert r.zscore(keys.queue(), queue_id) == since, "the promise stands, at its own place"
+    assert r.hget(keys.callback(first.sid), "status") == "waiting" and r.hget(keys.callback(first.sid), "number")
+    third = twilio.call("+14155550608").start()
+    assert "We have a callback for you in line" in third.heard(), "and they are told so next time"
+
+
+def test_a_merged_call_taken_by_a_person_settles_the_callback(twilio, moving_busy, r, clock):
+    first = request_callback(twilio, "+14155550609")
+    put_presence(r, "alex", presence.Presence(presence.AVAILABLE, clock.now), clock.now)
+    again = twilio.call("+14155550609").start()
+    again.press("2")  # neither 1 nor 0: they wait here, and Alex is free now
+    assert again.dialled() == ["+15005550101"]
+    assert r.hget(keys.callback(first.sid), "status") == "merged"
+    again.agent_answers()
+    request = r.hgetall(keys.callback(first.sid))
+    assert request["status"] == "merged into a call" and "number" not in request, "settled, number dropped"
+    assert r.zcard(keys.queue()) == 0
+
+
+def test_saying_keep_it_keeps_the_callback(twilio, moving_busy, r):
+    first = request_callback(twilio, "+14155550610")
+    again = twilio.call("+14155550610").start()
+    again.say("keep it")
+    assert again.ended() and r.zrank(keys.queue(), callback_queue_id(first.sid)) == 0
+
+
+def test_a_callback_being_placed_is_not_offered_to_keep(twilio, moving_busy, r, worker, clock):
+    first = request_callback(twilio, "+14155550611")
+    put_presence(r, "alex", presence.Presence(presence.AVAILABLE, clock.now), clock.now)
+    assert worker.run_once() == [f"placed callback {first.sid[-6:]} via alex"]
+    again = twilio.call("+14155550611").start()
+    assert "callback for you" not in again.heard(), "it is being placed: not 'in line'"
+
+
+def test_twilio_retrying_voice_at_the_question_asks_it_again(twilio, moving_busy, r):
+    request_callback(twilio, "+14155550612")
+    again = twilio.call("+14155550612").start()
+    again.post("/voice")  # Twilio asks again (a timeout on its side): the same question, not a second merge
+    assert "We have a callback for you in line" in again.heard() and again.gather() is not None
 
 
 def test_zero_still_reaches_a_person_and_merges(twilio, moving_busy, r, clock):
     first = request_callback(twilio, "+14155550604")
     again = twilio.call("+14155550604").start()
     again.press("0")
-    assert again.dial() is not None or again.enqueued()
+    dial = again.dial()
+    assert dial is not None and dial.find("Client").text == "jordan-desk", "the operator's team: Jordan is free"
     assert r.hget(keys.callback(first.sid), "status") == "merged"
 
 
@@ -104,6 +166,8 @@ def test_a_supervisor_cancels_assigns_and_closes_requests_with_an_audit(twilio, 
     assert r.zscore(keys.queue(), callback_queue_id(two.sid)) == stuck_since, "back at its own place"
     entry = json.loads(r.hget(keys.queue_entries(), callback_queue_id(two.sid)))
     assert entry["prefer"] == "jordan" and r.hget(keys.callback(two.sid), "status") == "waiting"
+    asks = twilio.call("+14155550606").start()
+    assert "We have a callback for you in line" in asks.heard(), "back in line: the caller is told, not queued twice"
 
     r.hset(keys.callback(two.sid), "attempt", "tok")  # a worker is placing it right now
     busy = client.post(f"/api/callbacks/{two.sid}", json={"action": "done"}, headers=rosa)

@@ -56,6 +56,30 @@ def test_pages_need_a_signed_in_person(client):
         assert response.status_code == 302 and "/console/sign-in" in response.headers["Location"]
 
 
+def test_strangers_guessing_from_a_shared_address_do_not_lock_out_the_others(client, r):
+    accounts.set_password(r, "alex", "the right password")
+    token = csrf(client.get("/console/sign-in"))
+    for n in range(accounts.FAILURES_ALLOWED + 1):
+        client.post("/console/sign-in", data={"agent": f"nobody{n}", "password": "x", "csrf_token": token})
+    right = client.post(
+        "/console/sign-in", data={"agent": "alex", "password": "the right password", "csrf_token": token}
+    )
+    assert right.status_code == 302, "an office behind one address keeps working"
+
+
+def test_an_agent_resolves_only_callers_they_took_and_it_is_recorded(twilio, client, r):
+    call_taken_by_alex(twilio, r, "+14155550333").hangup()
+    refused = client.post("/agent/resolve", json={"number": "+14155550333"}, headers=bearer(r, "priya"))
+    assert refused.status_code == 403
+    unknown = client.post("/agent/resolve", json={"number": "+14155550399"}, headers=bearer(r, "priya"))
+    assert unknown.status_code == 403, "and learns nothing of numbers that never called"
+    ok = client.post("/agent/resolve", json={"number": "+14155550333"}, headers=bearer(r, "alex"))
+    assert ok.status_code == 200
+    change = audit.recent(r, 1)[0]
+    assert (change.who, change.action, change.subject) == ("alex", "resolve", "caller ***0333")
+    assert client.get("/api/callers/+14155550399", headers=bearer(r, "priya")).status_code == 403
+
+
 def test_a_wrong_password_is_refused_and_repeated_failures_are_slowed(client, r):
     accounts.set_password(r, "alex", "the right password")
     token = csrf(client.get("/console/sign-in"))
@@ -149,6 +173,37 @@ def test_available_never_overrides_a_call_in_progress(twilio, client, r):
     refused = client.post("/api/agents/alex/status", json={"status": "available"}, headers=bearer(r, "alex"))
     assert refused.status_code == 409 and "on a call" in refused.json["error"]
     assert status_of(r, "alex") == presence.BUSY
+
+
+def test_away_during_a_call_applies_when_it_ends_and_never_frees_them_for_a_second_call(twilio, client, r):
+    first = call_taken_by_alex(twilio, r, "+14155550330", talk=False)
+    alex = bearer(r, "alex")
+    away = client.post("/api/agents/alex/status", json={"status": "away"}, headers=alex)
+    assert away.status_code == 200 and "away when it ends" in away.json["said"]
+    assert status_of(r, "alex") == presence.BUSY, "the call goes on"
+    back = client.post("/api/agents/alex/status", json={"status": "available"}, headers=alex)
+    assert back.status_code == 200 and "available when it ends" in back.json["said"], "changed his mind"
+    assert status_of(r, "alex") == presence.BUSY
+    again = client.post("/api/agents/alex/status", json={"status": "available"}, headers=alex)
+    assert again.status_code == 409, "nothing to change: never a second call while on this one"
+    client.post("/api/agents/alex/status", json={"status": "away"}, headers=alex)
+    other = twilio.call("+14155550331").start()
+    other.press("3")
+    assert ALEX not in (other.dialled() or []), "on a call: not offered another"
+    first.dial_result("completed", bridged=True, duration="60")
+    assert status_of(r, "alex") == presence.AWAY, "away once it ended, not wrapping up into available"
+
+
+def test_a_supervisor_sets_someone_away_while_they_ring_and_the_call_still_counts(twilio, client, r):
+    put_presence(r, "mei", presence.Presence(presence.AWAY))
+    call = twilio.call("+14155550332").start()
+    call.press("3")
+    assert call.dialled() == [ALEX] and status_of(r, "alex") == presence.RINGING
+    assert client.post("/api/agents/alex/status", json={"status": "away"}, headers=bearer(r, "rosa")).status_code == 200
+    call.agent_answers(talk=False)
+    assert status_of(r, "alex") == presence.BUSY, "he took it: the board shows him on the call"
+    call.dial_result("completed", bridged=True, duration="30")
+    assert status_of(r, "alex") == presence.AWAY
 
 
 def test_a_session_change_through_the_api_needs_the_csrf_token(client, r):

@@ -215,3 +215,56 @@ def test_a_line_that_starts_with_a_person_rings_one_for_a_new_caller(make_app, t
     call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call().start()
     assert "the movers" in call.heard()
     assert call.dialled() in (["+15005550101"], ["+15005550104"]), "alex or mei, the movers"
+
+
+def named_agent_line(folder, movers: int = 10) -> None:
+    """A line whose menu sends 1 to one named mover (the last), among `movers` movers and a supervisor."""
+    rows = ["agents:", "  - id: sup", "    name: Sup", '    number: "+15005559000"', "    role: supervisor"]
+    for n in range(movers):
+        rows += [f"  - id: m{n}", f"    name: Mover {n}", f'    number: "+1500555{n:04d}"', "    groups: [moving]"]
+    (folder / "agents.yaml").write_text("\n".join(rows) + "\n")
+    (folder / "movers.yaml").write_text(
+        'numbers: ["+15005550006"]\n'
+        "start: hello\n"
+        "settings:\n"
+        '  fallback_number: "+15005559999"\n'
+        "nodes:\n"
+        "  hello:\n"
+        "    type: menu\n"
+        "    say: For your own mover, press 1.\n"
+        "    options:\n"
+        '      - key: "1"\n'
+        "        next: mine\n"
+        "  mine:\n"
+        "    type: route\n"
+        f"    agent: m{movers - 1}\n"
+    )
+
+
+def test_a_named_agent_free_but_idle_shortest_of_a_large_group_is_rung(make_app, r, clock, tmp_path):
+    """The menu routes to one named mover, free but the latest to free up of ten: a webhook reads only the first
+    few free people of each group, so the named person's own record must be read, or the caller goes to a
+    supervisor while the person they chose is free."""
+    named_agent_line(tmp_path)
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    for n in range(10):  # every mover free, m9 the last to free up
+        put_presence(r, f"m{n}", Presence(presence.AVAILABLE, clock.now - 1000 + n), clock.now)
+    put_presence(r, "sup", Presence(presence.AVAILABLE, clock.now - 5000), clock.now)
+    assert FREE_PER_GROUP < 9
+    call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call().start()
+    call.press("1")
+    assert call.dialled() == ["+15005550009"], "m9, the person the caller chose, not the supervisor"
+
+
+def test_a_named_agent_busy_but_on_duty_is_waited_for(make_app, r, clock, tmp_path):
+    """The named mover is on a call, the supervisor away: the caller waits in line for them, not sent to the
+    fallback number as if nobody who could take them were on duty."""
+    named_agent_line(tmp_path)
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    for n in range(9):
+        put_presence(r, f"m{n}", Presence(presence.AVAILABLE, clock.now - 1000 + n), clock.now)
+    put_presence(r, "m9", Presence(presence.BUSY, 0, clock.now + 3600, "CAx"), clock.now)
+    put_presence(r, "sup", Presence(presence.AWAY, clock.now), clock.now)
+    call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call().start()
+    call.press("1")
+    assert call.enqueued() and call.dialled() == [], "in line for m9, who takes a call when theirs ends"

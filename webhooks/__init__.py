@@ -117,7 +117,8 @@ def create_app(config: dict | None = None) -> Flask:
         pass  # Redis down at start: callers still get the degraded ring; the next start seals them
     if not cfg.get("PUBLIC_URL"):
         # Behind a proxy, Twilio signed the public URL: rebuild it from X-Forwarded-Proto/Host/Port.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1)
+        # X-Forwarded-For too: people's sign-in attempts are counted per address, not per proxy
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
     for problem in catalog.audio_problems:
         log.warning("audio: %s", problem)

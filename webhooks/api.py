@@ -135,10 +135,10 @@ def caller(number: str, person: Person):
     if key is None:
         raise _Unprocessable("give the caller's number in E.164 form, such as +15551234567")
     memory = caller_history.history(services.redis, key)
+    if not (person.is_supervisor or changes.knows_caller(person, key, memory)):  # before saying if they exist
+        raise Forbidden("only a supervisor, or someone who took or is taking this caller's call, may see it")
     if not memory.contacts:
         raise changes.NotFound(f"no contacts kept for {masked(number)} (never seen, or older than the window)")
-    if not (person.is_supervisor or changes.knows_caller(person, key, memory)):
-        raise Forbidden("only a supervisor, or someone who took or is taking this caller's call, may see it")
     contacts = sorted(memory.contacts, key=lambda c: -c.at)
     return jsonify(
         caller=masked(number),

@@ -76,10 +76,11 @@ def sign_in_page():
             "console/sign_in.html", next=wanted, error="Too many failed attempts. Wait five minutes, then try again."
         ), 429
     agent = services.catalog.directory.get(agent_id)
-    if agent is None or not accounts.password_matches(services.redis, agent_id, password):
+    matches = accounts.password_matches(services.redis, agent_id, password)  # the same work for unknown ids
+    if agent is None or not matches:
         accounts.failed(services.redis, *who)
         return render_template("console/sign_in.html", next=wanted, error="That id and password do not match."), 401
-    accounts.succeeded(services.redis, who[0])
+    accounts.succeeded(services.redis, who[0])  # the address's count stays: others may be guessing from it
     people.sign_in(agent)
     log.info("%s signed in", agent.id)
     return redirect(wanted or url_for("console.me"))

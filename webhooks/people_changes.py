@@ -45,11 +45,15 @@ def set_status(person: Person, agent_id: str, status: str) -> Result:
         return Result(error="status must be available or away", status=422)
     now = services.clock()
     holding = presence_records.set_status(services.redis, agent.id, status, now)
+    who = "You are" if agent.id == person.id else f"{agent.name} is"
+    if holding.startswith("after:"):  # the call goes on; the choice applies when it ends
+        audit.record(services.redis, audit.Change(now, person.id, "status", agent.id, f"{status} after the call"))
+        return Result(said=f"{who} {holding.removeprefix('after:')} on a call: {status} when it ends.")
     if holding:
-        return Result(error=f"{agent.name} is {holding} on a call now: their status is kept until it ends.", status=409)
+        return Result(error=f"{who} {holding} on a call now: available again when it ends.", status=409)
     audit.record(services.redis, audit.Change(now, person.id, "status", agent.id, status))
     log.info("%s set %s %s", person.id, agent.id, status)
-    return Result(said=f"{'You are' if agent.id == person.id else agent.name + ' is'} now {status}.")
+    return Result(said=f"{who} now {status}.")
 
 
 def visible_call(person: Person, call: str) -> line_view.CallView:

@@ -33,7 +33,7 @@ from ivr.call.events import (
     WhisperReply,
     WhisperStart,
 )
-from ivr.call.menus import first_stop_routes
+from ivr.call.menus import agents_routed_to, first_stop_routes
 from ivr.call.world import World
 from ivr.render import PATHS
 from ivr.store import client as store
@@ -71,6 +71,7 @@ def gather():
         Input(node, form.get("Digits", ""), form.get("SpeechResult", ""), confidence),
         with_queue=holding,
         free=FREE_NEVER if holding else FREE_ALWAYS,
+        menu=node,
         # on hold, the answer plays inside the queue's wait, where a <Dial> cannot run: keep them in line
         on_failure=(lambda: reply(failures.STILL_WAITING)) if holding else None,
     )
@@ -213,6 +214,7 @@ def _run(
     on_failure=None,
     with_queue: bool = False,
     free: str = FREE_ALWAYS,
+    menu: str | None = None,
 ) -> Response:
     """Load, step, save, render: two Redis round trips, and a person on any failure."""
     services = current_app.extensions["ivr"]
@@ -226,6 +228,10 @@ def _run(
         catalog = services.catalog
         now = services.clock()
         agent = request.args.get("agent", "")
+        line = catalog.for_number(form.get("To"))
+        # a step that may route reads the records of the people its flow routes to by name (those of `menu`
+        # first): the first few free of their group may leave them out, and their record says if they are on duty
+        named = agents_routed_to(line, menu) if free == FREE_ALWAYS else ()
         snapshot = services.calls.load(
             call,
             caller,
@@ -233,13 +239,11 @@ def _run(
             now,
             catalog.directory.sorted_groups,
             with_place=with_queue,
-            agents=(agent,) if agent else (),
+            agents=(agent, *named) if agent else named,
             free=free,
         )
         state = snapshot.state
-        flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) or catalog.for_number(
-            form.get("To")
-        )
+        flow = (services.catalogs.flow(state.flow, state.flow_version) if state else None) or line
         world = World(
             flow=flow,
             directory=catalog.directory,

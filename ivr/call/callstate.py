@@ -126,6 +126,7 @@ class CallState:
     waited: float = 0.0  # seconds spent in the queue before a person was rung
     flow_version: str = ""  # the version of the flow file the call started on: it finishes on it
     pending_callback: str | None = None  # the caller's callback request in line (entry JSON), while asked about it
+    merged_callback: str | None = None  # the queue id of that request, parked while this call has its place
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"

@@ -134,7 +134,10 @@ def _to_supervisor(world: World, state: CallState, visit: int, last: str | None)
     they do not start over with a third person; if that one does not answer, any supervisor."""
     told = f"I can see this is your call number {visit} to us recently, so I'm connecting you"
     supervisor = world.directory.get(last)
-    if supervisor and supervisor.is_supervisor and world.staffing.is_free(supervisor.id, world.now):
+    reachable = supervisor is not None and (
+        world.staffing.is_free(supervisor.id, world.now) or world.staffing.is_wrapping_up(supervisor.id, world.now)
+    )
+    if supervisor and supervisor.is_supervisor and reachable:
         greeting = Say(f"Welcome back. {told} to {supervisor.name}, the supervisor who took your last call.")
         state = state.but(path=(f"{RETURNING}: back to supervisor {supervisor.name}",))
         return route(world, state, Target("agent", supervisor.id), (greeting,))

@@ -15,7 +15,7 @@ from ivr.call.callstate import CallState
 from ivr.call.connecting import asks_for_person, first_key, route, to_person, words_of
 from ivr.call.events import Input
 from ivr.call.world import Outcome, World
-from ivr.flows.model import OPERATOR_KEY, OPERATOR_WORDS, Goodbye, Goto, Menu, Message, Option, Route
+from ivr.flows.model import OPERATOR_KEY, OPERATOR_WORDS, Flow, Goodbye, Goto, Menu, Message, Option, Route, Target
 from ivr.flows.prompts import CONNECTING_LINE, ZERO_OUT_HINT
 
 MISSES_TO_PERSON = 2  # silences or wrong keys in a row before the caller is put through to a person
@@ -58,6 +58,47 @@ def first_stop_routes(flow) -> bool:
             continue
         return not isinstance(node, (Menu, Goodbye))
     return True
+
+
+def agents_routed_to(flow: Flow, node_id: str | None = None) -> tuple[str, ...]:
+    """The agents the flow's `agent:` targets name (routes, menu operators, the line's operator), those one step
+    from menu `node_id` first (its options' routes and its operator), then the line's operator and its first
+    stop, then the rest: a webhook reads these people's records by name, since the first few free of a group
+    may leave them out. Computed once per flow version and menu."""
+    if not isinstance(flow.node(node_id), Menu):
+        node_id = None  # a node from a URL: only the flow's own menus are remembered
+    if not flow.version:  # a flow built in code, not read from a file: no version to remember it by
+        return _agents_routed_to(flow, node_id)
+    key = (flow.name, flow.version)
+    per_menu = _ROUTED_TO.get(key)
+    if per_menu is None:
+        if len(_ROUTED_TO) >= _VERSIONS_KEPT:
+            _ROUTED_TO.clear()
+        per_menu = _ROUTED_TO[key] = {}
+    if node_id not in per_menu:
+        per_menu[node_id] = _agents_routed_to(flow, node_id)
+    return per_menu[node_id]
+
+
+_ROUTED_TO: dict[tuple[str, str], dict[str | None, tuple[str, ...]]] = {}
+_VERSIONS_KEPT = 64  # flow versions remembered (a reload adds one; the older ones serve only calls in progress)
+
+
+def _agents_routed_to(flow: Flow, node_id: str | None) -> tuple[str, ...]:
+    def stop(next_id: str) -> Target | None:
+        """The target a caller reaches from `next_id` through messages and go-tos, if a route."""
+        for _ in range(len(flow.nodes) + 1):
+            node = flow.node(next_id)
+            if not isinstance(node, (Message, Goto)):
+                return node.target if isinstance(node, Route) else None
+            next_id = node.next
+        return None
+
+    menu = flow.node(node_id)
+    near = [menu.operator, *(stop(o.next) for o in menu.options)] if isinstance(menu, Menu) else []
+    rest = [n.operator if isinstance(n, Menu) else n.target for n in flow.nodes.values() if isinstance(n, Menu | Route)]
+    targets = (*near, flow.settings.operator, stop(flow.start), *rest)
+    return tuple(dict.fromkeys(t.name for t in targets if t is not None and t.kind == "agent"))
 
 
 def _ask(world: World, node: Menu, state: CallState, before: str) -> Ask:

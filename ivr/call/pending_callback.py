@@ -33,18 +33,26 @@ def ask(state: CallState, entry: QueueEntry) -> Outcome:
     )
 
 
+KEEP_WORDS = {"keep", "one", "yes"}
+
+
 def choice(world: World, state: CallState, event: Input) -> Outcome:
     entry = waiting_request(state.pending_callback)
     state = state.but(pending_callback=None)
     digits = first_key(event.digits)[:1]
-    if digits == "1" and entry is not None:
+    words = words_of(event.speech)
+    keeps = digits == "1" or (not digits and bool(KEEP_WORDS & set(words.split())))
+    if keeps and entry is not None:
         text = "Thank you. You keep your place, and we'll call you back when it's your turn. Goodbye."
         return Outcome((Say(text), Hangup()), state.but(outcome="kept their callback request"))
     if entry is None:  # settled meanwhile (a person called them, or it was cancelled): on as a new call
         return route(world, state, operator_for(world.flow, None), ())
-    # Merged: this call takes the request's place, and the request leaves the line in the same step.
-    state = state.but(queued_since=entry.since, path=(*state.path, "called again while a callback waited"))
-    if digits == "0" or (not digits and asks_for_person(words_of(event.speech))):
+    # Merged: this call takes the request's place; the request is parked out of line, settled once a person
+    # takes this call, and put back at its place if the call ends before (ivr.call.ringing).
+    state = state.but(
+        queued_since=entry.since, merged_callback=entry.id, path=(*state.path, "called again while a callback waited")
+    )
+    if digits == "0" or (not digits and asks_for_person(words)):
         target = operator_for(world.flow, None)
     else:
         target = _target_of(entry)
@@ -60,4 +68,4 @@ def _target_of(entry: QueueEntry) -> Target:
 
 
 def _merged(outcome: Outcome, entry: QueueEntry) -> Outcome:
-    return replace(outcome, merge_callback=entry.id)
+    return replace(outcome, callback_merge=("merged", entry.id))

@@ -95,8 +95,10 @@ def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
 def whisper_reply(world: World, state: CallState, event: WhisperReply) -> Outcome:
     if (event.digits or "").strip()[:1] == "1":
         day = tally.day_of(world.flow, world.now)
-        counts = tally.on_answer(state.started, world.now) if not state.bridged else ()  # a repeat answer: once
-        return Outcome((), state.but(bridged=event.agent), busy=(event.agent,), tally=counts, day=day)
+        counts = tally.on_answer(state.started, world.now)
+        merged = ("answered", state.merged_callback) if state.merged_callback else None  # the promise is kept
+        state = state.but(bridged=event.agent, merged_callback=None)
+        return Outcome((), state, busy=(event.agent,), tally=counts, day=day, callback_merge=merged)
     return Outcome((Say("Passing the call on."), Hangup()))
 
 
@@ -117,4 +119,6 @@ def ended(world: World, state: CallState, event: Ended) -> Outcome:
         ended=True,
         tally=tally.on_end(outcome),
         day=tally.day_of(world.flow, world.now),
+        # a call that took their callback's place and ended before a person: the callback is theirs again
+        callback_merge=("restore", state.merged_callback) if state.merged_callback and not state.bridged else None,
     )

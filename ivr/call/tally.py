@@ -7,7 +7,8 @@ import datetime
 
 from ivr.flows.model import Flow
 
-ANSWERED, ANSWERED_SOON, ABANDONED = "answered", "answered within 60 s", "abandoned"
+ANSWERED, ANSWERED_SOON, ABANDONED = "answered", "answered-60s", "abandoned"
+COUNTED = (ANSWERED, ANSWERED_SOON, ABANDONED)
 SOON_SECONDS = 60
 GAVE_UP = ("hung up while waiting in line", "hung up while being connected", "hung up while ringing")
 

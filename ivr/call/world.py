@@ -47,7 +47,9 @@ class Outcome:
     dequeue: tuple[str, ...] = ()  # queue entry ids that no longer wait
     callback: dict | None = None  # details of a callback request to store (number, line, ...)
     message: dict | None = None  # a voicemail for the team's inbox (ivr.store.messages)
-    merge_callback: str | None = None  # the queue id of the caller's callback request this call takes over
+    # what becomes of the caller's callback request this call took the place of (ivr.call.pending_callback):
+    # ("merged" | "answered" | "restore", its queue id)
+    callback_merge: tuple[str, str] | None = None
     tally: tuple[str, ...] = ()  # the day's counts this step adds to (ivr.call.tally) ...
     day: str = ""  # ... on this day of the line's own calendar
     handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended

@@ -14,7 +14,8 @@ from ivr.store import keys
 
 HASHER = PasswordHasher()
 LINK_SECONDS = 15 * 60  # a sign-in link works once, within this time
-FAILURES_ALLOWED = 5  # failed sign-ins per person, and per address, within FAILURE_WINDOW
+FAILURES_ALLOWED = 5  # failed sign-ins per person within FAILURE_WINDOW ...
+ADDRESS_FAILURES_ALLOWED = 30  # ... and per address: many people may share one (an office, a proxy)
 FAILURE_WINDOW = 5 * 60
 PASSWORD_MIN = 10
 TOKEN_PREFIX = "ivr_"  # recognisable in a config file or a leaked log, like other services' tokens
@@ -93,10 +94,10 @@ def revoke_tokens(r, agent_id: str) -> int:
     return len(digests)
 
 
-def blocked(r, *who: str) -> bool:
-    """Whether any of these (a person, an address) failed to sign in too often lately."""
-    counts = r.mget([keys.sign_in_failures(w) for w in who])
-    return any(int(c or 0) >= FAILURES_ALLOWED for c in counts)
+def blocked(r, person: str, address: str) -> bool:
+    """Whether this person, or this address, failed to sign in too often lately."""
+    mine, theirs = r.mget([keys.sign_in_failures(person), keys.sign_in_failures(address)])
+    return int(mine or 0) >= FAILURES_ALLOWED or int(theirs or 0) >= ADDRESS_FAILURES_ALLOWED
 
 
 def failed(r, *who: str) -> None:

@@ -37,6 +37,7 @@ TALLY_KEPT_SECONDS = 8 * 24 * 3600  # a day's tiles, kept a week
 HANDLE_TIMES_KEPT = 50  # recent talk times per group that wait estimates average over (the LOAD script's too)
 RESERVE_MARGIN_SECONDS = 120  # beyond the ring: prompts before the Dial, the whisper and the key press
 FREE_PER_GROUP = 6  # free people read per group: enough for a route's candidates, whatever the group's size
+AGENTS_BY_NAME = 16  # records a load reads for the people it is given by name: more than a menu can route to
 FREE_ALWAYS, FREE_IF_KNOWN, FREE_NEVER = "always", "known", "never"  # when a load reads the free people
 
 
@@ -74,7 +75,8 @@ class CallStore:
         free: str = "always",
     ) -> Snapshot:
         """One round trip (the LOAD script): the call's state, the caller's contacts (on arrival), the people
-        it may need by name (`agents`, the person ringing for it, its target, who took the caller's earlier
+        it may need by name (`agents`: the person in the URL and the ones its flow routes to, the first
+        AGENTS_BY_NAME of them; the person ringing for it, its target, who took the caller's earlier
         calls), the number on duty and, as `free` asks (FREE_ALWAYS, FREE_IF_KNOWN: only for a call or caller
         Redis knows, FREE_NEVER), the first free people of each of `groups`, and with_place, its place in line.
         A webhook that cannot ring anyone skips the free people: Redis does less for it."""
@@ -88,7 +90,7 @@ class CallStore:
                 call if (with_place and call) else "",
                 ",".join(groups),
                 free,
-                *agents,
+                *agents[:AGENTS_BY_NAME],
             ],
         )
         call_flat, caller_flat, records, free, on_duty, place = reply
@@ -123,7 +125,7 @@ class CallStore:
             or outcome.dequeue
             or outcome.enqueue
             or outcome.ended
-            or outcome.merge_callback
+            or outcome.callback_merge
         ):
             return None
         call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
@@ -159,11 +161,10 @@ class CallStore:
             if outcome.ended:
                 pipe.hset(keys.call(call_sid), "ended", now)  # before any late enqueue of this call lands
                 pipe.expire(keys.call(call_sid), ENDED_TTL)
-            if outcome.merge_callback:  # before the enqueue: the call takes over the request's place
-                request = request_id_of(outcome.merge_callback)
-                pipe.evalsha(
-                    shas["manage"], 1, keys.callback(request), "merged", outcome.merge_callback, "", now, "caller"
-                )
+            if outcome.callback_merge:  # before the enqueue: the call takes over the request's place
+                action, queue_id = outcome.callback_merge
+                request = request_id_of(queue_id)
+                pipe.evalsha(shas["manage"], 1, keys.callback(request), action, queue_id, "", now, call_sid)
             if outcome.enqueue is not None:
                 entry = outcome.enqueue
                 itself = entry.id == call_sid
@@ -189,10 +190,9 @@ class CallStore:
                     pipe.expire(keys.caller(state.caller), window_seconds)
             if outcome.message is not None:
                 messages.store(pipe, outcome.message, self.sealer)
-            if outcome.tally:
-                tally_key = keys.tally(outcome.day, state.flow if state is not None else "")
-                for what in outcome.tally:
-                    pipe.hincrby(tally_key, what, 1)
+            for what in outcome.tally:
+                tally_key = keys.tally(outcome.day, state.flow if state is not None else "", what)
+                pipe.sadd(tally_key, call_sid)
                 pipe.expire(tally_key, TALLY_KEPT_SECONDS)
             if state is not None and state.caller and snapshot.state is None:  # the call's first save
                 pipe.hset(keys.caller(state.caller), caller_history.LABEL, masked(state.number))

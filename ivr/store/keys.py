@@ -164,6 +164,7 @@ def open_problems() -> str:
     return f"{PREFIX}open-problems"
 
 
-def tally(day: str, flow: str) -> str:
-    """A line's counts for one day in its own time zone (a hash: what -> count), kept a week."""
-    return f"{PREFIX}tally:{day}:{flow}"
+def tally(day: str, flow: str, what: str) -> str:
+    """The calls a line counts as `what` on one day in its own time zone (a set of CallSids, so a re-sent
+    pipeline counts a call once), kept a week."""
+    return f"{PREFIX}tally:{day}:{flow}:{what}"

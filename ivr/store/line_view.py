@@ -163,11 +163,11 @@ def _json(raw: str | None) -> dict:
 
 def today(r, flows, now: float) -> dict[str, int]:
     """The day's counts (ivr.call.tally) over every line, each on its own calendar's today."""
+    asked = [(flow, what) for flow in flows for what in tally.COUNTED]
     pipe = r.pipeline(transaction=False)
-    for flow in flows:
-        pipe.hgetall(keys.tally(tally.day_of(flow, now), flow.name))
+    for flow, what in asked:
+        pipe.scard(keys.tally(tally.day_of(flow, now), flow.name, what))
     counts: dict[str, int] = {}
-    for found in pipe.execute():
-        for what, n in found.items():
-            counts[what] = counts.get(what, 0) + int(n)
+    for (_, what), n in zip(asked, pipe.execute(), strict=True):
+        counts[what] = counts.get(what, 0) + int(n)
     return counts

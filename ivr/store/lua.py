@@ -103,6 +103,15 @@ local function forget_pending(raw_request, queue_id)
   if pending and pending.id == queue_id then redis.call('HDEL', CALLER .. request.caller, 'cb') end
 end
 
+-- ... and comes back when it waits in line again (only while the caller's history is kept: never a stray key).
+local function remember_pending(raw_request, entry_raw)
+  local request = decode(raw_request)
+  if not (request and type(request.caller) == 'string' and request.caller ~= '') then return end
+  if redis.call('EXISTS', CALLER .. request.caller) == 1 then
+    redis.call('HSET', CALLER .. request.caller, 'cb', entry_raw)
+  end
+end
+
 local function join_line(id, since, raw)
   leave_line(id)  -- a caller back in line with another target leaves their old lines
   redis.call('ZADD', QUEUE, since, id)
@@ -173,6 +182,10 @@ local function let_go(presence_key, agent, holder, now, to_back, wrap)
   end
   local idle = tonumber(rec.idle or 0)
   if rec.s == 'busy' or to_back then idle = now end
+  if rec.after == 'away' then  -- they (or a supervisor) chose away during the call
+    put_record(agent, {s = 'away', idle = idle}, now)
+    return 1
+  end
   if rec.s == 'busy' and (wrap or 0) > 0 then
     put_record(agent, {s = 'wrap-up', idle = idle, ['until'] = now + wrap, call = holder, since = now}, now)
     return 1

@@ -39,8 +39,9 @@ def dump(p: Presence) -> str:
 
 def set_status(r, agent_id: str, status: str, now: float) -> str:
     """Set a person available (idle from now, or from the end of the call they wrapped up) or away, from the
-    CLI, the console or the API. Returns "" when set, or the status of the call holding them ("ringing",
-    "busy"), which a click never overwrites: the call's end frees them."""
+    CLI, the console or the API. Returns "" when set; "after:<ringing|busy>" when a call holds them and the
+    choice applies when it ends (away, or available clearing an away chosen during the call); or the status
+    of the call holding them when available has nothing to do (a click never offers a second call)."""
     if status not in (AVAILABLE, AWAY):
         raise ValueError(f"status must be {AVAILABLE} or {AWAY}")
     # through the script that keeps the presence indexes in step; the worker, nudged, gives someone who

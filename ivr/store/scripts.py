@@ -112,6 +112,8 @@ put_record(ARGV[3], {s = 'ringing', idle = tonumber(rec.idle or 0), ['until'] = 
   since = now}, now)
 if ARGV[5] ~= '1' then redis.call('HSET', KEYS[6], 'ringing', ARGV[3], 'taken', ARGV[7]) end
 if ARGV[5] == '1' then
+  -- being placed: a caller who calls meanwhile is no longer told it waits in line (SETTLE puts it back)
+  forget_pending(redis.call('HGET', KEYS[5], 'request'), ARGV[4])
   redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[4])
   redis.call('HSET', KEYS[5], 'status', 'claimed', 'attempt', ARGV[7], 'agent', ARGV[3], 'entry', entry or '')
 end
@@ -169,6 +171,7 @@ if ARGV[2] ~= 'requeue' then forget_pending(redis.call('HGET', KEYS[1], 'request
 if ARGV[2] == 'requeue' then
   join_line(ARGV[3], tonumber(ARGV[5]), ARGV[4])
   redis.call('HSET', KEYS[1], 'status', 'waiting')
+  remember_pending(redis.call('HGET', KEYS[1], 'request'), ARGV[4])
 elseif ARGV[2] == 'supervisors' then
   redis.call('ZADD', KEYS[6], now, ARGV[3])
   -- bounded: a request older than its own lifetime (its hash has expired) leaves the list too
@@ -196,7 +199,7 @@ if raw then
 end
 if rec.call ~= ARGV[3] and not free_now(KEYS[1], ARGV[4], now) then return 0 end
 put_record(ARGV[4], {s = 'busy', idle = tonumber(rec.idle or 0), ['until'] = tonumber(ARGV[2]), call = ARGV[3],
-  since = now}, now)
+  since = now, after = rec.after}, now)
 return 1
 """
 )
@@ -225,17 +228,23 @@ return 1
 """
 )
 
-# STATUS: a person sets themselves (or a supervisor sets them) available or away. Away always works (a call
-# ringing or talking goes on; its end leaves them away); available never while a call holds them, or they
-# would be offered a second call while on the first.
+# STATUS: a person sets themselves (or a supervisor sets them) available or away. While a call holds them
+# (ringing or talking), the call goes on and the choice applies when it ends: away is kept as `after`, and
+# available clears a pending away; available is refused when there is nothing to clear, or they would be
+# offered a second call while on the first.
 # KEYS[1] presence hash; ARGV[1] agent id, ARGV[2] "available" or "away", ARGV[3] now
-# Returns "" when set, else the status that holds them ("ringing" or "busy").
+# Returns "" when set, "after:<status>" when it applies at the call's end, else the status that holds them.
 STATUS = """
 local now = tonumber(ARGV[3])
 local rec = decode(redis.call('HGET', KEYS[1], ARGV[1])) or {}
 local expiry = tonumber(rec['until'] or 0) or 0
 local held = (rec.s == 'ringing' or rec.s == 'busy') and (expiry == 0 or expiry >= now)
-if held and ARGV[2] == 'available' then return rec.s end
+if held then
+  if ARGV[2] == 'available' and rec.after == nil then return rec.s end
+  if ARGV[2] == 'away' then rec.after = 'away' else rec.after = nil end
+  put_record(ARGV[1], rec, now)
+  return 'after:' .. rec.s
+end
 local idle = now
 if rec.s == 'wrap-up' then idle = tonumber(rec.idle or now) end  -- their wait for a call began when it ended
 if ARGV[2] == 'away' then idle = tonumber(rec.idle or 0) end
@@ -254,29 +263,52 @@ return 1
 """
 
 # MANAGE: a person cancels a callback request, marks it done, or gives it to someone (back in line at its
-# place, that person first), or a caller who called again merges it into their call. Never while an attempt
-# is in flight: the call being placed settles it.
-# KEYS[1] the callback's hash; ARGV[1] cancel | done | merged | assign, ARGV[2] its queue id, ARGV[3] the new
-# entry JSON (assign), ARGV[4] now, ARGV[5] who. Returns ok, gone (no such request), busy (being placed now)
-# or settled (already done, cancelled or merged).
+# place, that person first); or a caller who called again while it waited takes its place: `merged` parks it
+# (out of line, linked to their call), `answered` settles it once a person took the call, `restore` puts it
+# back at its place if the call ended first. Never while an attempt is in flight: its call settles it.
+# KEYS[1] the callback's hash; ARGV[1] cancel | done | assign | merged | answered | restore, ARGV[2] its queue
+# id, ARGV[3] the new entry JSON (assign), ARGV[4] now, ARGV[5] who. Returns ok, gone (no such request), busy
+# (being placed now) or settled (not in a state this action applies to).
 MANAGE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'gone' end
 local attempt = redis.call('HGET', KEYS[1], 'attempt')
 if attempt and attempt ~= '' then return 'busy' end
+local request = redis.call('HGET', KEYS[1], 'request')
+if ARGV[1] == 'answered' or ARGV[1] == 'restore' then
+  if status ~= 'merged' then return 'settled' end
+  if ARGV[1] == 'answered' then
+    redis.call('HSET', KEYS[1], 'status', 'merged into a call', 'settled_at', ARGV[4])
+    redis.call('HDEL', KEYS[1], 'number')  -- settled: the number to call is no longer needed, so not kept
+  else
+    local raw = redis.call('HGET', KEYS[1], 'entry')
+    local entry = decode(raw)
+    if not entry then return 'gone' end
+    join_line(ARGV[2], tonumber(entry.since), raw)
+    redis.call('HSET', KEYS[1], 'status', 'waiting')
+    remember_pending(request, raw)
+  end
+  return 'ok'
+end
 if status ~= 'waiting' and status ~= 'needs a supervisor' then return 'settled' end
-leave_line(ARGV[2])
+if ARGV[1] == 'merged' and status ~= 'waiting' then return 'settled' end
+local raw = leave_line(ARGV[2])
 redis.call('ZREM', CALLBACKS_STUCK, ARGV[2])
 if ARGV[1] == 'assign' then
   local entry = decode(ARGV[3])
   join_line(ARGV[2], tonumber(entry.since), ARGV[3])
   redis.call('HSET', KEYS[1], 'status', 'waiting', 'attempts', 0, 'entry', ARGV[3], 'by', ARGV[5])
+  remember_pending(request, ARGV[3])
   return 'ok'
 end
-local final = {cancel = 'cancelled', done = 'done', merged = 'merged'}
+forget_pending(request, ARGV[2])
+if ARGV[1] == 'merged' then  -- parked, number kept, until the call is answered or ends
+  redis.call('HSET', KEYS[1], 'status', 'merged', 'entry', raw or '', 'by', ARGV[5])
+  return 'ok'
+end
+local final = {cancel = 'cancelled', done = 'done'}
 redis.call('HSET', KEYS[1], 'status', final[ARGV[1]] or 'cancelled', 'by', ARGV[5], 'settled_at', ARGV[4])
 redis.call('HDEL', KEYS[1], 'number')  -- settled: the number to call is no longer needed, so not kept
-forget_pending(redis.call('HGET', KEYS[1], 'request'), ARGV[2])
 return 'ok'
 """
 

@@ -70,6 +70,10 @@ def _set(agent_id: str, status: str) -> None:
     _person(agent_id)
     r = _redis()
     holding = presence_records.set_status(r, agent_id, status, time.time())
+    if holding.startswith("after:"):
+        audit.record(r, audit.Change(time.time(), "cli", "status", agent_id, f"{status} after the call"))
+        console.print(f"{agent_id} is {holding.removeprefix('after:')} on a call: {status} when it ends")
+        return
     if holding:
         raise click.ClickException(f"{agent_id} is {holding} on a call: they are free again when it ends")
     audit.record(r, audit.Change(time.time(), "cli", "status", agent_id, status))
