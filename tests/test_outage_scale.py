@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import shutil
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -17,8 +18,10 @@ from ivr.call.queueing import QueueEntry
 from ivr.call.world import Outcome
 from ivr.dispatcher.worker import Worker
 from ivr.flows.catalog import load_catalog
+from ivr.flows.directory import SUPERVISORS
 from ivr.store import keys, presence_records
 from ivr.store.calls import FREE_PER_GROUP, CallStore, Snapshot
+from ivr.store.dispatch import HEAD
 from ivr.store.presence_index import PresenceIndex
 from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, SEALER, put_in_line, put_presence
 from tests.twilio_rest_stub import TwilioRestStub
@@ -268,3 +271,23 @@ def test_a_named_agent_busy_but_on_duty_is_waited_for(make_app, r, clock, tmp_pa
     call = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL).call().start()
     call.press("1")
     assert call.enqueued() and call.dialled() == [], "in line for m9, who takes a call when theirs ends"
+
+
+def test_a_caller_behind_a_head_of_the_line_nobody_free_may_take_is_handed_over(app, r, rest, clock):
+    """The supervisors' line starts with more entries than a round reads at first, none of them for the one free
+    supervisor: callbacks Twilio refused (paused) and returning callers kept for their own person, on a call.
+    The caller behind them is not stranded: the round reads further and hands them to the supervisor."""
+    for person in ("alex", "priya", "jordan", "mei"):
+        put_presence(r, person, Presence(presence.BUSY, 0, clock.now + 3600, "CAx"), clock.now)
+    put_presence(r, "rosa", Presence(presence.AWAY, clock.now), clock.now)
+    put_presence(r, "dev", Presence(presence.AVAILABLE, clock.now - 100), clock.now)
+    since = clock.now - 300
+    for n in range(HEAD // 2 + 1):
+        paused = QueueEntry(f"cb:CA{n:032x}", since + n, (SUPERVISORS,), "riverlink-support", not_before=clock.now + 60)
+        kept = QueueEntry(f"CAa{n:031x}", since + n + 0.5, ("billing", SUPERVISORS), "riverlink-support", "alex")
+        put_in_line(r, paused)
+        put_in_line(r, replace(kept, prefer_until=clock.now + 120))
+    put_in_line(r, QueueEntry("CA" + "7" * 32, since + 100, (SUPERVISORS,), "riverlink-support"))
+    assert r.zcard(keys.line(SUPERVISORS)) > HEAD + 1
+    worker = Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
+    assert worker.run_once() == ["connected call 777777 to dev"]

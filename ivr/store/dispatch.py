@@ -4,7 +4,8 @@ The choice of who takes whom is pure (ivr.call.queueing.next_for); the hand-over
 person is never given two callers and a caller never two people, whatever the workers and webhooks race.
 A callback request taken here is claimed with an expiry and an attempt token (see ivr.store.callbacks).
 What a round reads is the free people and the first few entries of each line: its cost grows with the
-people free and the number of groups, never with the number of callers waiting.
+people free and the number of groups, never with the number of callers waiting (but for a line whose first
+entries nobody free may take: it is read a few pages further, so the callers behind them are not stranded).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from ivr.store.callbacks import CLAIM_SECONDS, PLACING_SECONDS
 from ivr.store.calls import ENDED_TTL, RESERVE_MARGIN_SECONDS
 
 HEAD = 16  # entries read from the front of each line per round
+FURTHER_PAGE = 4 * HEAD  # entries read at a time behind a head that nobody free may take ...
+FURTHER_PAGES = 4  # ... for at most this many pages per round
 FREE_PER_LINE = 32  # free people read per group someone waits for, longest idle first
 SWEPT_PER_ROUND = 100  # expired holds let go per round
 
@@ -46,9 +49,10 @@ class Dispatch:
         """What a round needs, in two round trips (a third, when returning callers wait): the heads of the lines
         and the free people of each group, longest idle first; then, only if someone waits and someone of a
         group they wait for (or a supervisor) is free, the entries the heads name and those people's own
-        returning callers; then whether the people callers prefer are on duty. Holds that expired unheard are
-        let go first. Besides the directory's groups, the lines of groups that left it are read too (the
-        supervisors take their callers). A round with nobody free, or nobody waiting, stops after the first."""
+        returning callers (and, for a line whose head nobody free may take, a few pages behind it); then
+        whether the people callers prefer are on duty. Holds that expired unheard are let go first. Besides the
+        directory's groups, the lines of groups that left it are read too (the supervisors take their callers).
+        A round with nobody free, or nobody waiting, stops after the first."""
         groups = tuple(dict.fromkeys((*directory_groups, *self._known_lines, SUPERVISORS)))
 
         def first(pipe, shas) -> None:
@@ -77,6 +81,7 @@ class Dispatch:
             pipe.zrange(keys.own_line(agent), 0, HEAD - 1)
         raw, *own_ids = pipe.execute()
         entries = _parse(dict(zip(wanted, raw, strict=True)))
+        head_ids = self._read_further(head_ids, entries, set(free), now)
         own_wanted = [q for ids in own_ids for q in ids if q not in entries]  # further down than the heads
         prefer = sorted({e.prefer for e in entries.values() if e.prefer})
         duty = []
@@ -94,6 +99,31 @@ class Dispatch:
             staffed,
             frozenset(a for a, yes in zip(prefer, duty, strict=False) if yes),
         )
+
+    def _read_further(
+        self, head_ids: dict[str, list[str]], entries: dict[str, QueueEntry], free: set[str], now: float
+    ) -> dict[str, list[str]]:
+        """The lines' ids, read further where nobody free may take any entry of a full head (as far as the store
+        can tell): a page at a time, until a page holds one someone may take, at most FURTHER_PAGES pages, so
+        callers behind paused or closed-line callbacks (most likely on the supervisors' line) are not stranded.
+        Adds the entries read to `entries`. Two round trips a page, and none when every head has such an entry."""
+        lines = {g: list(ids) for g, ids in head_ids.items()}
+        stuck = [g for g, ids in lines.items() if len(ids) == HEAD and not _any_open(ids, entries, free, now)]
+        for page in range(FURTHER_PAGES):
+            if not stuck:
+                break
+            start = HEAD + page * FURTHER_PAGE
+            pipe = self.r.pipeline(transaction=False)
+            for g in stuck:
+                pipe.zrange(keys.line(g), start, start + FURTHER_PAGE - 1)
+            pages = dict(zip(stuck, pipe.execute(), strict=True))
+            unread = list({q for ids in pages.values() for q in ids if q not in entries})
+            if unread:
+                entries.update(_parse(dict(zip(unread, self.r.hmget(keys.queue_entries(), unread), strict=True))))
+            for g, ids in pages.items():  # one put back in line meanwhile shifts the others: each offered once
+                lines[g] += [q for q in ids if q not in lines[g]]
+            stuck = [g for g in stuck if len(pages[g]) == FURTHER_PAGE and not _any_open(pages[g], entries, free, now)]
+        return lines
 
     def holds(self) -> dict[str, str]:
         """One round trip: who is held by what (agent -> CallSid or callback queue id, while ringing or busy)."""
@@ -182,6 +212,20 @@ class Dispatch:
 
     def wait_for_wake(self, timeout: float) -> None:
         wake.wait(self.r, timeout)
+
+
+def _any_open(ids: list[str], entries: dict[str, QueueEntry], free: set[str], now: float) -> bool:
+    """Whether someone free may take one of these entries now, as far as the store can tell: an entry is not a
+    callback (its line may be closed: the worker knows the hours), not paused, and not kept for a returning
+    caller's own person who is not free. The supervisors' patience (max hold) is not checked: the entries
+    behind are younger, so reading further would not help."""
+    for q in ids:
+        entry = entries.get(q)
+        if entry is None or entry.is_callback or entry.not_before > now:
+            continue
+        if not (entry.prefer and now < entry.prefer_until and entry.prefer not in free):
+            return True
+    return False
 
 
 def _parse(raw: dict[str, str | None]) -> dict[str, QueueEntry]:

@@ -54,14 +54,15 @@ return 1
 """
 
 # LOAD: what one webhook reads, in one step: the call's state, the caller's contacts, the presence records
-# of the people it may need by name (the ones in its URL, the person ringing for it, its target if a person,
-# and those who took the caller's earlier calls), the first free people and the people on duty of each group,
-# and, for a wait document, the caller's place. It first lets go of holds that expired unheard (a few).
+# of the people it may need by name (the ones in its URL and its flow's `agent:` targets, the person ringing
+# for it, its target if a person, and those who took the caller's earlier calls), the first free people and
+# the people on duty of each group, and, for a wait document, the caller's place. It first lets go of holds
+# that expired unheard (a few).
 # KEYS[1] call hash, KEYS[2] caller hash ("" for none)
 # ARGV[1] now, ARGV[2] free people per group (0 for none), ARGV[3] the CallSid whose place to tell ("" for
 # none), ARGV[4] the groups, comma-separated, ARGV[5] "known" to read the free people only for a call or a
 # caller Redis knows (an arrival that goes to a menu routes nobody unless it is a returning caller's), then
-# agent ids from the URL.
+# agent ids to read by name (the one in the URL, and the people the call's flow may route to by name).
 # Returns {call hash, caller hash, {id, record, ...}, {free ids per group}, {on duty per group}, place}, where
 # place is false or {entry JSON, ahead in line, people on duty, talk seconds (sum), talk samples}.
 LOAD = (
