@@ -40,8 +40,9 @@ from bench.harness import (
     taskset,
 )
 from bench.twilio_rest import TwilioRest
-from ivr.call.presence import AVAILABLE, Presence
+from ivr.call.presence import AVAILABLE, AWAY, Presence
 from ivr.render import PATHS
+from ivr.store import wake
 from ivr.store.embedded_redis import EmbeddedRedis
 from ivr.store.presence_index import PresenceIndex
 from ivr.store.presence_records import set_status
@@ -308,6 +309,15 @@ class Outage:
         if self.waiting == 0:
             self.put_in_line(count, connections=min(count, 8))
 
+    def reset(self, agent: str, status: str) -> None:
+        """Put a person's record as the line leaves it when their ring ends: a click of 'available' or 'away'
+        never overrides a call that holds them, and the person rung for the last hand-over still rings."""
+        PresenceIndex(self.r).put(agent, Presence(status, time.time()), time.time())
+        if status == AVAILABLE:  # as the line's release does: the worker is nudged at once
+            pipe = self.r.pipeline(transaction=False)
+            wake.nudge(pipe, "available")
+            pipe.execute()
+
     def measure_handovers(self, rest) -> dict:
         """A person made available, one at a time: seconds until the stand-in receives the redirect (its twilio
         client's first request imports the REST API's modules, 50 ms: one hand-over before warms it up)."""
@@ -317,9 +327,9 @@ class Outage:
             agent = self.operators[i % len(self.operators)]
             mark = len(rest.redirects)
             began = time.monotonic()
-            set_status(self.r, agent, "available", time.time())
+            self.reset(agent, AVAILABLE)
             got = rest.wait_redirects(mark, 1, timeout=10)
-            set_status(self.r, agent, "away", time.time())
+            self.reset(agent, AWAY)
             if got and i >= 0:
                 seconds.append(got[0][0] - began)
             elif i >= 0:
@@ -341,10 +351,10 @@ class Outage:
             mark = len(rest.redirects)
             began = time.monotonic()
             for agent in people:
-                set_status(self.r, agent, "available", time.time())
+                self.reset(agent, AVAILABLE)
             got = rest.wait_redirects(mark, len(people), timeout=30)
             for agent in people:
-                set_status(self.r, agent, "away", time.time())
+                self.reset(agent, AWAY)
             if len(got) >= len(people):
                 rounds.append(got[len(people) - 1][0] - began)
             else:
