@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 import redis
 
+from ivr.dispatcher.worker import Worker
 from ivr.store.embedded_redis import EmbeddedRedis
 from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, Clock, TwimlCheckingClient
+from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio
 from webhooks import create_app
 
@@ -72,3 +74,16 @@ def client(app):
 @pytest.fixture
 def twilio(client):
     return Twilio(client, AUTH_TOKEN, PUBLIC_URL)
+
+
+@pytest.fixture
+def rest():
+    """The stand-in for Twilio's REST API (tests/twilio_rest_stub.py), accepting calls to any number."""
+    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
+        yield stub
+
+
+@pytest.fixture
+def worker(app, r, rest, clock):
+    """A dispatcher on the app's flows and Redis, talking to the REST stand-in, run a round at a time."""
+    return Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)

@@ -9,27 +9,14 @@ import pytest
 
 from ivr.call import presence
 from ivr.call.queueing import callback_queue_id
-from ivr.dispatcher.worker import Worker
 from ivr.store import accounts, audit, keys
-from tests.support import PUBLIC_URL, put_presence
-from tests.twilio_rest_stub import TwilioRestStub
+from tests.support import put_presence
 
 
 @pytest.fixture
 def moving_busy(r, clock):
     for agent in ("alex", "mei"):
         put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
-
-
-@pytest.fixture
-def rest():
-    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
-        yield stub
-
-
-@pytest.fixture
-def worker(app, r, rest, clock):
-    return Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
 
 
 def bearer(r, agent: str) -> dict:

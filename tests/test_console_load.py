@@ -20,20 +20,12 @@ import requests
 from ivr.store import accounts
 from ivr.store.embedded_redis import EmbeddedRedis, free_port
 from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, wait_for_health
+from tests.test_several_hosts import Reply
 from tests.twilio_sim import Twilio
 
 CONSOLES = 50
 CALLS = 40  # new calls timed before, and again while the consoles poll ...
 SPACING = 0.1  # ... one every 100 ms: 4 seconds, in which the 50 consoles poll about 200 times
-
-
-class Reply:
-    def __init__(self, response: requests.Response):
-        self.status_code = response.status_code
-        self._text = response.text
-
-    def get_data(self, as_text: bool = False) -> str:
-        return self._text
 
 
 class Host:

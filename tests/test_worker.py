@@ -28,17 +28,6 @@ LINE = "+15005550006"
 ALEX = "+15005550101"
 
 
-@pytest.fixture
-def rest():
-    with TwilioRestStub(auth_token="rest-token", accept_any_call=True) as stub:
-        yield stub
-
-
-@pytest.fixture
-def worker(app, r, rest, clock):
-    return Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
-
-
 def waiting_entries(r) -> list[QueueEntry]:
     """Everyone in line, oldest first, as the store keeps them."""
     return [QueueEntry.from_json(r.hget(keys.queue_entries(), q)) for q in r.zrange(keys.queue(), 0, -1)]

@@ -158,18 +158,14 @@ def wrap_up(call: str, person: Person):
 @needs_person
 def message_action(message_id: str, person: Person):
     """Mark a voicemail done, or take it."""
-    result = changes.act_on_message(person, message_id, request.form.get("action", ""), request.form.get("agent"))
-    flash(result.error or result.said, "error" if result.error else "done")
-    return redirect(request.referrer if _safe_next(_path_of(request.referrer)) else url_for("console.me"))
+    return _back(changes.act_on_message(person, message_id, request.form.get("action", ""), request.form.get("agent")))
 
 
 @console.post("/callbacks/<request_id>")
 @needs_person
 def callback_action(request_id: str, person: Person):
     """Cancel a callback request, mark it done, or give it to someone."""
-    result = changes.act_on_callback(person, request_id, request.form.get("action", ""), request.form.get("agent"))
-    flash(result.error or result.said, "error" if result.error else "done")
-    return redirect(request.referrer if _safe_next(_path_of(request.referrer)) else url_for("console.me"))
+    return _back(changes.act_on_callback(person, request_id, request.form.get("action", ""), request.form.get("agent")))
 
 
 @console.get("/line")
@@ -234,6 +230,12 @@ def _fragment(html: str) -> Response:
     response.set_etag(tag)
     response.headers["Cache-Control"] = "no-cache"
     return response.make_conditional(request)
+
+
+def _back(result: changes.Result):
+    """Say what happened, on the console page the form was sent from."""
+    flash(result.error or result.said, "error" if result.error else "done")
+    return redirect(request.referrer if _safe_next(_path_of(request.referrer)) else url_for("console.me"))
 
 
 def _set_status(person: Person, agent_id: str, status: str) -> None:
