@@ -27,6 +27,7 @@ def config_from_env() -> dict:
         "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "RELOAD_SECONDS": float(env.get("RELOAD_SECONDS", "2")),
+        "RECORDS_RETENTION_DAYS": int(env.get("RECORDS_RETENTION_DAYS", "35")),  # calls' records, for metrics
     }
 
 
@@ -53,6 +54,7 @@ ENV_NAMES = (
     SKIP_SIGNATURE_ENV,
     "LOG_LEVEL",
     "RELOAD_SECONDS",
+    "RECORDS_RETENTION_DAYS",
     "GUNICORN_CMD_ARGS",
     "PORT",
     "WEB_CONCURRENCY",

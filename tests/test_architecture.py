@@ -51,6 +51,11 @@ def test_the_call_logic_is_pure():
     assert offenders("ivr/call", allowed) == []
 
 
+def test_the_metrics_are_pure():
+    """ivr/report computes from records alone: the standard library, nothing else."""
+    assert offenders("ivr/report", lambda name: top(name) in STDLIB or name.startswith("ivr.report")) == []
+
+
 def test_the_flows_know_nothing_of_calls_or_storage():
     def allowed(name: str) -> bool:
         return not name.startswith(("ivr.call", "ivr.store", "ivr.dispatcher", "ivr.tools", "webhooks", "redis"))

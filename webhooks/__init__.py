@@ -85,7 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ivr"] = Services(
         catalogs=catalogs,
         redis=client,
-        calls=CallStore(client, sealer),
+        calls=CallStore(client, sealer, cfg["RECORDS_RETENTION_DAYS"]),
         validator=RequestValidator(token),
         signing_key_validators=tuple(
             RequestValidator(secret.strip()) for secret in cfg["WEBHOOK_SIGNING_KEY"].split(",") if secret.strip()

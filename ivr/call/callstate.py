@@ -127,6 +127,13 @@ class CallState:
     flow_version: str = ""  # the version of the flow file the call started on: it finishes on it
     pending_callback: str | None = None  # the caller's callback request in line (entry JSON), while asked about it
     merged_callback: str | None = None  # the queue id of that request, parked while this call has its place
+    # the call's timeline and choices, for its record when it ends (ivr.call.call_record)
+    offered_at: float | None = None  # first offered a person: rung, or put in line for one
+    queued_at: float | None = None  # first put in line on this call
+    bridged_at: float | None = None  # talking with a person
+    rung: tuple[str, ...] = ()  # everyone rung for this call, in order
+    chosen: tuple[str, ...] = ()  # "menu:key" for every menu option chosen
+    zero_out: str | None = None  # the menu where they pressed 0 or asked for a person
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"
@@ -151,6 +158,8 @@ class CallState:
             data["path"] = tuple(data.get("path", ()))
             data["tried"] = tuple(data.get("tried", ()))
             data["earlier"] = tuple(data.get("earlier", ()))
+            data["rung"] = tuple(data.get("rung", ()))
+            data["chosen"] = tuple(data.get("chosen", ()))
             return cls(**data, ringing=ringing)
         except (ValueError, TypeError, KeyError, AttributeError):
             return None

@@ -71,6 +71,8 @@ def route(world: World, state: CallState, target: Target, said: tuple[Action, ..
     """Ring the next free person for the target; with nobody on duty, the fallback number; else wait in line."""
     if state.target != target:
         state = state.but(target=target, tried=())
+    if state.offered_at is None:
+        state = state.but(offered_at=world.now)
     settings = world.flow.settings
     candidates = next_people(target, world.directory, world.staffing, world.now, state.tried, settings.agents_per_route)
     if candidates:
@@ -114,6 +116,7 @@ def enqueue(world: World, state: CallState, target: Target, said: tuple[Action, 
     """Nobody who could help is free (busy, or rung without answering): wait in line, keeping any place held."""
     entry = entry_for(world, state, target)
     state = state.but(target=target, tried=(), queued_since=entry.since, leaving_for=None)
+    state = state.but(queued_at=state.queued_at or world.now, offered_at=state.offered_at or world.now)
     text = (
         "Nobody who could help is free just now. I'm putting you in line for the next person; "
         "you will not be disconnected."

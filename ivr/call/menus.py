@@ -127,7 +127,8 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
     digits = first_key(event.digits)
     words = words_of(event.speech)
     if digits[:1] == OPERATOR_KEY or (not digits and asks_for_person(words)):
-        return to_person(world, state.but(path=(*state.path, "asked for a person")), node, (Say(CONNECTING_LINE),))
+        state = state.but(path=(*state.path, "asked for a person"), zero_out=state.zero_out or node.id)
+        return to_person(world, state, node, (Say(CONNECTING_LINE),))
     if not digits and event.confidence is not None and event.confidence < MIN_SPEECH_CONFIDENCE:
         # Better to ask again than to send the caller somewhere they did not ask for; asking for a person
         # (above) is honoured at any confidence, since a person can always help.
@@ -137,7 +138,11 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
         heard_something = bool(digits or words)
     option = _match(node, digits, words)
     if option is not None:
-        state = state.but(path=(*state.path, option.label), misses=0)
+        state = state.but(
+            path=(*state.path, option.label),
+            misses=0,
+            chosen=(*state.chosen, f"{node.id}:{option.key or option.label}"),
+        )
         return enter(world, state, option.next, ())
     misses = state.misses + 1
     if misses >= MISSES_TO_PERSON:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.call import tally
+from ivr.call import call_record, tally
 from ivr.call.actions import (
     Dial,
     Hangup,
@@ -30,6 +30,8 @@ def connect_to(world: World, state: CallState, event: Connect) -> Outcome:
 
 def dial_ended(world: World, state: CallState, event: DialEnded) -> Outcome:
     agent = world.directory.get(event.agent)
+    if event.agent and event.agent not in state.rung:
+        state = state.but(rung=(*state.rung, event.agent))
     was_bridged = event.bridged or state.bridged == event.agent
     if event.agent == ON_CALL:
         if event.status in TALKED:
@@ -97,7 +99,7 @@ def whisper_reply(world: World, state: CallState, event: WhisperReply) -> Outcom
         day = tally.day_of(world.flow, world.now)
         counts = tally.on_answer(state.started, world.now)
         merged = ("answered", state.merged_callback) if state.merged_callback else None  # the promise is kept
-        state = state.but(bridged=event.agent, merged_callback=None)
+        state = state.but(bridged=event.agent, merged_callback=None, bridged_at=state.bridged_at or world.now)
         return Outcome((), state, busy=(event.agent,), tally=counts, day=day, callback_merge=merged)
     return Outcome((Say("Passing the call on."), Hangup()))
 
@@ -110,9 +112,11 @@ def ended(world: World, state: CallState, event: Ended) -> Outcome:
         else:
             outcome = "hung up while being connected" if state.target else "hung up in the menu"
     held = tuple(a for a in (state.ringing, state.bridged) if a)
+    state = state.but(outcome=outcome, ringing=None)
     return Outcome(
         (),
-        state.but(outcome=outcome, ringing=None),
+        state,
+        record=call_record.summary(world.flow, state, world.now),
         release=held,
         wrap_up=world.flow.settings.wrap_up_seconds if state.bridged else 0,
         dequeue=(state.call,),

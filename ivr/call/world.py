@@ -50,6 +50,7 @@ class Outcome:
     # what becomes of the caller's callback request this call took the place of (ivr.call.pending_callback):
     # ("merged" | "answered" | "restore", its queue id)
     callback_merge: tuple[str, str] | None = None
+    record: dict | None = None  # the call's summary record, when it ends (ivr.call.call_record)
     tally: tuple[str, ...] = ()  # the day's counts this step adds to (ivr.call.tally) ...
     day: str = ""  # ... on this day of the line's own calendar
     handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended

@@ -33,6 +33,7 @@ from ivr.flows.model import (
     Option,
     QueuePolicy,
     RepeatPolicy,
+    ReportingPolicy,
     Route,
     Settings,
     Target,
@@ -108,6 +109,7 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
             "callbacks",
             "voicemail_max_seconds",
             "wrap_up_seconds",
+            "reporting",
             "hold_music",
             "time_to_human_budget_seconds",
             "first_offer_warning_seconds",
@@ -118,6 +120,8 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
     queue.only({"max_hold_seconds", "offer_every_seconds", "prior_agent_wait_seconds"})
     callbacks = f.mapping("callbacks")
     callbacks.only({"max_attempts", "retry_minutes"})
+    reporting = f.mapping("reporting")
+    reporting.only({"repeat_window_days"})
     repeat = f.mapping("repeat_callers")
     repeat.only({"window_hours", "prior_agent_from_call", "supervisor_from_call"})
     operator = _read_operator(f, directory) or d.operator
@@ -151,6 +155,7 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         ),
         voicemail_seconds=f.integer("voicemail_max_seconds", 120, 10, 600),
         wrap_up_seconds=f.integer("wrap_up_seconds", d.wrap_up_seconds, 0, 1800),
+        reporting=ReportingPolicy(repeat_window_days=reporting.integer("repeat_window_days", 7, 1, 90)),
         hold_music=f.text("hold_music"),
         time_to_human_budget_seconds=f.integer("time_to_human_budget_seconds", d.time_to_human_budget_seconds, 5, 600),
         first_offer_warning_seconds=f.integer("first_offer_warning_seconds", d.first_offer_warning_seconds, 1, 600),

@@ -165,6 +165,11 @@ class CallbackPolicy:
 
 
 @dataclass(frozen=True)
+class ReportingPolicy:
+    repeat_window_days: int = 7  # a contact counts as a repeat when the caller called this line within this
+
+
+@dataclass(frozen=True)
 class Settings:
     voice: str = "Polly.Joanna"
     language: str = "en-US"
@@ -176,6 +181,7 @@ class Settings:
     hours: Hours = field(default_factory=Hours)
     queue: QueuePolicy = field(default_factory=QueuePolicy)
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
+    reporting: ReportingPolicy = field(default_factory=ReportingPolicy)
     voicemail_seconds: int = 120
     wrap_up_seconds: int = 60  # after a call, its person writes their note, offered no call, for at most this
     hold_music: str | None = None  # an audio file under the flows folder, played while callers wait

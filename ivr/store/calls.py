@@ -16,6 +16,7 @@ from ivr.call.callstate import CallerMemory, CallState
 from ivr.call.presence import Staffing
 from ivr.call.queueing import Place, QueueEntry, request_id_of
 from ivr.store import (
+    call_records,
     callback_desk,
     callbacks,
     caller_history,
@@ -58,10 +59,11 @@ class Snapshot:
 class CallStore:
     """Reads and writes what the engine needs, batching every webhook's I/O into two round trips."""
 
-    def __init__(self, r: redis.Redis, sealer: Sealer):
+    def __init__(self, r: redis.Redis, sealer: Sealer, retention_days: int = call_records.RETENTION_DAYS):
         self.r = r
         self.scripts = scripts.Registered(r)
         self.sealer = sealer
+        self.retention_days = retention_days  # how long calls' records are kept
 
     def load(
         self,
@@ -190,6 +192,8 @@ class CallStore:
                     pipe.expire(keys.caller(state.caller), window_seconds)
             if outcome.message is not None:
                 messages.store(pipe, outcome.message, self.sealer)
+            if outcome.record is not None:
+                call_records.append(pipe, outcome.record, now, self.retention_days)
             for what in outcome.tally:
                 tally_key = keys.tally(outcome.day, state.flow if state is not None else "", what)
                 pipe.sadd(tally_key, call_sid)

@@ -168,3 +168,9 @@ def tally(day: str, flow: str, what: str) -> str:
     """The calls a line counts as `what` on one day in its own time zone (a set of CallSids, so a re-sent
     pipeline counts a call once), kept a week."""
     return f"{PREFIX}tally:{day}:{flow}:{what}"
+
+
+def records() -> str:
+    """Every ended call's summary record, and later wrap-ups of them (a stream, trimmed by age: its ids are
+    times), for the line's metrics and `ivr export`."""
+    return f"{PREFIX}records"

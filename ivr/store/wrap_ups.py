@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.call.callstate import WrapUp
-from ivr.store import audit, caller_history, keys, scripts, wake
+from ivr.store import audit, call_records, caller_history, keys, scripts, wake
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ def wrap_up(r, taken_call: Taken, wrap: WrapUp) -> bool:
         if taken_call.caller:
             caller_history.wrap_up(pipe, taken_call.caller, taken_call.call, wrap, taken_call.window)
         wake.nudge(pipe, "available")
+        call_records.wrapped(pipe, taken_call.call, wrap)
         detail = f"{wrap.outcome}: {wrap.note}" if wrap.note else wrap.outcome
         audit.record(pipe, audit.Change(wrap.at, wrap.by, "wrap-up", f"call {taken_call.call}", detail))
 

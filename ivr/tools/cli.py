@@ -22,7 +22,7 @@ from ivr.flows.load import load_flow
 from ivr.flows.model import Flow
 from ivr.store.embedded_redis import EmbeddedRedis
 from ivr.store.sealed import new_key
-from ivr.tools import line_commands, serve
+from ivr.tools import line_commands, report_commands, serve
 from ivr.tools.graph import BY_SUFFIX, FORMATS, PictureError, find_flow, render
 from ivr.tools.local import (
     DEV_DATA_KEY_FILE,
@@ -44,7 +44,13 @@ def main() -> None:
     """A phone line where a person is always one key away."""
 
 
-for command in (line_commands.agents, line_commands.calls, line_commands.callbacks_command):
+for command in (
+    line_commands.agents,
+    line_commands.calls,
+    line_commands.callbacks_command,
+    report_commands.export_command,
+    report_commands.report_command,
+):
     main.add_command(command)
 
 

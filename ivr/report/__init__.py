@@ -1,0 +1,1 @@
+"""The line's metrics, computed from calls' records (pure): count problems, not calls."""
