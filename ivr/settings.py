@@ -23,6 +23,7 @@ def config_from_env() -> dict:
         "DATA_KEYS": env.get("DATA_KEYS", ""),  # Fernet keys sealing the phone numbers kept (ivr.store.sealed)
         "AGENT_API_TOKEN": env.get("AGENT_API_TOKEN", ""),
         "SECRET_KEY": env.get("SECRET_KEY", ""),  # signs the console's sessions; without it the console is off
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),  # GET /metrics answers only with this bearer token
         "REDIS_TIMEOUT": float(env.get("REDIS_TIMEOUT", "0.25")),
         "SKIP_SIGNATURE": env.get(SKIP_SIGNATURE_ENV, "") == "1",
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
@@ -50,6 +51,8 @@ ENV_NAMES = (
     "DATA_KEYS",
     "AGENT_API_TOKEN",
     "SECRET_KEY",
+    "METRICS_TOKEN",
+    "PROMETHEUS_MULTIPROC_DIR",
     "REDIS_TIMEOUT",
     SKIP_SIGNATURE_ENV,
     "LOG_LEVEL",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.store import accounts
 from ivr.store.embedded_redis import EmbeddedRedis, free_port
@@ -51,6 +52,7 @@ def web(tmp_path):
             DATA_KEYS=DATA_KEYS,
             PUBLIC_URL=PUBLIC_URL,
             SECRET_KEY="load-test-secret",
+            METRICS_TOKEN="scrape-secret",
             FLOWS_DIR=str(ROOT / "flows"),
             AUDIO_CACHE=str(tmp_path / "audio-cache"),
             PORT=str(port),
@@ -139,3 +141,20 @@ def test_fifty_open_consoles_leave_the_webhooks_their_latency(web):
     assert polled_during >= 2 * CONSOLES, "the consoles were polling while the calls were timed"
     assert p50_during <= 3 * p50_before + 0.025, report
     assert worst < 1.0, f"{report}; the slowest took {worst * 1000:.0f} ms: a webhook waited for a thread"
+
+
+def test_the_web_processes_counters_add_up_across_gunicorn_workers(web):
+    """prometheus_client's multiprocess mode, its folder set by the Procfile's gunicorn settings."""
+    base, _ = web
+    twilio = Twilio(Host(base), AUTH_TOKEN, PUBLIC_URL)
+    for _ in range(20):
+        assert twilio.call().start().gather() is not None
+    scraped = requests.get(base + "/metrics", headers={"Authorization": "Bearer scrape-secret"}, timeout=10)
+    assert scraped.status_code == 200
+    calls = next(
+        s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+        if s.name == "ivr_calls_total" and s.labels.get("line") == "riverlink-support"
+    )
+    assert calls == 20, "every worker's calls, summed"

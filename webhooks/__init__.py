@@ -129,6 +129,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webhooks.callback_calls import callbacks
     from webhooks.console import console
     from webhooks.console_setup import init_console
+    from webhooks.prometheus import prometheus
     from webhooks.voice import voice
 
     app.register_blueprint(voice)
@@ -138,6 +139,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_console(app)
     app.register_blueprint(console)
     app.register_blueprint(api)
+    app.register_blueprint(prometheus)
 
     @app.get("/health")
     def health():

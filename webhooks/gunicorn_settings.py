@@ -13,3 +13,27 @@ request ids and attempt tokens, and must never carry anything about a caller int
 keepalive = 75  # seconds; longer than the idle time of common HTTP clients and load balancers (60 s)
 accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+
+# Prometheus: the web processes' own counters are summed across workers through files in one folder
+# (prometheus_client's multiprocess mode). This start command sets it, fresh for this master, unless given.
+import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ivr-prometheus-")
+    _made_here = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _made_here = None
+
+
+def child_exit(server, worker):
+    """A worker that exits leaves its live gauges behind unless marked dead."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_here:
+        shutil.rmtree(_made_here, ignore_errors=True)

@@ -39,6 +39,7 @@ from ivr.render import PATHS
 from ivr.store import client as store
 from ivr.store.calls import FREE_ALWAYS, FREE_IF_KNOWN, FREE_NEVER
 from webhooks.log_lines import keys_pressed, word
+from webhooks.prometheus import CALLS, FALLBACK_RINGS
 from webhooks.security import twilio_signed
 from webhooks.twiml import nothing, reply, twiml
 
@@ -55,6 +56,7 @@ def arrive():
     # who is free matters only if this call can reach a person now: a returning caller, or a line whose
     # start leads to a person before any menu
     flow = current_app.extensions["ivr"].catalog.for_number(request.form.get("To"))
+    CALLS.labels(flow.name).inc()
     return _run(Arrive(), with_history=True, free=FREE_ALWAYS if first_stop_routes(flow) else FREE_IF_KNOWN)
 
 
@@ -294,6 +296,7 @@ def _caller_fallback(reason: str) -> Response:
     services = current_app.extensions["ivr"]
     flow = services.catalog.for_number(request.form.get("To"))
     log.warning("call ...%s sent to the fallback ring: %s", word(request.form.get("CallSid", "")[-6:]), reason)
+    FALLBACK_RINGS.inc()
     try:
         return reply(degraded(flow, services.catalog.directory, services.fallback_number), flow)
     except Exception:  # the last net: no flow data at all, only the fallback number
