@@ -23,6 +23,7 @@ from ivr.store.callbacks import CallbackStore
 from ivr.store.calls import CallStore
 from ivr.store.presence_index import PresenceIndex
 from ivr.store.sealed import Sealer
+from webhooks.announcements import Announcements
 
 log = logging.getLogger("ivr.app")
 
@@ -43,6 +44,7 @@ class Services:
     clock: Callable[[], float]
     callbacks: CallbackStore
     presence: PresenceIndex
+    announcements: Announcements
 
     @property
     def catalog(self) -> Catalog:
@@ -97,6 +99,7 @@ def create_app(config: dict | None = None) -> Flask:
         clock=cfg.get("CLOCK") or time.time,
         callbacks=CallbackStore(client, sealer),
         presence=PresenceIndex(client),
+        announcements=Announcements(client),
     )
     services = app.extensions["ivr"]
 
@@ -159,8 +162,10 @@ def create_app(config: dict | None = None) -> Flask:
             return report, 503
         return report
 
+    services.announcements.refresh()
     if cfg["RELOAD_SECONDS"] > 0:
         catalogs.watch(cfg["RELOAD_SECONDS"])
+        services.announcements.watch(cfg["RELOAD_SECONDS"])
     log.info(
         "answering %d line(s): %s; %d people in the directory",
         len(catalog.flows),

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.call import tally
 from ivr.call.callers import caller_id, masked
 from ivr.call.presence import STATUSES
-from ivr.store import caller_history, line_view, problems
+from ivr.store import caller_history, incidents, line_view, problems
 from webhooks import people
 from webhooks import people_changes as changes
 from webhooks.people import Forbidden, NotSignedIn, Person, needs_person, needs_supervisor
@@ -269,6 +269,60 @@ def line(person: Person):
             for _, memory in problems.newest(services.redis)
         ],
     )
+
+
+@api.get("/incidents")
+@needs_supervisor
+def incident_list(person: Person):
+    """Incidents the line noticed (callers making the same choice at once), newest first."""
+    return jsonify(incidents=[_incident_json(i) for i in incidents.listing(current_app.extensions["ivr"].redis)])
+
+
+@api.post("/incidents/<incident_id>/confirm")
+@needs_supervisor
+def incident_confirm(incident_id: str, person: Person):
+    """{"message": "..."}: callers who make that choice hear it from now on."""
+    message = " ".join(str(_body().get("message", "")).split())
+    if not 3 <= len(message) <= MESSAGE_MAX:
+        raise _Unprocessable(f"give the message callers will hear (3 to {MESSAGE_MAX} characters)")
+    services = current_app.extensions["ivr"]
+    return _incident_changed(incidents.confirm(services.redis, incident_id, message, person.id, services.clock()))
+
+
+@api.post("/incidents/<incident_id>/close")
+@needs_supervisor
+def incident_close(incident_id: str, person: Person):
+    """Fixed: callers no longer hear the message, and those who asked are texted."""
+    services = current_app.extensions["ivr"]
+    return _incident_changed(incidents.close(services.redis, incident_id, person.id, services.clock()))
+
+
+MESSAGE_MAX = 300
+
+
+def _incident_changed(incident: incidents.Incident | None):
+    if incident is None:
+        raise changes.NotFound("no such incident")
+    current_app.extensions["ivr"].announcements.refresh()  # this process's callers at once; the others in seconds
+    return jsonify(ok=True, incident=_incident_json(incident))
+
+
+def _incident_json(i: incidents.Incident) -> dict:
+    return {
+        "id": i.id,
+        "line": i.line,
+        "node": i.option.partition(":")[0],
+        "option": i.option.partition(":")[2],
+        "label": i.label,
+        "reports": i.reports,
+        "first_report": i.first_report,
+        "detected_at": i.detected_at,
+        "status": i.status,
+        "message": i.message or None,
+        "confirmed_at": i.confirmed_at or None,
+        "closed_at": i.closed_at or None,
+        "texts_asked": i.texts_asked,
+    }
 
 
 @api.get("/me")

@@ -259,6 +259,7 @@ def _run(
             fallback_number=services.fallback_number,
             place=snapshot.place,
             audio=catalog.audio,
+            announcements=services.announcements.current(),
         )
         outcome = step(world, event)
         claimed = services.calls.save(outcome, snapshot, now, flow.settings.repeat.window_seconds)

@@ -134,6 +134,8 @@ class CallState:
     rung: tuple[str, ...] = ()  # everyone rung for this call, in order
     chosen: tuple[str, ...] = ()  # "menu:key" for every menu option chosen
     zero_out: str | None = None  # the menu where they pressed 0 or asked for a person
+    incident: str | None = None  # a confirmed incident they were told of ...
+    incident_next: str | None = None  # ... and the node their choice leads to, where silence carries on
 
     def contact(self) -> Contact:
         outcome = self.outcome or "in progress"

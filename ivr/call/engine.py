@@ -12,7 +12,7 @@ Events are in ivr.call.events; what step() reads and returns (World, Outcome) in
 
 from __future__ import annotations
 
-from ivr.call import pending_callback
+from ivr.call import incident_notice, pending_callback
 from ivr.call.actions import (
     Say,
     WhisperAsk,
@@ -53,6 +53,7 @@ SYSTEM_MENUS = {
     "@callback_number": callback_number,
     "@closed": closed_choice,
     pending_callback.NODE: pending_callback.choice,
+    incident_notice.NODE: incident_notice.choice,
 }
 
 

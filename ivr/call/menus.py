@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+from ivr.call import incident_notice
 from ivr.call.actions import (
     Action,
     Ask,
@@ -138,12 +140,14 @@ def take_input(world: World, state: CallState, event: Input) -> Outcome:
         heard_something = bool(digits or words)
     option = _match(node, digits, words)
     if option is not None:
-        state = state.but(
-            path=(*state.path, option.label),
-            misses=0,
-            chosen=(*state.chosen, f"{node.id}:{option.key or option.label}"),
-        )
-        return enter(world, state, option.next, ())
+        picked = f"{node.id}:{option.key or option.label}"
+        state = state.but(path=(*state.path, option.label), misses=0, chosen=(*state.chosen, picked))
+        notice = incident_notice.announced(world, picked)
+        if notice:
+            outcome = incident_notice.tell(world, state, notice, option.next, ())
+        else:
+            outcome = enter(world, state, option.next, ())
+        return replace(outcome, choice=(world.flow.name, picked))
     misses = state.misses + 1
     if misses >= MISSES_TO_PERSON:
         state = state.but(misses=0, path=(*state.path, f"no choice made at {node.id}"))

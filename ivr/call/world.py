@@ -33,6 +33,7 @@ class World:
     fallback_number: str | None = None  # the service's last resort, when the flow names none
     place: Place | None = None  # this caller's place in line, loaded for wait documents and keys on hold
     audio: dict = field(default_factory=dict)  # audio file under the flows folder -> URL it is served at
+    announcements: dict = field(default_factory=dict)  # (line, "menu:key") -> confirmed incident {id, message}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Outcome:
     # ("merged" | "answered" | "restore", its queue id)
     callback_merge: tuple[str, str] | None = None
     record: dict | None = None  # the call's summary record, when it ends (ivr.call.call_record)
+    choice: tuple[str, str] | None = None  # (line, "menu:key") a caller just chose: counted for incidents
+    incident_text: str | None = None  # an incident whose fix the caller wants a text about
     tally: tuple[str, ...] = ()  # the day's counts this step adds to (ivr.call.tally) ...
     day: str = ""  # ... on this day of the line's own calendar
     handle: tuple[str, float] | None = None  # (group, seconds) of a conversation that just ended

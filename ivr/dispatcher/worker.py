@@ -31,6 +31,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from ivr.call.queueing import QueueEntry, lines_for, next_for, request_id_of
 from ivr.dispatcher import twilio_api
+from ivr.dispatcher.incident_watch import IncidentWatch
 from ivr.dispatcher.reconcile import ASK_TIMEOUT, Reconciler
 from ivr.errors import ConfigError
 from ivr.flows.catalog import Catalog
@@ -272,6 +273,8 @@ def main() -> None:
     )
     healing = threading.Thread(target=Reconciler(client, asking).run, args=(stop,), name="reconcile", daemon=True)
     healing.start()
+    watching = threading.Thread(target=IncidentWatch(client, catalogs).run, args=(stop,), name="incidents", daemon=True)
+    watching.start()
     log.info("worker started: %d people, %d line(s)", len(catalog.directory.agents), len(catalog.flows))
     worker.run(stop)
     log.info("worker stopped")

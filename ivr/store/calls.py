@@ -20,6 +20,7 @@ from ivr.store import (
     callback_desk,
     callbacks,
     caller_history,
+    incidents,
     keys,
     messages,
     presence_index,
@@ -128,6 +129,7 @@ class CallStore:
             or outcome.enqueue
             or outcome.ended
             or outcome.callback_merge
+            or outcome.choice
         ):
             return None
         call_sid = state.call if state is not None else (snapshot.state.call if snapshot.state else "")
@@ -192,6 +194,10 @@ class CallStore:
                     pipe.expire(keys.caller(state.caller), window_seconds)
             if outcome.message is not None:
                 messages.store(pipe, outcome.message, self.sealer)
+            if outcome.choice is not None:
+                incidents.chose(pipe, *outcome.choice, call_sid, now)
+            if outcome.incident_text and state is not None and state.number:
+                incidents.ask_text(pipe, outcome.incident_text, call_sid, self.sealer.seal(state.number))
             if outcome.record is not None:
                 call_records.append(pipe, outcome.record, now, self.retention_days)
             for what in outcome.tally:

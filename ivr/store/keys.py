@@ -174,3 +174,41 @@ def records() -> str:
     """Every ended call's summary record, and later wrap-ups of them (a stream, trimmed by age: its ids are
     times), for the line's metrics and `ivr export`."""
     return f"{PREFIX}records"
+
+
+# Incidents (ivr.store.incidents): many callers making the same choice at once.
+
+
+def choices(line: str, option: str) -> str:
+    """Who chose one menu option of a line, and when (a sorted set: CallSid -> time), kept a week."""
+    return f"{PREFIX}choices:{line}:{option}"
+
+
+def choice_keys() -> str:
+    """The (line, option) pairs chosen in the last week (a sorted set: "line|node:key" -> last chosen)."""
+    return f"{PREFIX}choice-keys"
+
+
+def incident(incident_id: str) -> str:
+    """One incident: where callers report it, how many, its times and status, its message (a hash)."""
+    return f"{PREFIX}incident:{incident_id}"
+
+
+def incidents() -> str:
+    """Every incident by when it was detected (a sorted set: id -> time)."""
+    return f"{PREFIX}incidents"
+
+
+def incident_open(line: str, option: str) -> str:
+    """The open incident of a line's option, if any (a string: its id)."""
+    return f"{PREFIX}incident-open:{line}:{option}"
+
+
+def announcements() -> str:
+    """Confirmed incidents' messages, by where callers hear them (a hash: "line|node:key" -> JSON)."""
+    return f"{PREFIX}announcements"
+
+
+def incident_texts(incident_id: str) -> str:
+    """Callers who asked for a text when an incident is fixed (a hash: CallSid -> sealed number)."""
+    return f"{PREFIX}incident-texts:{incident_id}"

@@ -50,6 +50,7 @@ for command in (
     line_commands.callbacks_command,
     report_commands.export_command,
     report_commands.report_command,
+    report_commands.incident_group,
 ):
     main.add_command(command)
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ivr.report import metrics
-from ivr.store import call_records
+from ivr.store import call_records, incidents
 from ivr.tools.line_commands import _redis
 
 console = Console(highlight=False)
@@ -98,3 +98,41 @@ def _spread(spread: dict) -> str:
 
 def _counts(counts: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
+
+
+@click.group(name="incident")
+def incident_group() -> None:
+    """Incidents the line noticed: many callers making the same menu choice at once."""
+
+
+@incident_group.command(name="list")
+def incident_list() -> None:
+    """List incidents, newest first."""
+    found = incidents.listing(_redis())
+    for i in found:  # one line each: readable in any terminal, and by grep
+        first = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(i.first_report))
+        said = f"  message: {i.message}" if i.message else ""
+        click.echo(f"{i.id}  {i.status:9}  {i.line} {i.option} ({i.label}): {i.reports} callers since {first}{said}")
+    if not found:
+        click.echo("no incidents")
+
+
+@incident_group.command(name="confirm")
+@click.argument("incident_id")
+@click.argument("message")
+def incident_confirm(incident_id: str, message: str) -> None:
+    """Confirm INCIDENT_ID: callers who make that choice hear MESSAGE from now on."""
+    found = incidents.confirm(_redis(), incident_id, " ".join(message.split()), "cli", time.time())
+    if found is None:
+        raise click.ClickException(f"no incident {incident_id} (`ivr incident list`)")
+    console.print(f"incident {incident_id} confirmed: callers choosing {found.label!r} hear the message")
+
+
+@incident_group.command(name="close")
+@click.argument("incident_id")
+def incident_close(incident_id: str) -> None:
+    """Close INCIDENT_ID: fixed; callers no longer hear its message."""
+    found = incidents.close(_redis(), incident_id, "cli", time.time())
+    if found is None:
+        raise click.ClickException(f"no incident {incident_id} (`ivr incident list`)")
+    console.print(f"incident {incident_id} closed ({found.reports} callers reported it)")
