@@ -61,7 +61,9 @@ def test_steady_traffic_raises_no_alarm(app, twilio, r, clock):
     assert IncidentWatch(r, app.extensions["ivr"].catalogs, clock=clock).run_once() == []
 
 
-def test_a_confirmed_incident_is_heard_and_the_caller_can_ask_for_a_text_or_a_person(app, twilio, client, r, clock):
+def test_a_confirmed_incident_is_heard_and_the_caller_can_ask_for_a_text_or_a_person(
+    app, twilio, client, r, clock, rest
+):
     watch = IncidentWatch(r, app.extensions["ivr"].catalogs, clock=clock)
     for n in range(30):
         report_outage(twilio, f"+141555092{n:02d}")
@@ -98,6 +100,16 @@ def test_a_confirmed_incident_is_heard_and_the_caller_can_ask_for_a_text_or_a_pe
     assert closed.status_code == 200 and closed.json["incident"]["texts_asked"] == 1
     after = report_outage(twilio, "+14155550934")
     assert MESSAGE not in after.heard(), "fixed: no longer told"
+
+    texting = IncidentWatch(r, app.extensions["ivr"].catalogs, clock=clock, twilio=rest.client(), sealer=SEALER)
+    rest.fail_next(503, 20503, "Service Unavailable")
+    assert texting.send_texts() == [], "Twilio refused: kept for the next pass"
+    assert texting.send_texts() == [texted.sid]
+    assert texting.send_texts() == [], "sent once"
+    tries = [t for t in rest.texts() if t.field("To") == "+14155550931"]
+    assert len(tries) == len(rest.texts()) == 2, "the refused try and the one that went out, to that caller only"
+    assert tries[-1].field("From") == "+15005550006" and "is fixed" in tries[-1].field("Body")
+    assert incidents.texting(r) == [], "nothing left to send"
 
 
 def test_ivr_incident_lists_confirms_and_closes(app, twilio, r, clock, redis_server):

@@ -7,6 +7,9 @@ Implements, under /2010-04-01/Accounts/{AccountSid}/, as Twilio answers (errors 
                              has ended (completed, busy, failed, no-answer, canceled): Twilio cannot
                              redirect or cancel a finished call
   GET  Calls/{CallSid}.json  fetch a call, with its status (404/20404 for a SID it never saw)
+  POST Messages.json         send a text (201, the message as Twilio's JSON, status "queued"); 400 with
+                             21604 without To, 21603 without From (or MessagingServiceSid), 21602
+                             without Body (or MediaUrl)
 with HTTP Basic auth (account sid : auth token; 401/20003 otherwise) and errors in Twilio's JSON format.
 
 Every request is recorded as it arrives (before any delay, hold or fault), for assertions. Calls change
@@ -46,6 +49,7 @@ import pytest
 
 API_VERSION = "2010-04-01"
 _PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Calls(?:/(?P<call>[^/]+?))?\.json$")
+_MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 
 
 def new_sid(prefix: str) -> str:
@@ -363,7 +367,10 @@ class TwilioRestStub:
         form = parse_qs(body, keep_blank_values=True)
         match = _PATH.match(parts.path)
         call_sid = match["call"] if match else None
-        if not match:
+        texting = _MESSAGES.match(parts.path)
+        if texting and handler.command == "POST":
+            kind, match = "message", texting
+        elif not match:
             kind = "other"
         elif handler.command == "POST":
             kind = "update" if call_sid else "create"
@@ -416,6 +423,8 @@ class TwilioRestStub:
             return 404, not_found
         if record.kind == "create":
             return self._create(record)
+        if record.kind == "message":
+            return self._text(record)
         with self._lock:
             call = self._calls.get(record.call_sid or "")
             if call is None and self.accept_any_call:
@@ -465,6 +474,40 @@ class TwilioRestStub:
             )
             self._calls[call.sid] = call
         return 201, call.json()
+
+    def _text(self, record: RecordedRequest) -> tuple[int, dict[str, Any]]:
+        for present, code, message in (
+            (record.field("To"), 21604, "A 'To' phone number is required."),
+            (record.field("From") or record.field("MessagingServiceSid"), 21603, "A 'From' phone number is required."),
+            (record.field("Body") or record.field("MediaUrl"), 21602, "Message body is required."),
+        ):
+            if not present:
+                return 400, twilio_error(400, code, message)
+        now = _now_rfc2822()
+        sent = {
+            "sid": new_sid("SM"),
+            "account_sid": self.account_sid,
+            "to": record.field("To"),
+            "from": record.field("From"),
+            "body": record.field("Body"),
+            "status": "queued",
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": None,
+            "price": None,
+            "error_code": None,
+            "error_message": None,
+            "api_version": API_VERSION,
+            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/x.json",
+        }
+        sent["uri"] = sent["uri"].replace("/x.json", f"/{sent['sid']}.json")
+        return 201, sent
+
+    def texts(self) -> list[RecordedRequest]:
+        """The texts sent (Messages.json requests answered 201 or not)."""
+        return self.requests("message")
 
     def _send(
         self, handler: _Handler, record: RecordedRequest, status: int, payload: dict[str, Any], headers: dict[str, str]

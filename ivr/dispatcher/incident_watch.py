@@ -28,13 +28,45 @@ def option_labels(catalog) -> dict[tuple[str, str], str]:
 
 
 class IncidentWatch:
-    def __init__(self, r, catalogs, rule: SurgeRule | None = None, clock=time.time):
+    def __init__(self, r, catalogs, rule: SurgeRule | None = None, clock=time.time, twilio=None, sealer=None):
         self.r = r
         self.catalogs = catalogs
         self.rule = rule or SurgeRule()
         self.clock = clock
+        self.twilio = twilio  # the REST client texts go out through
+        self.sealer = sealer  # opens the numbers of callers who asked for a text (DATA_KEYS)
+
+    def send_texts(self) -> list[str]:
+        """Text everyone who asked, once each, about every incident closed since the last pass; a text
+        Twilio refuses now is tried again on the next pass."""
+        sent = []
+        if self.twilio is None or self.sealer is None:
+            return sent
+        for incident_id in incidents.texting(self.r):
+            incident = incidents.one(self.r, incident_id)
+            if incident is None:
+                continue
+            catalog = self.catalogs.current()
+            flow = catalog.flows.get(incident.line) or catalog.for_number(None)
+            body = (
+                f"{flow.name}: the fault you called us about ({incident.label}) is fixed. Thank you for your patience."
+            )
+            for call in incidents.texts_due(self.r, incident_id):
+                sealed = incidents.take_text(self.r, incident_id, call)
+                number = self.sealer.open(sealed) if sealed else None
+                if not number or not flow.numbers:
+                    continue
+                sender = flow.numbers[0]
+                try:
+                    self.twilio.messages.create(to=number, from_=sender, body=body)
+                    sent.append(call)
+                except Exception as exc:  # Twilio refused or did not answer: the text waits for the next pass
+                    log.warning("text for incident %s not sent (%s); trying again", incident_id, type(exc).__name__)
+                    incidents.give_back_text(self.r, incident_id, call, sealed)
+        return sent
 
     def run_once(self) -> list[incidents.Incident]:
+        self.send_texts()
         raised = incidents.detect(self.r, self.clock(), self.rule, option_labels(self.catalogs.current()))
         for incident in raised:
             log.warning(

@@ -44,6 +44,7 @@ from ivr.store import durability
 from ivr.store.callbacks import PLACING_SECONDS, CallbackStore
 from ivr.store.dispatch import Dispatch, Round
 from ivr.store.presence_index import PresenceIndex
+from ivr.store.sealed import Sealer
 
 log = logging.getLogger("ivr.worker")
 
@@ -273,7 +274,11 @@ def main() -> None:
     )
     healing = threading.Thread(target=Reconciler(client, asking).run, args=(stop,), name="reconcile", daemon=True)
     healing.start()
-    watching = threading.Thread(target=IncidentWatch(client, catalogs).run, args=(stop,), name="incidents", daemon=True)
+    sealer = Sealer(cfg["DATA_KEYS"]) if cfg["DATA_KEYS"] else None  # for the texts promised to callers
+    if sealer is None:
+        log.warning("DATA_KEYS is not set: texts promised when an incident is fixed cannot be sent")
+    watch = IncidentWatch(client, catalogs, twilio=twilio, sealer=sealer)
+    watching = threading.Thread(target=watch.run, args=(stop,), name="incidents", daemon=True)
     watching.start()
     log.info("worker started: %d people, %d line(s)", len(catalog.directory.agents), len(catalog.flows))
     worker.run(stop)

@@ -101,6 +101,7 @@ def close(r, incident_id: str, who: str, now: float) -> Incident | None:
     pipe.hset(keys.incident(incident_id), mapping={"status": CLOSED, "closed_at": now, "closed_by": who})
     pipe.hdel(keys.announcements(), f"{incident.line}|{incident.option}")
     pipe.delete(keys.incident_open(incident.line, incident.option))
+    pipe.sadd(keys.incidents_texting(), incident_id)  # the worker sends the texts promised, then forgets it
     audit.record(pipe, audit.Change(now, who, "incident close", f"incident {incident_id}", ""))
     pipe.execute()
     return one(r, incident_id)
@@ -169,3 +170,31 @@ def _write(r, incident: Incident) -> None:
     )
     pipe.zadd(keys.incidents(), {incident.id: incident.detected_at})
     pipe.execute()
+
+
+def texting(r) -> list[str]:
+    """Closed incidents with texts still to send."""
+    return sorted(r.smembers(keys.incidents_texting()))
+
+
+def texts_due(r, incident_id: str) -> list[str]:
+    """The calls whose callers still wait for this incident's text (once none is left, the incident leaves
+    the list)."""
+    due = r.hkeys(keys.incident_texts(incident_id))
+    if not due:
+        r.srem(keys.incidents_texting(), incident_id)
+    return due
+
+
+def take_text(r, incident_id: str, call: str) -> str | None:
+    """Take one promised text to send (its sealed number), so no other worker sends it too; None if taken."""
+    pipe = r.pipeline(transaction=True)
+    pipe.hget(keys.incident_texts(incident_id), call)
+    pipe.hdel(keys.incident_texts(incident_id), call)
+    sealed, taken = pipe.execute()
+    return sealed if taken else None
+
+
+def give_back_text(r, incident_id: str, call: str, sealed: str) -> None:
+    """A text Twilio did not take: kept for the next pass."""
+    r.hsetnx(keys.incident_texts(incident_id), call, sealed)

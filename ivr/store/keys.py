@@ -212,3 +212,8 @@ def announcements() -> str:
 def incident_texts(incident_id: str) -> str:
     """Callers who asked for a text when an incident is fixed (a hash: CallSid -> sealed number)."""
     return f"{PREFIX}incident-texts:{incident_id}"
+
+
+def incidents_texting() -> str:
+    """Closed incidents whose promised texts are not all sent yet (a set of ids)."""
+    return f"{PREFIX}incidents-texting"
