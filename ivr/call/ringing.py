@@ -88,6 +88,12 @@ def whisper_summary(world: World, state: CallState, agent_id: str) -> str:
         parts.append(f"First call from them in {window} hours.")
     if state.last_note:
         parts.append(f"Last time {state.last_note.rstrip('.')}.")
+    notice = next((n for n in world.announcements.values() if n.get("id") == state.incident), None)
+    if notice:
+        parts.append(
+            f"They are calling about the known fault, {notice.get('label', 'already reported')}: "
+            f"one of {notice.get('reports', 'many')} callers about it. They have heard the message."
+        )
     if state.waited >= 60:
         parts.append(f"They waited {round(state.waited / 60)} minutes in line.")
     parts.append("Press 1 to accept the call, or any other key to pass.")

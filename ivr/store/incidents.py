@@ -84,9 +84,8 @@ def confirm(r, incident_id: str, message: str, who: str, now: float) -> Incident
         keys.incident(incident_id),
         mapping={"status": CONFIRMED, "message": message, "confirmed_at": now, "confirmed_by": who},
     )
-    pipe.hset(
-        keys.announcements(), f"{incident.line}|{incident.option}", json.dumps({"id": incident_id, "message": message})
-    )
+    heard = {"id": incident_id, "message": message, "label": incident.label, "since": incident.first_report}
+    pipe.hset(keys.announcements(), f"{incident.line}|{incident.option}", json.dumps(heard))
     audit.record(pipe, audit.Change(now, who, "incident confirm", f"incident {incident_id}", message))
     pipe.execute()
     return one(r, incident_id)
@@ -108,7 +107,7 @@ def close(r, incident_id: str, who: str, now: float) -> Incident | None:
 
 
 def announcements(r) -> dict[tuple[str, str], dict]:
-    """Confirmed incidents' messages by (line, option)."""
+    """Confirmed incidents' messages by (line, option), each with how many callers reported it so far."""
     found = {}
     for where, raw in r.hgetall(keys.announcements()).items():
         line, _, option = where.partition("|")
@@ -116,6 +115,11 @@ def announcements(r) -> dict[tuple[str, str], dict]:
             found[(line, option)] = json.loads(raw)
         except ValueError:
             continue
+    pipe = r.pipeline(transaction=False)
+    for (line, option), notice in found.items():
+        pipe.zcount(keys.choices(line, option), float(notice.get("since", 0)), "+inf")
+    for notice, reports in zip(found.values(), pipe.execute(), strict=True):
+        notice["reports"] = reports
     return found
 
 
