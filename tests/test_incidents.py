@@ -70,6 +70,9 @@ def test_a_confirmed_incident_is_heard_and_the_caller_can_ask_for_a_text_or_a_pe
         clock.advance(seconds=20)
     (incident,) = watch.run_once()
     rosa = bearer(r, "rosa")
+    app.config["METRICS_TOKEN"] = "scrape-secret"
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).get_data(as_text=True)
+    assert 'ivr_incidents{line="riverlink-support",option="welcome:2",status="suspected"} 30.0' in scraped
     listed = client.get("/api/incidents", headers=rosa).json["incidents"]
     assert [(i["id"], i["node"], i["option"], i["reports"], i["status"]) for i in listed] == [
         (incident.id, "welcome", "2", 30, "suspected")

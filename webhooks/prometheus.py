@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ivr.call import presence
 from ivr.report import metrics as report
-from ivr.store import call_records, line_view
+from ivr.store import call_records, incidents, line_view
 
 prometheus = Blueprint("prometheus", __name__)
 PERIOD = 7 * 86400  # the metrics' period, as `ivr report` by default
@@ -76,6 +76,13 @@ class _LineCollector:
         for status in presence.STATUSES:
             people.add_metric([status], sum(1 for r in rows if r.status == status))
         yield people
+        open_incidents = GaugeMetricFamily(
+            "ivr_incidents", "Incidents the line noticed, not yet closed", labels=["line", "option", "status"]
+        )
+        for i in incidents.listing(services.redis):
+            if i.status != incidents.CLOSED:
+                open_incidents.add_metric([i.line, i.option, i.status], i.reports)
+        yield open_incidents
         yield from _period_metrics(self._last_week(now))
 
     def _last_week(self, now: float) -> dict:
