@@ -4,13 +4,16 @@ again); 0 still reaches a person; steady traffic raises no alarm."""
 
 from __future__ import annotations
 
+import shutil
+
 from click.testing import CliRunner
 
 from ivr.dispatcher.incident_watch import IncidentWatch
 from ivr.report.surge import SurgeRule, surging
 from ivr.store import accounts, incidents, keys
 from ivr.tools.cli import main
-from tests.support import SEALER
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, SEALER
+from tests.twilio_sim import Twilio
 
 RULE = SurgeRule()
 MESSAGE = "There is a fault on the network in the north of the city; engineers expect it fixed by 6 pm."
@@ -129,3 +132,21 @@ def test_ivr_incident_lists_confirms_and_closes(app, twilio, r, clock, redis_ser
     assert incidents.one(r, incident.id).status == "confirmed"
     assert CliRunner().invoke(main, ["incident", "close", incident.id], env=env).exit_code == 0
     assert CliRunner().invoke(main, ["incident", "close", "nope"], env=env).exit_code != 0
+
+
+def test_a_line_sets_its_own_surge_rule(make_app, r, clock, tmp_path):
+    shutil.copytree(ROOT / "flows", tmp_path, dirs_exist_ok=True)
+    support = tmp_path / "support.yaml"
+    support.write_text(
+        support.read_text()
+        .replace("  reporting:\n", "", 1)
+        .replace(
+            "settings:\n", "settings:\n  reporting:\n    incident_min_reports: 5\n    incident_window_minutes: 5\n", 1
+        )
+    )
+    app = make_app(FLOWS_DIR=str(tmp_path))
+    twilio = Twilio(app.test_client(), AUTH_TOKEN, PUBLIC_URL)
+    for n in range(5):
+        report_outage(twilio, f"+141555095{n:02d}")
+    (incident,) = IncidentWatch(r, app.extensions["ivr"].catalogs, clock=clock).run_once()
+    assert incident.reports == 5, "five in five minutes is this line's surge"

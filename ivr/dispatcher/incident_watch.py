@@ -27,6 +27,16 @@ def option_labels(catalog) -> dict[tuple[str, str], str]:
     }
 
 
+def rule_of(flow) -> SurgeRule:
+    """A line's surge rule, from its flow's `reporting:` settings."""
+    policy = flow.settings.reporting
+    return SurgeRule(
+        minimum=policy.incident_min_reports,
+        window_seconds=policy.incident_window_minutes * 60,
+        factor=float(policy.incident_factor),
+    )
+
+
 class IncidentWatch:
     def __init__(self, r, catalogs, rule: SurgeRule | None = None, clock=time.time, twilio=None, sealer=None):
         self.r = r
@@ -67,7 +77,9 @@ class IncidentWatch:
 
     def run_once(self) -> list[incidents.Incident]:
         self.send_texts()
-        raised = incidents.detect(self.r, self.clock(), self.rule, option_labels(self.catalogs.current()))
+        catalog = self.catalogs.current()
+        rules = {flow.name: rule_of(flow) for flow in catalog.flows.values()}
+        raised = incidents.detect(self.r, self.clock(), self.rule, option_labels(catalog), rules)
         for incident in raised:
             log.warning(
                 "suspected incident %s: %d callers chose %r on %s within %d minutes",

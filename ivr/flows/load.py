@@ -121,7 +121,7 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
     callbacks = f.mapping("callbacks")
     callbacks.only({"max_attempts", "retry_minutes"})
     reporting = f.mapping("reporting")
-    reporting.only({"repeat_window_days"})
+    reporting.only({"repeat_window_days", "incident_min_reports", "incident_window_minutes", "incident_factor"})
     repeat = f.mapping("repeat_callers")
     repeat.only({"window_hours", "prior_agent_from_call", "supervisor_from_call"})
     operator = _read_operator(f, directory) or d.operator
@@ -155,7 +155,12 @@ def _read_settings(f: Fields, directory: Directory) -> Settings:
         ),
         voicemail_seconds=f.integer("voicemail_max_seconds", 120, 10, 600),
         wrap_up_seconds=f.integer("wrap_up_seconds", d.wrap_up_seconds, 0, 1800),
-        reporting=ReportingPolicy(repeat_window_days=reporting.integer("repeat_window_days", 7, 1, 90)),
+        reporting=ReportingPolicy(
+            repeat_window_days=reporting.integer("repeat_window_days", 7, 1, 90),
+            incident_min_reports=reporting.integer("incident_min_reports", 10, 2, 10_000),
+            incident_window_minutes=reporting.integer("incident_window_minutes", 15, 1, 24 * 60),
+            incident_factor=reporting.integer("incident_factor", 4, 1, 100),
+        ),
         hold_music=f.text("hold_music"),
         time_to_human_budget_seconds=f.integer("time_to_human_budget_seconds", d.time_to_human_budget_seconds, 5, 600),
         first_offer_warning_seconds=f.integer("first_offer_warning_seconds", d.first_offer_warning_seconds, 1, 600),

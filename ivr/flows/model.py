@@ -167,6 +167,9 @@ class CallbackPolicy:
 @dataclass(frozen=True)
 class ReportingPolicy:
     repeat_window_days: int = 7  # a contact counts as a repeat when the caller called this line within this
+    incident_min_reports: int = 10  # a choice surges with at least this many callers ...
+    incident_window_minutes: int = 15  # ... within this many minutes ...
+    incident_factor: float = 4.0  # ... and this many times its usual rate for such a window over the last week
 
 
 @dataclass(frozen=True)

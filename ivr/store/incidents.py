@@ -40,23 +40,28 @@ def chose(pipe, line: str, option: str, call: str, now: float) -> None:
     pipe.zadd(keys.choice_keys(), {f"{line}|{option}": now})
 
 
-def detect(r, now: float, rule: SurgeRule, labels: dict[tuple[str, str], str]) -> list[Incident]:
-    """Raise an incident for every option surging now that has none open; returns the new ones."""
-    active = r.zrangebyscore(keys.choice_keys(), now - rule.window_seconds, "+inf")
+def detect(
+    r, now: float, rule: SurgeRule, labels: dict[tuple[str, str], str], rules: dict[str, SurgeRule] | None = None
+) -> list[Incident]:
+    """Raise an incident for every option surging now that has none open; returns the new ones. `rules`:
+    a line's own rule (its flow's settings), else `rule`."""
+    rules = rules or {}
+    longest = max((x.window_seconds for x in (rule, *rules.values())), default=rule.window_seconds)
+    active = r.zrangebyscore(keys.choice_keys(), now - longest, "+inf")
     pairs = [tuple(a.split("|", 1)) for a in active if "|" in a]
     if not pairs:
         return []
     pipe = r.pipeline(transaction=False)
     for line, option in pairs:
-        key = keys.choices(line, option)
-        pipe.zrangebyscore(key, now - rule.window_seconds, now, withscores=True)
-        pipe.zcount(key, now - rule.window_seconds - rule.history_seconds, f"({now - rule.window_seconds}")
+        key, window = keys.choices(line, option), rules.get(line, rule).window_seconds
+        pipe.zrangebyscore(key, now - window, now, withscores=True)
+        pipe.zcount(key, now - window - rules.get(line, rule).history_seconds, f"({now - window}")
         pipe.exists(keys.incident_open(line, option))
     replies = pipe.execute()
     raised = []
     for n, (line, option) in enumerate(pairs):
         recent, earlier, already = replies[3 * n], replies[3 * n + 1], replies[3 * n + 2]
-        if already or not surging(len(recent), earlier, rule):
+        if already or not surging(len(recent), earlier, rules.get(line, rule)):
             continue
         incident = Incident(
             id=secrets.token_hex(4),
