@@ -158,3 +158,38 @@ def test_ivr_report_json_prints_one_object_with_the_documented_keys(twilio, r, r
     assert table.exit_code == 0 and "repeat-call rate" in table.output
     bad = CliRunner().invoke(main, ["report", "--since", "soon"], env=env)
     assert bad.exit_code != 0 and "7d" in bad.output
+
+
+def ended_callback(call, asked, settled, outcome) -> dict:
+    return {"kind": "callback", "call": call, "line": "support", "asked": asked, "settled": settled, "outcome": outcome}
+
+
+def test_callbacks_completed_failed_and_time_to_the_callback():
+    history = [
+        record("c1", "ann", T0, callback=True),
+        record("c2", "bob", T0 + 10, callback=True),
+        {
+            "kind": "callback",
+            "call": "c1",
+            "line": "support",
+            "asked": T0 + 60,
+            "settled": T0 + 660,
+            "outcome": "completed",
+        },
+        {
+            "kind": "callback",
+            "call": "c2",
+            "line": "support",
+            "asked": T0 + 70,
+            "settled": T0 + 4000,
+            "outcome": "failed",
+        },
+    ]
+    m = metrics.report(history, T0, T0 + DAY)["lines"]["support"]
+    assert m["callbacks"] == {
+        "requested": 2,
+        "completed": 1,
+        "failed": 1,
+        "time_to_callback_seconds": {"p50": 600.0, "p90": 600.0, "max": 600.0},
+    }
+    assert m["contacts"] == 2, "a callback's end is not a contact"

@@ -16,7 +16,7 @@ from ivr.call import presence
 from ivr.call.queueing import QueueEntry
 from ivr.dispatcher.worker import Worker
 from ivr.flows.live_catalog import LiveCatalog
-from ivr.store import accounts, keys, presence_records, scripts
+from ivr.store import accounts, call_records, keys, presence_records, scripts
 from ivr.store.callbacks import CLAIM_SECONDS
 from ivr.store.calls import RESERVE_MARGIN_SECONDS
 from ivr.store.dispatch import Dispatch
@@ -164,6 +164,8 @@ def test_a_callback_calls_the_agent_then_the_customer(twilio, worker, rest, r, c
     assert r.hget(keys.callback(call.sid), "status") == "done"
     post_doc(twilio, create.field("StatusCallback"), agent_leg(twilio, create, CallStatus="completed"))
     assert r.hget(keys.callback(call.sid), "status") == "done", "a late status callback changes nothing"
+    (ended,) = [x for x in call_records.read(r, clock.now - 3600, clock.now + 60) if x.get("kind") == "callback"]
+    assert (ended["call"], ended["outcome"]) == (call.sid, "completed"), "the line's metrics count it"
     assert presence_records.parse(r.hget(keys.presence(), "alex")).status == presence.WRAP_UP, "writes a note"
     token = {"Authorization": f"Bearer {accounts.new_token(r, 'alex')}"}
     note = {"outcome": "follow-up", "note": "booked the engineer for Friday"}

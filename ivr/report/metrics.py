@@ -20,9 +20,12 @@ def window_of(record: dict) -> float:
     return float(record.get("repeat_window") or DEFAULT_WINDOW)
 
 
-def line_metrics(records: list[dict], since: float, now: float) -> dict:
+def line_metrics(records: list[dict], since: float, now: float, ended_callbacks: list[dict] = ()) -> dict:
     """The metrics of one line's records; `records` may start before `since` (up to a repeat window earlier):
-    those only tell whether a contact in the period is a repeat."""
+    those only tell whether a contact in the period is a repeat. `ended_callbacks`: its callback requests
+    that ended (completed or failed)."""
+    ended = [c for c in ended_callbacks if since <= c.get("settled", 0) <= now]
+    completed = [c for c in ended if c.get("outcome") == "completed"]
     records = sorted(records, key=lambda r: r.get("arrived", 0))
     by_caller: dict[str, list[dict]] = defaultdict(list)
     for record in records:
@@ -70,7 +73,12 @@ def line_metrics(records: list[dict], since: float, now: float) -> dict:
             "longest_wait_seconds": max((r.get("hold_seconds", 0) for r in queued), default=0),
             "average_wait_seconds": _mean([r.get("hold_seconds", 0) for r in queued]),
         },
-        "callbacks": {"requested": sum(1 for r in contacts if r.get("callback"))},
+        "callbacks": {
+            "requested": sum(1 for r in contacts if r.get("callback")),
+            "completed": len(completed),
+            "failed": sum(1 for c in ended if c.get("outcome") == "failed"),
+            "time_to_callback_seconds": _spread([c["settled"] - c["asked"] for c in completed if c.get("asked")]),
+        },
         "messages": sum(1 for r in contacts if r.get("message")),
     }
 
@@ -78,14 +86,12 @@ def line_metrics(records: list[dict], since: float, now: float) -> dict:
 def report(records: list[dict], since: float, now: float, line: str | None = None) -> dict:
     """Every line's metrics (or one line's), as `ivr report --json` prints them."""
     lines: dict[str, list[dict]] = defaultdict(list)
+    ended_callbacks: dict[str, list[dict]] = defaultdict(list)
     for record in records:
-        lines[record.get("line", "")].append(record)
-    names = [line] if line else sorted(lines)
-    return {
-        "since": since,
-        "until": now,
-        "lines": {name: line_metrics(lines.get(name, []), since, now) for name in names},
-    }
+        (ended_callbacks if record.get("kind") == "callback" else lines)[record.get("line", "")].append(record)
+    names = [line] if line else sorted(set(lines) | set(ended_callbacks))
+    found = {name: line_metrics(lines.get(name, []), since, now, ended_callbacks.get(name, [])) for name in names}
+    return {"since": since, "until": now, "lines": found}
 
 
 def _open_problems(by_caller: dict[str, list[dict]], now: float) -> int:

@@ -24,6 +24,21 @@ def append(pipe, record: dict, now: float, retention_days: int = RETENTION_DAYS)
     )
 
 
+def callback_settled(pipe, request: dict, outcome: str, now: float) -> None:
+    """Queue the record of a callback request that ended: "completed" (a person talked with the customer)
+    or "failed" (its last try, or its number lost: a supervisor's list)."""
+    settled = {
+        "kind": "callback",
+        "call": request.get("id", ""),
+        "line": request.get("flow", ""),
+        "caller": request.get("caller") or "",
+        "asked": request.get("since"),
+        "settled": round(now, 3),
+        "outcome": outcome,
+    }
+    pipe.xadd(keys.records(), {"c": json.dumps(settled, separators=(",", ":"))})
+
+
 def wrapped(pipe, call: str, wrap: WrapUp) -> None:
     """Queue a wrap-up of a call, kept beside its record (it may come long after the call)."""
     pipe.xadd(keys.records(), {"w": wrap.to_json(), "call": call})
@@ -31,19 +46,20 @@ def wrapped(pipe, call: str, wrap: WrapUp) -> None:
 
 def read(r, since: float, until: float | None = None) -> list[dict]:
     """The records of calls that ended in [since, until], oldest first, each with its latest wrap-up (as
-    "wrap": {outcome, note, by, at}) when one was written by `until`."""
+    "wrap": {outcome, note, by, at}) when one was written by `until`; and the callback requests that ended
+    then ("kind": "callback")."""
     records: dict[str, dict] = {}
     wraps: dict[str, dict] = {}
     for fields in _entries(r, since, until):
-        if "r" in fields:
-            record = _json(fields["r"])
+        if "r" in fields or "c" in fields:  # a call's record, or a callback request's end ("kind": "callback")
+            record = _json(fields.get("r") or fields["c"])
             if record.get("call"):
-                records[record["call"]] = record
+                records[f"{record.get('kind', 'call')}:{record['call']}"] = record
         elif "w" in fields and fields.get("call"):
             wraps[fields["call"]] = _json(fields["w"])
     for call, wrap in wraps.items():
-        if call in records:
-            records[call]["wrap"] = wrap
+        if f"call:{call}" in records:
+            records[f"call:{call}"]["wrap"] = wrap
     return sorted(records.values(), key=lambda rec: rec.get("ended", 0))
 
 

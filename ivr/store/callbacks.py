@@ -14,7 +14,7 @@ from ivr.call import presence
 from ivr.call.calling_back import CALLING_CUSTOMER
 from ivr.call.callstate import Contact
 from ivr.call.queueing import QueueEntry, callback_queue_id, request_id_of
-from ivr.store import caller_history, keys, presence_records, scripts, wake, wrap_ups
+from ivr.store import call_records, caller_history, keys, presence_records, scripts, wake, wrap_ups
 from ivr.store.sealed import Sealer
 
 CLAIM_SECONDS = 30  # a worker must start placing a claimed callback within this
@@ -140,7 +140,7 @@ class CallbackStore:
                 REQUEST_TTL,
                 wrap_up_seconds if contact is not None else 0,
             ],
-            also=lambda pipe: _wake_then(pipe, caller, contact, window_seconds),
+            also=lambda pipe: _wake_then(pipe, caller, contact, window_seconds, callback.request, outcome, now),
         )
         return settled == 1
 
@@ -219,9 +219,14 @@ class CallbackStore:
         return found
 
 
-def _wake_then(pipe, caller: str | None, contact: Contact | None, window_seconds: int) -> None:
-    """Nudge the dispatcher (a person or a place in line may have freed up), and keep the contact."""
+def _wake_then(
+    pipe, caller: str | None, contact: Contact | None, window_seconds: int, request: dict, outcome: str, now: float
+) -> None:
+    """Nudge the dispatcher (a person or a place in line may have freed up), keep the contact, and record how
+    a request that ended, ended (for the line's metrics)."""
     wake.nudge(pipe, "settled")
+    if outcome in ("done", "supervisors"):
+        call_records.callback_settled(pipe, request, "completed" if outcome == "done" else "failed", now)
     if caller and contact is not None:
         caller_history.remember(pipe, caller, contact, window_seconds)
     if contact is not None and contact.agent:  # a conversation: its person wraps it up, now or later
