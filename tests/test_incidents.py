@@ -13,6 +13,7 @@ from ivr.report.surge import SurgeRule, surging
 from ivr.store import accounts, incidents, keys
 from ivr.tools.cli import main
 from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, SEALER
+from tests.test_console import csrf, sign_in
 from tests.twilio_sim import Twilio
 
 RULE = SurgeRule()
@@ -150,3 +151,23 @@ def test_a_line_sets_its_own_surge_rule(make_app, r, clock, tmp_path):
         report_outage(twilio, f"+141555095{n:02d}")
     (incident,) = IncidentWatch(r, app.extensions["ivr"].catalogs, clock=clock).run_once()
     assert incident.reports == 5, "five in five minutes is this line's surge"
+
+
+def test_a_supervisor_confirms_and_closes_an_incident_from_the_console(app, twilio, client, r, clock):
+    for n in range(10):
+        report_outage(twilio, f"+141555096{n:02d}")
+    (incident,) = IncidentWatch(r, app.extensions["ivr"].catalogs, clock=clock).run_once()
+    agent = sign_in(app.test_client(), r, "alex")
+    assert agent.get("/console/incidents/").status_code == 403
+    rosa = sign_in(client, r, "rosa")
+    page = rosa.get("/console/incidents/").get_data(as_text=True)
+    assert "internet problem" in page and "suspected" in page and ">10<" in page
+    token = csrf(rosa.get("/console/incidents/"))
+    refused = rosa.post(f"/console/incidents/{incident.id}/confirm", data={"message": MESSAGE})
+    assert refused.status_code == 400, "no CSRF token, no change"
+    done = rosa.post(f"/console/incidents/{incident.id}/confirm", data={"message": MESSAGE, "csrf_token": token})
+    assert done.status_code == 302 and incidents.one(r, incident.id).status == "confirmed"
+    assert MESSAGE in report_outage(twilio, "+14155550970").heard()
+    rosa.post(f"/console/incidents/{incident.id}/close", data={"csrf_token": token})
+    assert incidents.one(r, incident.id).status == "closed"
+    assert MESSAGE not in report_outage(twilio, "+14155550971").heard()

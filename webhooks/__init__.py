@@ -131,6 +131,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webhooks.audio import audio
     from webhooks.callback_calls import callbacks
     from webhooks.console import console
+    from webhooks.console_incidents import incident_pages
     from webhooks.console_setup import init_console
     from webhooks.prometheus import prometheus
     from webhooks.voice import voice
@@ -143,6 +144,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(console)
     app.register_blueprint(api)
     app.register_blueprint(prometheus)
+    app.register_blueprint(incident_pages)
 
     @app.get("/health")
     def health():
