@@ -99,6 +99,13 @@ def test_a_confirmed_incident_is_heard_and_the_caller_can_ask_for_a_text_or_a_pe
     assert person.dial() is not None, "0 still reaches a person"
     heard, _ = person.whisper()
     assert "the known fault, internet problem: one of 30 callers about it" in heard, "the person rung knows"
+    rung = next(
+        a
+        for a in ("jordan", "mei", "rosa", "dev")
+        if r.hget(keys.presence(), a) and person.sid in r.hget(keys.presence(), a)
+    )
+    screen = sign_in(app.test_client(), r, rung).get("/console/me/live").get_data(as_text=True)
+    assert "Known fault:" in screen and "one of 32 callers about it" in screen, "and sees it"
 
     carried = report_outage(twilio, "+14155550933")
     carried.silence()

@@ -12,7 +12,7 @@ from ivr.call.callers import masked
 from ivr.call.callstate import CallerMemory, CallState, Contact
 from ivr.call.queueing import QueueEntry, request_id_of
 from ivr.flows.directory import Agent, Directory
-from ivr.store import caller_history, keys, presence_records
+from ivr.store import caller_history, incidents, keys, presence_records
 from ivr.store.sealed import Sealer
 
 QUEUE_SHOWN = 100  # the head of the line a supervisor sees; the count covers everyone
@@ -50,6 +50,7 @@ class CallView:
     memory: CallerMemory
     history: tuple[Contact, ...]  # the caller's contacts in the window, newest first, this call left out
     ended: bool
+    incident: incidents.Incident | None = None  # the known fault they were told of, with its callers so far
 
 
 def person_row(agent: Agent, record: presence.Presence, now: float) -> PersonRow:
@@ -135,7 +136,8 @@ def call_view(r, sealer: Sealer, call: str, window_seconds: int, now: float) -> 
         (c for c in memory.contacts if c.call != call and c.at > now - window_seconds), key=lambda c: -c.at
     )
     label = masked(number) if number else (memory.label or masked(None))
-    return CallView(state, label, memory, tuple(earlier), ended)
+    incident = incidents.one(r, state.incident) if state.incident else None
+    return CallView(state, label, memory, tuple(earlier), ended, incident)
 
 
 def _asked_by(data: dict, request_id: str) -> CallState | None:
