@@ -12,7 +12,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from ivr.call import presence
-from ivr.store import accounts
+from ivr.store import accounts, call_records
 from tests.support import ROOT, put_presence
 
 CHROMIUM = "/usr/bin/chromium"
@@ -203,3 +203,20 @@ def test_a_note_being_typed_survives_a_new_call_ringing(page_for, twilio, r):
     expect(page.locator("[data-status]")).to_have_text("ringing", timeout=LIVE)
     expect(page.locator(".story").first).to_contain_text("***0404")
     expect(page.get_by_label("Note for the next person")).to_have_value("half a thought")
+
+
+def test_the_week_charts_in_the_browser(page_for, r):
+    now = time.time()
+    pipe = r.pipeline()
+    for n, (caller, node) in enumerate((("ann", "welcome"), ("bob", "welcome"), ("ann", "billing"))):
+        record = {"call": f"CA{n}", "caller": caller, "line": "riverlink-support", "arrived": now - 600 + n}
+        call_records.append(pipe, {**record, "ended": now - 500, "zero_out": node, "repeat_window": 604800}, now)
+    pipe.execute()
+    page = page_for("rosa")
+    page.goto("/console/line")
+    page.get_by_role("link", name="The week").click()
+    repeat = page.get_by_role("img", name="Repeat-call rate per day")
+    expect(repeat).to_be_visible()
+    expect(repeat.locator("g.bar")).to_have_count(7)
+    expect(page.get_by_role("img", name="Callers who pressed 0, per menu: welcome 2; billing 1")).to_be_visible()
+    screenshot(page, "console-week.png")

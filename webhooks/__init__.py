@@ -133,6 +133,7 @@ def create_app(config: dict | None = None) -> Flask:
     from webhooks.console import console
     from webhooks.console_incidents import incident_pages
     from webhooks.console_setup import init_console
+    from webhooks.console_week import week_pages
     from webhooks.prometheus import prometheus
     from webhooks.voice import voice
 
@@ -145,6 +146,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(prometheus)
     app.register_blueprint(incident_pages)
+    app.register_blueprint(week_pages)
 
     @app.get("/health")
     def health():

@@ -90,7 +90,7 @@ class _LineCollector:
             cached = self.cache.get("report")
             if cached and cached[0] > time.monotonic() - self.refresh_seconds:
                 return cached[1]
-            records = call_records.read(self.services.redis, now - PERIOD - LONGEST_WINDOW, now)
+            records = call_records.read(self.services.redis, now - PERIOD - LONGEST_WINDOW)
             found = report.report(records, now - PERIOD, now)
             self.cache["report"] = (time.monotonic(), found)
             return found
