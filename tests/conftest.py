@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import redis
 
+from ivr.call import presence
 from ivr.dispatcher.worker import Worker
 from ivr.store.embedded_redis import EmbeddedRedis
-from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, Clock, TwimlCheckingClient
+from tests.support import AUTH_TOKEN, DATA_KEYS, PUBLIC_URL, ROOT, Clock, TwimlCheckingClient, put_presence
 from tests.twilio_rest_stub import TwilioRestStub
 from tests.twilio_sim import Twilio
 from webhooks import create_app
@@ -87,3 +88,10 @@ def rest():
 def worker(app, r, rest, clock):
     """A dispatcher on the app's flows and Redis, talking to the REST stand-in, run a round at a time."""
     return Worker(app.extensions["ivr"].catalogs, r, rest.client(), PUBLIC_URL, clock=clock)
+
+
+@pytest.fixture
+def moving_busy(r, clock):
+    """Both people of the moving team are on other calls."""
+    for agent in ("alex", "mei"):
+        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))

@@ -101,3 +101,10 @@ def put_in_line(r, entry, now: float | None = None) -> None:
             time.time() if now is None else now,
         ],
     )
+
+
+def bearer(r, agent: str) -> dict:
+    """The Authorization header of a new API token for that person (as `ivr agents token` makes)."""
+    from ivr.store import accounts
+
+    return {"Authorization": f"Bearer {accounts.new_token(r, agent)}"}

@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ivr.call import presence
 from ivr.call.queueing import callback_queue_id
-from ivr.store import accounts, audit, keys
-from tests.support import put_presence
-
-
-@pytest.fixture
-def moving_busy(r, clock):
-    for agent in ("alex", "mei"):
-        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
-
-
-def bearer(r, agent: str) -> dict:
-    return {"Authorization": f"Bearer {accounts.new_token(r, agent)}"}
+from ivr.store import audit, keys
+from tests.support import bearer, put_presence
 
 
 def request_callback(twilio, number):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ivr.call import presence
 from ivr.store import accounts, audit, keys, presence_records, wrap_ups
 from ivr.tools.cli import main
-from tests.support import ROOT, put_presence
+from tests.support import ROOT, bearer, put_presence
 
 ALEX, MEI = "+15005550101", "+15005550104"
 NOTE = "replaced the router, check line speed tomorrow"
@@ -27,10 +27,6 @@ def sign_in(client, r, agent: str, password: str = "a long enough password"):
     response = client.post("/console/sign-in", data={"agent": agent, "password": password, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
-
-
-def bearer(r, agent: str) -> dict:
-    return {"Authorization": f"Bearer {accounts.new_token(r, agent)}"}
 
 
 def status_of(r, agent: str) -> str:

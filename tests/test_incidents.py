@@ -10,18 +10,14 @@ from click.testing import CliRunner
 
 from ivr.dispatcher.incident_watch import IncidentWatch
 from ivr.report.surge import SurgeRule, surging
-from ivr.store import accounts, incidents, keys
+from ivr.store import incidents, keys
 from ivr.tools.cli import main
-from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, SEALER
+from tests.support import AUTH_TOKEN, PUBLIC_URL, ROOT, SEALER, bearer
 from tests.test_console import csrf, sign_in
 from tests.twilio_sim import Twilio
 
 RULE = SurgeRule()
 MESSAGE = "There is a fault on the network in the north of the city; engineers expect it fixed by 6 pm."
-
-
-def bearer(r, agent: str) -> dict:
-    return {"Authorization": f"Bearer {accounts.new_token(r, agent)}"}
 
 
 def report_outage(twilio, number: str):

@@ -3,23 +3,11 @@ caller's place when their number is known, and the caller hears what will really
 
 from __future__ import annotations
 
-import pytest
-
-from ivr.call import calling_back, presence
+from ivr.call import calling_back
 from ivr.call.queueing import callback_queue_id
 from ivr.flows.model import CallbackPolicy
-from ivr.store import accounts, audit, keys, messages
-from tests.support import SEALER, put_presence
-
-
-@pytest.fixture
-def moving_busy(r, clock):
-    for agent in ("alex", "mei"):
-        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
-
-
-def bearer(r, agent: str) -> dict:
-    return {"Authorization": f"Bearer {accounts.new_token(r, agent)}"}
+from ivr.store import audit, keys, messages
+from tests.support import SEALER, bearer
 
 
 def leave_message(twilio, number):

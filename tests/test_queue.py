@@ -13,13 +13,6 @@ from ivr.store.calls import talk_time
 from tests.support import SEALER, put_presence
 
 
-@pytest.fixture
-def moving_busy(r, clock):
-    """Both people of the moving team are on other calls."""
-    for agent in ("alex", "mei"):
-        put_presence(r, agent, presence.Presence(presence.BUSY, 0, clock.now + 3600, "CAx"))
-
-
 def queued_caller(twilio, number=None):
     call = twilio.call(number).start()
     call.press("3")  # moving

@@ -259,3 +259,13 @@ def _safe_next(target: str | None) -> str | None:
     if target and target.startswith("/console/") and not target.startswith("//"):
         return target
     return None
+
+
+def guarded(blueprint: Blueprint) -> Blueprint:
+    """Another console page's blueprint, with the console's own guards: sessions on, CSRF on every form, and
+    the sign-in page, refusals and expired forms answered as the console answers them."""
+    blueprint.before_request(_protect)
+    blueprint.register_error_handler(NotSignedIn, _not_signed_in)
+    blueprint.register_error_handler(Forbidden, _forbidden)
+    blueprint.register_error_handler(CSRFError, _no_csrf)
+    return blueprint

@@ -5,18 +5,13 @@ with the callers reporting each, and its times; confirm it with the message call
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_wtf.csrf import CSRFError
 
 from ivr.store import incidents
 from webhooks import console
-from webhooks.people import Forbidden, NotSignedIn, Person, needs_supervisor
+from webhooks.people import Person, needs_supervisor
 
 MESSAGE_MAX = 300
-incident_pages = Blueprint("incident_pages", __name__, url_prefix="/console/incidents")
-incident_pages.before_request(console._protect)  # the console's own: sessions on, CSRF on every form
-incident_pages.register_error_handler(NotSignedIn, console._not_signed_in)
-incident_pages.register_error_handler(Forbidden, console._forbidden)
-incident_pages.register_error_handler(CSRFError, console._no_csrf)
+incident_pages = console.guarded(Blueprint("incident_pages", __name__, url_prefix="/console/incidents"))
 
 
 @incident_pages.get("/")

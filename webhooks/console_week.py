@@ -7,21 +7,16 @@ from __future__ import annotations
 import datetime
 
 from flask import Blueprint, current_app, render_template, request
-from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from ivr.report import metrics
 from ivr.store import call_records
 from webhooks import bar_charts, console
 from webhooks.console_setup import _zone
-from webhooks.people import Forbidden, NotSignedIn, Person, needs_supervisor
+from webhooks.people import Person, needs_supervisor
 
 LONGEST_WINDOW = 90 * 86400  # records read before the period, so its repeats are decided
-week_pages = Blueprint("week_pages", __name__, url_prefix="/console/week")
-week_pages.before_request(console._protect)
-week_pages.register_error_handler(NotSignedIn, console._not_signed_in)
-week_pages.register_error_handler(Forbidden, console._forbidden)
-week_pages.register_error_handler(CSRFError, console._no_csrf)
+week_pages = console.guarded(Blueprint("week_pages", __name__, url_prefix="/console/week"))
 
 
 @week_pages.get("/")
