@@ -62,7 +62,9 @@ def test_callers_get_the_menu_again_soon_after_a_failover_and_through_a_demoted_
     # The old primary comes back believing it is the primary; the sentinels make it a replica of the new one.
     old, new = sentinels.primary, sentinels.replica
     sentinels.restart(old)
-    sentinels.wait_replicating(old, new)
+    # A sentinel looks at a replica's INFO every 10 s and converts one that says "master" only after it has said
+    # so, and been up, for 8 s: 10-28 s after the restart, later on a loaded machine.
+    sentinels.wait_replicating(old, new, seconds=45)
     assert menu_or_ring(app) == "menu"
 
     # A failover while the app holds connections to the primary: they now reach a demoted primary, which

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from ivr.dispatcher import passes
 from ivr.store import client as store
 from ivr.store import incidents
 
@@ -27,9 +28,5 @@ class Announcements:
             log.warning("incident messages not refreshed (Redis %s)", type(exc).__name__)
 
     def watch(self, seconds: float) -> None:
-        def loop() -> None:
-            stop = threading.Event()
-            while not stop.wait(seconds):
-                self.refresh()
-
-        threading.Thread(target=loop, name="announcements", daemon=True).start()
+        args = (threading.Event(), seconds, self.refresh, log, "refreshing incident messages")
+        threading.Thread(target=passes.every, args=args, name="announcements", daemon=True).start()

@@ -65,7 +65,7 @@ def visible_call(person: Person, call: str) -> line_view.CallView:
     mine = (taker is not None and taker.agent == person.id) or row.call == call
     if not (mine or person.is_supervisor):
         raise Forbidden("only the person who took this call, or a supervisor, may see it")
-    view = call_for_screen(call, now)
+    view = call_for_screen(call, now, taker)
     if view is None:
         raise NotFound("this call is no longer known (calls are kept for their caller's repeat window)")
     return view
@@ -81,10 +81,12 @@ def knows_caller(person: Person, caller: str, memory) -> bool:
     return view is not None and view.state.caller == caller
 
 
-def call_for_screen(call: str, now: float) -> line_view.CallView | None:
+def call_for_screen(call: str, now: float, taker: wrap_ups.Taken | None = None) -> line_view.CallView | None:
+    """A call and its caller's story over their repeat window (the taker's record names it, when read)."""
     services = current_app.extensions["ivr"]
-    found = line_view.call_view(services.redis, services.calls.sealer, call, _window(call), now)
-    return found
+    taker = taker or wrap_ups.taken(services.redis, call)
+    window = taker.window if taker is not None and taker.window else _longest_window()
+    return line_view.call_view(services.redis, services.calls.sealer, call, window, now)
 
 
 def wrap_up(person: Person, call: str, outcome: str, note: str) -> Result:
@@ -109,12 +111,8 @@ def wrap_up(person: Person, call: str, outcome: str, note: str) -> Result:
     return Result(said=said)
 
 
-def _window(call: str) -> int:
-    services = current_app.extensions["ivr"]
-    taker = wrap_ups.taken(services.redis, call)
-    if taker is not None and taker.window:
-        return taker.window
-    return max(f.settings.repeat.window_seconds for f in services.catalog.flows.values())
+def _longest_window() -> int:
+    return max(f.settings.repeat.window_seconds for f in current_app.extensions["ivr"].catalog.flows.values())
 
 
 def messages_for(person: Person, with_done: bool = False) -> list[messages.Message]:

@@ -7,9 +7,9 @@ import logging
 import threading
 import time
 
+from ivr.dispatcher import passes
 from ivr.flows.model import Menu
 from ivr.report.surge import SurgeRule
-from ivr.store import client as store
 from ivr.store import incidents
 
 log = logging.getLogger("ivr.incidents")
@@ -92,10 +92,4 @@ class IncidentWatch:
         return raised
 
     def run(self, stop: threading.Event, every: float = WATCH_SECONDS) -> None:
-        while not stop.wait(every):
-            try:
-                self.run_once()
-            except store.StoreError as exc:
-                log.error("Redis unavailable (%s); watching again shortly", type(exc).__name__)
-            except Exception:  # the watch must outlive any one bad pass
-                log.exception("incident watch failed; watching again shortly")
+        passes.every(stop, every, self.run_once, log, "watching for incidents")

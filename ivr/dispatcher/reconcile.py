@@ -23,7 +23,7 @@ from twilio.base.exceptions import TwilioRestException
 from ivr.call.calling_back import after_agent_call_ended
 from ivr.call.events import CALL_ENDED
 from ivr.call.queueing import request_id_of
-from ivr.dispatcher import twilio_api
+from ivr.dispatcher import passes, twilio_api
 from ivr.store import client as store
 from ivr.store.callbacks import CallbackStore
 from ivr.store.dispatch import Dispatch
@@ -53,13 +53,7 @@ class Reconciler:
         self._page = 0  # where in the line the next pass looks
 
     def run(self, stop: threading.Event, every: float = EVERY_SECONDS) -> None:
-        while not stop.wait(every):
-            try:
-                self.run_once()
-            except store.StoreError as exc:
-                log.error("Redis unavailable (%s); checking again shortly", type(exc).__name__)
-            except Exception:  # the healing must outlive any one bad pass
-                log.exception("reconcile pass failed; checking again shortly")
+        passes.every(stop, every, self.run_once, log, "reconciling")
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self) -> list[str]:

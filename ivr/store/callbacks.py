@@ -63,7 +63,7 @@ class CallbackStore:
         self.sealer = sealer
 
     def callback(self, request_id: str) -> Callback | None:
-        return _callback(request_id, self.r.hgetall(keys.callback(request_id)), self.sealer)
+        return from_hash(request_id, self.r.hgetall(keys.callback(request_id)), self.sealer)
 
     def advance(
         self,
@@ -178,7 +178,7 @@ class CallbackStore:
         pipe = self.r.pipeline(transaction=False)
         for queue_id in ids:
             pipe.hgetall(keys.callback(request_id_of(queue_id)))
-        found = (_callback(request_id_of(q), data, self.sealer) for q, data in zip(ids, pipe.execute(), strict=True))
+        found = (from_hash(request_id_of(q), data, self.sealer) for q, data in zip(ids, pipe.execute(), strict=True))
         return [c for c in found if c is not None and c.attempt]
 
     def seal_plain_numbers(self) -> int:
@@ -233,7 +233,8 @@ def _wake_then(
         wrap_ups.remember_taker(pipe, contact.call, contact.agent, caller, window_seconds)
 
 
-def _callback(request_id: str, data: dict, sealer: Sealer | None) -> Callback | None:
+def from_hash(request_id: str, data: dict, sealer: Sealer | None) -> Callback | None:
+    """A request as its hash holds it (the number opened with a sealer, else left as stored)."""
     if not data or "request" not in data:
         return None
     try:

@@ -4,7 +4,6 @@ first page of the queue), never on a webhook's path. Numbers are opened only to 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ivr.call import presence, tally
@@ -12,7 +11,7 @@ from ivr.call.callers import masked
 from ivr.call.callstate import CallerMemory, CallState, Contact
 from ivr.call.queueing import QueueEntry, request_id_of
 from ivr.flows.directory import Agent, Directory
-from ivr.store import caller_history, incidents, keys, presence_records
+from ivr.store import callbacks, caller_history, incidents, keys, presence_records
 from ivr.store.sealed import Sealer
 
 QUEUE_SHOWN = 100  # the head of the line a supervisor sees; the count covers everyone
@@ -91,7 +90,7 @@ def queue(r, sealer: Sealer, limit: int = QUEUE_SHOWN) -> tuple[list[Waiting], i
         if request_id_of(queue_id) == queue_id:
             pipe.hget(keys.call(queue_id), "state")
         else:
-            pipe.hmget(keys.callback(request_id_of(queue_id)), "request", "number")
+            pipe.hgetall(keys.callback(request_id_of(queue_id)))
     entries, *details = pipe.execute()
     found = []
     for place, ((queue_id, since), raw, detail) in enumerate(zip(head, entries, details, strict=True), start=1):
@@ -101,9 +100,8 @@ def queue(r, sealer: Sealer, limit: int = QUEUE_SHOWN) -> tuple[list[Waiting], i
             state = CallState.from_json(detail)
             if state is not None:
                 number, path = sealer.open(state.number) if state.number else None, state.path
-        elif detail:  # a callback request: its request and sealed number
-            request = _json(detail[0])
-            number, path = sealer.open(detail[1]) if detail[1] else None, tuple(request.get("path", ()))
+        elif (callback := callbacks.from_hash(request_id_of(queue_id), detail, sealer)) is not None:
+            number, path = callback.request.get("number"), tuple(callback.request.get("path", ()))
         found.append(
             Waiting(
                 queue_id,
@@ -141,10 +139,11 @@ def call_view(r, sealer: Sealer, call: str, window_seconds: int, now: float) -> 
 
 
 def _asked_by(data: dict, request_id: str) -> CallState | None:
-    """The call that asked for a callback, as far as the request remembers it."""
-    request = _json(data.get("request"))
-    if not request:
+    """The call that asked for a callback, as far as the request remembers it (its number still sealed)."""
+    callback = callbacks.from_hash(request_id, data, None)
+    if callback is None:
         return None
+    request = callback.request
     return CallState(
         call=request_id,
         flow=request.get("flow", ""),
@@ -153,14 +152,6 @@ def _asked_by(data: dict, request_id: str) -> CallState | None:
         started=float(request.get("since", 0)),
         path=(*request.get("path", ()), "callback"),
     )
-
-
-def _json(raw: str | None) -> dict:
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def today(r, flows, now: float) -> dict[str, int]:
