@@ -36,7 +36,7 @@ def init_console(app: Flask) -> None:
     app.add_template_filter(minutes)
     app.add_template_filter(person_name)
     app.add_template_filter(masked, "mask")
-    app.context_processor(lambda: {"zone_name": _zone().key, "outcome_words_all": OUTCOME_WORDS})
+    app.context_processor(lambda: {"zone_name": zone().key, "outcome_words_all": OUTCOME_WORDS})
 
     @app.errorhandler(HTTPException)
     def _json_under_api(exc: HTTPException):
@@ -46,7 +46,7 @@ def init_console(app: Flask) -> None:
         return exc
 
 
-def _zone() -> zoneinfo.ZoneInfo:
+def zone() -> zoneinfo.ZoneInfo:
     """The line's time zone (the default line's business hours), in which people read times."""
     catalog = current_app.extensions["ivr"].catalog
     flows = list(catalog.flows.values())
@@ -61,7 +61,7 @@ def _zone() -> zoneinfo.ZoneInfo:
 def _local(ts: float | None) -> datetime.datetime | None:
     """A moment in the line's zone; None for none, or for a damaged record's time no calendar holds."""
     try:
-        return datetime.datetime.fromtimestamp(ts, _zone()) if ts else None
+        return datetime.datetime.fromtimestamp(ts, zone()) if ts else None
     except (ValueError, OverflowError, OSError):
         return None
 

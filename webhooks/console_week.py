@@ -12,10 +12,9 @@ from markupsafe import Markup
 from ivr.report import metrics
 from ivr.store import call_records
 from webhooks import bar_charts, console
-from webhooks.console_setup import _zone
+from webhooks.console_setup import zone
 from webhooks.people import Person, needs_supervisor
 
-LONGEST_WINDOW = 90 * 86400  # records read before the period, so its repeats are decided
 week_pages = console.guarded(Blueprint("week_pages", __name__, url_prefix="/console/week"))
 
 
@@ -27,7 +26,7 @@ def week(person: Person):
     days = min(35, max(1, request.args.get("days", 7, type=int) or 7))
     now = services.clock()
     since = now - days * 86400
-    records = call_records.read(services.redis, since - LONGEST_WINDOW)  # to the newest: ids are Redis's clock
+    records = call_records.read(services.redis, since - metrics.LONGEST_WINDOW)  # to the newest: ids are Redis's clock
     found = metrics.report(records, since, now)["lines"]
     lines = []
     for name, m in found.items():
@@ -37,12 +36,12 @@ def week(person: Person):
 
 
 def _charts(records: list[dict], m: dict, since: float, now: float, days: int) -> list[tuple[str, Markup]]:
-    zone = _zone()
+    line_zone = zone()
     per_day = []
     for n in range(days):
         start = since + n * 86400
         day = metrics.line_metrics(records, start, min(start + 86400, now))
-        label = datetime.datetime.fromtimestamp(start, zone).strftime("%a %d %b")
+        label = datetime.datetime.fromtimestamp(start, line_zone).strftime("%a %d %b")
         per_day.append((f"{label} ({day['contacts']})", round((day["repeat_call_rate"] or 0) * 100)))
     human = m["time_to_human_seconds"]
     spread = [(k, human[k]) for k in ("p50", "p90", "max") if human[k] is not None]

@@ -21,7 +21,6 @@ from ivr.store import call_records, incidents, line_view
 
 prometheus = Blueprint("prometheus", __name__)
 PERIOD = 7 * 86400  # the metrics' period, as `ivr report` by default
-LONGEST_WINDOW = 90 * 86400
 REFRESH_SECONDS = 60
 
 CALLS = Counter("ivr_calls", "Calls answered by this line's web processes", ["line"])
@@ -90,7 +89,7 @@ class _LineCollector:
             cached = self.cache.get("report")
             if cached and cached[0] > time.monotonic() - self.refresh_seconds:
                 return cached[1]
-            records = call_records.read(self.services.redis, now - PERIOD - LONGEST_WINDOW)
+            records = call_records.read(self.services.redis, now - PERIOD - report.LONGEST_WINDOW)
             found = report.report(records, now - PERIOD, now)
             self.cache["report"] = (time.monotonic(), found)
             return found

@@ -14,6 +14,9 @@ from collections import Counter, defaultdict
 NOT_RESOLVED = ("unresolved", "follow-up")
 ANSWERED_SOON_SECONDS = 60
 DEFAULT_WINDOW = 7 * 86400
+# The longest repeat window a flow may set (reporting.repeat_window_days, at most 90 in ivr.flows.load): a
+# period's report reads records this much earlier, so every repeat in it is decided.
+LONGEST_WINDOW = 90 * 86400
 
 
 def window_of(record: dict) -> float:

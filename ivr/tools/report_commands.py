@@ -18,7 +18,6 @@ from ivr.tools.line_commands import _redis
 
 console = Console(highlight=False)
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-LONGEST_WINDOW = 90 * 86400  # reporting.repeat_window_days at most: records read before the period
 
 
 def period(text: str) -> float:
@@ -46,7 +45,7 @@ def report_command(since_text: str, line: str | None, as_json: bool) -> None:
     """The line's metrics: repeat calls, first-contact resolution, open problems, time to a person, ..."""
     now = time.time()
     since = now - period(since_text)
-    records = call_records.read(_redis(), since - LONGEST_WINDOW, now)
+    records = call_records.read(_redis(), since - metrics.LONGEST_WINDOW, now)
     found = metrics.report(records, since, now, line)
     if as_json:
         sys.stdout.write(json.dumps(found, sort_keys=True) + "\n")
